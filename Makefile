@@ -1,0 +1,44 @@
+# lockstep — see README.md.
+GO      ?= go
+BIN     := bin/lockstep
+GUESTS  := testdata/guests
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build guests deps test unit integration bench demo fuzz e2e-linux clean
+
+all: build guests
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lockstep
+
+guests:
+	$(MAKE) -C $(GUESTS)
+
+# deps checks for QEMU and gdb; as root it installs them with apt-get,
+# otherwise it names the packages to install.
+deps:
+	@.ci/deps
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+test: deps guests vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench: deps guests
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./... | tee bench.out
+
+fuzz:
+	@for p in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$p/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
+	  done; done
+
+demo: deps build guests
+	./$(BIN) run testdata/scenarios/demo.yaml
+
+clean:
+	rm -rf bin bench.out
+	$(MAKE) -C $(GUESTS) clean

@@ -1,0 +1,177 @@
+package compare
+
+import "fmt"
+
+// Kind classifies a divergence. The values are part of the JSON report schema.
+type Kind string
+
+// The kinds of divergence, as specified in DESIGN.md.
+const (
+	KindRegister    Kind = "register"    // a compared register differs at a sync point
+	KindMemory      Kind = "memory"      // a compared memory range differs at a sync point
+	KindCallPath    Kind = "callpath"    // the backtrace or traced function entries differ
+	KindArrival     Kind = "arrival"     // one side reached the sync point, the other did not
+	KindExit        Kind = "exit"        // the guests ended differently
+	KindInstruction Kind = "instruction" // first divergent step inside a step window / localisation
+)
+
+// Location is an address with its symbolic form, resolved through one side's
+// symbols. Symbol is empty when the address lies in no known symbol.
+type Location struct {
+	Addr   uint64 `json:"addr"`
+	Symbol string `json:"symbol,omitempty"`
+	Offset uint64 `json:"offset,omitempty"`
+}
+
+// String returns "symbol+0xoff", "symbol" or "0xaddr".
+func (l Location) String() string {
+	switch {
+	case l.Symbol == "":
+		return fmt.Sprintf("%#x", l.Addr)
+	case l.Offset == 0:
+		return l.Symbol
+	default:
+		return fmt.Sprintf("%s+%#x", l.Symbol, l.Offset)
+	}
+}
+
+// Side indexes the two guests: A is index 0, B is index 1.
+const (
+	A = 0
+	B = 1
+)
+
+// Divergence is one structured difference between the two guests. Exactly one
+// of the detail pointers (Register, Memory, CallPath, Arrival, Exit,
+// Instruction) is set, matching Kind.
+type Divergence struct {
+	Kind Kind `json:"kind"`
+	// Sync is the 0-based index of the sync point in the scenario, or -1 for
+	// a divergence found outside any sync point (e.g. an exit after the last).
+	Sync int `json:"sync"`
+	// SyncName is the sync point's break expression, e.g. "checksum+0x4".
+	SyncName string `json:"sync_name,omitempty"`
+	// Hit is the hit count of the sync point's breakpoint (1-based).
+	Hit int `json:"hit,omitempty"`
+	// Step is the 1-based instruction index inside a step window, 0 if none.
+	Step int `json:"step,omitempty"`
+	// PC is each side's program counter where the divergence was seen.
+	PC [2]Location `json:"pc"`
+	// Summary is a one-line, plain-text statement of the divergence, e.g.
+	// "rax: 0x2a vs 0x2b". Renderers may show it as is.
+	Summary string `json:"summary"`
+	// Noise is true when the divergence lies within learned noise (calibration)
+	// and so does not fail the run.
+	Noise bool `json:"noise,omitempty"`
+
+	Register    *RegisterDiff    `json:"register,omitempty"`
+	Memory      *MemoryDiff      `json:"memory,omitempty"`
+	CallPath    *CallPathDiff    `json:"callpath,omitempty"`
+	Arrival     *ArrivalDiff     `json:"arrival,omitempty"`
+	Exit        *ExitDiff        `json:"exit,omitempty"`
+	Instruction *InstructionDiff `json:"instruction,omitempty"`
+}
+
+// RegisterDiff is one register that differs.
+type RegisterDiff struct {
+	Name string `json:"name"`
+	// Values are hex strings of the raw register values ("0x...", full width,
+	// never truncated: a 128-bit xmm register keeps all 32 digits).
+	Values [2]string `json:"values"`
+	// Symbolic holds each value as symbol+offset when it points into a symbol
+	// of that side; empty otherwise. When both are set and equal the register
+	// is not reported as different (a layout shift between builds).
+	Symbolic [2]string `json:"symbolic,omitempty"`
+	// Bits lists the named flag bits that differ (e.g. "ZF", "CF") for flag
+	// registers, after ignored bits are masked out.
+	Bits []string `json:"bits,omitempty"`
+}
+
+// MemoryDiff is one memory range that differs.
+type MemoryDiff struct {
+	// Name is what the scenario asked for: a symbol or an address expression.
+	Name string `json:"name"`
+	// Space is "virtual" or "physical".
+	Space string `json:"space"`
+	// Addr is the range start on each side (they differ between builds).
+	Addr [2]uint64 `json:"addr"`
+	// Length is the number of bytes compared.
+	Length int `json:"length"`
+	// DiffBytes counts the bytes that differ.
+	DiffBytes int `json:"diff_bytes"`
+	// FirstOffset is the offset of the first differing byte.
+	FirstOffset int `json:"first_offset"`
+	// Rows are 16-byte hexdump rows: differing rows with Context rows of
+	// context around them. Runs of equal rows outside the context are
+	// collapsed into a single row with Skipped set.
+	Rows []HexRow `json:"rows"`
+}
+
+// HexRow is one 16-byte row of a memory diff, or a marker for skipped rows.
+type HexRow struct {
+	// Offset is the row's offset from the range start.
+	Offset int `json:"offset"`
+	// A and B are the row's bytes on each side, hex-encoded, up to 32 digits.
+	A string `json:"a,omitempty"`
+	B string `json:"b,omitempty"`
+	// Diff marks, per byte, whether it differs (len == bytes in the row).
+	Diff []bool `json:"diff,omitempty"`
+	// Skipped > 0 marks a collapsed run of that many equal rows.
+	Skipped int `json:"skipped,omitempty"`
+}
+
+// Frame is one entry of a call path.
+type Frame struct {
+	Location
+	// Uncertain marks a frame found by a stack scan rather than a
+	// frame-pointer walk.
+	Uncertain bool `json:"uncertain,omitempty"`
+	// Args holds argument registers at a traced function entry, by name.
+	Args map[string]string `json:"args,omitempty"`
+}
+
+// CallPathDiff is a difference between two call paths, compared as sequences
+// of symbol names.
+type CallPathDiff struct {
+	// Source is "backtrace" or "trace".
+	Source string  `json:"source"`
+	A      []Frame `json:"a"`
+	B      []Frame `json:"b"`
+	// Unified is a unified diff of the symbol names, one per line, "-" for a
+	// only, "+" for b only, " " for both.
+	Unified string `json:"unified"`
+}
+
+// ArrivalDiff says where each side was when only one reached a sync point.
+type ArrivalDiff struct {
+	Reached [2]bool `json:"reached"`
+	// State describes each side: "reached", "stopped", "exited", "timeout"
+	// or "error".
+	State [2]string `json:"state"`
+	// ExitCode is set for a side that exited.
+	ExitCode [2]*int `json:"exit_code,omitempty"`
+	// Detail is a short free-text explanation per side (e.g. the timeout).
+	Detail [2]string `json:"detail,omitempty"`
+}
+
+// ExitDiff says how each guest ended.
+type ExitDiff struct {
+	State    [2]string `json:"state"` // "exited", "running", "stopped"
+	ExitCode [2]*int   `json:"exit_code,omitempty"`
+}
+
+// InstructionDiff is the first divergent instruction in a step window or
+// found by localisation.
+type InstructionDiff struct {
+	// Granularity is "instruction" (same binary) or "function" (different
+	// builds, compared by function entry).
+	Granularity string `json:"granularity"`
+	// Disasm is each side's disassembly of the instruction just executed.
+	Disasm [2]string `json:"disasm"`
+	// Bytes is each side's instruction bytes, hex.
+	Bytes [2]string `json:"bytes,omitempty"`
+	// Registers are the registers that differ after it.
+	Registers []RegisterDiff `json:"registers,omitempty"`
+	// CallPath is each side's call path at that point, innermost first.
+	CallPath [2][]Frame `json:"callpath,omitempty"`
+}
