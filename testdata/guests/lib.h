@@ -1,0 +1,47 @@
+/*
+ * lib.h: freestanding helpers shared by the lockstep demo guests: port I/O,
+ * COM1 serial output and isa-debug-exit.
+ */
+#ifndef GUEST_LIB_H
+#define GUEST_LIB_H
+
+typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef unsigned long uint64_t;
+
+#define NOINLINE __attribute__((noinline))
+#define NORETURN __attribute__((noreturn))
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* COM1 and the isa-debug-exit port QEMU is started with. */
+#define COM1_PORT 0x3f8
+#define DEBUG_EXIT_PORT 0xf4
+
+ALWAYS_INLINE void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+ALWAYS_INLINE void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+ALWAYS_INLINE uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+void serial_putc(char c);
+void serial_puts(const char *s);
+void serial_puthex(uint64_t v);
+void serial_putkv(const char *key, uint64_t v);
+NORETURN void qemu_exit(uint32_t value);
+
+void *memset(void *d, int c, unsigned long n);
+void *memcpy(void *d, const void *s, unsigned long n);
+
+#endif
