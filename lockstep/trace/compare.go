@@ -1,0 +1,232 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Options selects what Compare compares.
+type Options struct {
+	// Registers are the State.Regs indices compared; empty means
+	// DefaultRegisters (GPRs, RIP, RFL). The linear PC is always compared.
+	Registers []int
+	// FlagMask holds RFL bits to ignore (e.g. 1<<16 for RF).
+	FlagMask uint64
+	// Max stops the comparison after this many states per side; 0 means
+	// no limit.
+	Max uint64
+	// KeepDuplicates disables the collapsing of a state identical to the
+	// one just before it. QEMU logs a state again when it enters a
+	// one-instruction block and leaves it unexecuted to take an interrupt
+	// request or an exit request; when those arrive depends on wall-clock
+	// time, so by default such repeats are dropped. A real instruction
+	// only repeats the whole state when it jumps to itself ("jmp .").
+	KeepDuplicates bool
+}
+
+// Outcome is how a comparison ended.
+type Outcome int
+
+// The outcomes of Compare.
+const (
+	SameUntilMax Outcome = iota // Options.Max states matched on both sides
+	SameUntilEOF                // both logs ended after the same matching states
+	Differ                      // a state differs (Divergence.Index)
+	EndedA                      // side A's log ended while B went on
+	EndedB                      // side B's log ended while A went on
+)
+
+var outcomeNames = [...]string{"same until max", "same until end", "differ", "a ended first", "b ended first"}
+
+func (o Outcome) String() string {
+	if o < 0 || int(o) >= len(outcomeNames) {
+		return fmt.Sprintf("Outcome(%d)", int(o))
+	}
+	return outcomeNames[o]
+}
+
+// Divergence is what Compare found.
+type Divergence struct {
+	Outcome Outcome
+	// Index is the 0-based index (after duplicate collapsing) of the first
+	// state that differs or is missing on one side; for SameUntil* it is
+	// the number of states compared.
+	Index uint64
+	// State holds each side's state at Index (valid for Differ; for EndedA
+	// the A entry is the zero State and B's is its next state, and
+	// vice versa).
+	State [2]State
+	// Prev holds each side's last matching state (at Index-1) when
+	// Index > 0. Its instruction, at Prev[i].PC, is the one that produced
+	// the difference: the log records the state before each instruction.
+	Prev [2]State
+	// Hits counts, per side, how often State[i].PC was reached before
+	// Index. A gdbstub reaches state Index by breaking at State[i].PC and
+	// continuing until the breakpoint's (Hits[i]+1)th hit.
+	Hits [2]uint64
+	// PrevHits counts, per side, how often Prev[i].PC was reached before
+	// Index-1: break at Prev[i].PC, hit PrevHits[i]+1, to stop just
+	// before the divergent instruction executes.
+	PrevHits [2]uint64
+	// Regs lists the compared register indices that differ (Differ only);
+	// PC is listed as RIP when only the linear PC differs.
+	Regs []int
+	// Dups counts, per side, the repeated states that were collapsed.
+	Dups [2]uint64
+}
+
+// Diverged reports whether the logs differ or one ended before the other.
+func (d *Divergence) Diverged() bool { return d.Outcome >= Differ }
+
+// String summarises d in one line, e.g. "differ at 1234 (pc 0x1000a): rcx 0x1 vs 0x2".
+func (d *Divergence) String() string {
+	switch d.Outcome {
+	case Differ:
+		var b strings.Builder
+		fmt.Fprintf(&b, "differ at %d (pc %#x vs %#x)", d.Index, d.State[0].PC, d.State[1].PC)
+		for i, r := range d.Regs {
+			sep := ", "
+			if i == 0 {
+				sep = ": "
+			}
+			fmt.Fprintf(&b, "%s%s %#x vs %#x", sep, RegName(r), d.State[0].Regs[r], d.State[1].Regs[r])
+		}
+		return b.String()
+	case EndedA, EndedB:
+		return fmt.Sprintf("%v after %d states", d.Outcome, d.Index)
+	}
+	return fmt.Sprintf("%v: %d states", d.Outcome, d.Index)
+}
+
+// side is one log being read with duplicate collapsing.
+type side struct {
+	p    *Parser
+	prev State
+	cur  State
+	have bool // prev is valid
+	dups uint64
+	keep bool
+}
+
+func (s *side) next() error {
+	for {
+		if err := s.p.Next(&s.cur); err != nil {
+			return err
+		}
+		if !s.keep && s.have && sameState(&s.cur, &s.prev) {
+			s.dups++
+			continue
+		}
+		return nil
+	}
+}
+
+// Compare reads a and b in lockstep and returns the first state where the
+// selected registers (or the linear PC) differ, or where only one log
+// ends. The context is checked every 4096 states; readers that can block
+// (pipes) must also be closed when ctx ends, which OpenFIFO's readers are.
+// On Differ/EndedA/EndedB the parsers stop at the divergence and can be
+// read further.
+func Compare(ctx context.Context, a, b *Parser, opt Options) (Divergence, error) {
+	regs := opt.Registers
+	if len(regs) == 0 {
+		regs = DefaultRegisters
+	}
+	for _, r := range regs {
+		if r < 0 || r >= NumRegs {
+			return Divergence{}, fmt.Errorf("trace: compare: register index %d out of range", r)
+		}
+	}
+	flagKeep := ^opt.FlagMask
+	sa := &side{p: a, keep: opt.KeepDuplicates}
+	sb := &side{p: b, keep: opt.KeepDuplicates}
+	// Before a divergence both sides ran the same PCs when the PC is
+	// compared, which it always is, so one table serves both sides.
+	hits := make(map[uint64]uint64, 1024)
+	var d Divergence
+	var n uint64
+	for ; opt.Max == 0 || n < opt.Max; n++ {
+		if n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return d, fmt.Errorf("trace: compare: %w", err)
+			}
+		}
+		ea := sa.next()
+		eb := sb.next()
+		if ea != nil && !errors.Is(ea, io.EOF) {
+			return d, fmt.Errorf("trace: side a: %w", ea)
+		}
+		if eb != nil && !errors.Is(eb, io.EOF) {
+			return d, fmt.Errorf("trace: side b: %w", eb)
+		}
+		d.Dups = [2]uint64{sa.dups, sb.dups}
+		switch {
+		case ea != nil && eb != nil:
+			d.Outcome, d.Index = SameUntilEOF, n
+			return d, nil
+		case ea != nil:
+			d.Outcome = EndedA
+			d.State[1] = sb.cur
+			finish(&d, n, sa, sb, hits)
+			return d, nil
+		case eb != nil:
+			d.Outcome = EndedB
+			d.State[0] = sa.cur
+			finish(&d, n, sa, sb, hits)
+			return d, nil
+		}
+		x, y := &sa.cur, &sb.cur
+		same := x.PC == y.PC
+		for _, r := range regs {
+			va, vb := x.Regs[r], y.Regs[r]
+			if r == RFL {
+				va, vb = va&flagKeep, vb&flagKeep
+			}
+			if va != vb {
+				same = false
+				break
+			}
+		}
+		if !same {
+			d.Outcome = Differ
+			d.State = [2]State{*x, *y}
+			for _, r := range regs {
+				va, vb := x.Regs[r], y.Regs[r]
+				if r == RFL {
+					va, vb = va&flagKeep, vb&flagKeep
+				}
+				if va != vb {
+					d.Regs = append(d.Regs, r)
+				}
+			}
+			if len(d.Regs) == 0 {
+				d.Regs = []int{RIP}
+			}
+			finish(&d, n, sa, sb, hits)
+			return d, nil
+		}
+		hits[x.PC]++
+		sa.prev, sa.have = sa.cur, true
+		sb.prev, sb.have = sb.cur, true
+	}
+	d.Outcome, d.Index = SameUntilMax, n
+	return d, nil
+}
+
+func finish(d *Divergence, n uint64, sa, sb *side, hits map[uint64]uint64) {
+	d.Index = n
+	if d.Outcome != EndedA {
+		d.Hits[0] = hits[d.State[0].PC]
+	}
+	if d.Outcome != EndedB {
+		d.Hits[1] = hits[d.State[1].PC]
+	}
+	if n > 0 {
+		d.Prev = [2]State{sa.prev, sb.prev}
+		// hits includes the Prev instruction itself; exclude it.
+		d.PrevHits = [2]uint64{hits[sa.prev.PC] - 1, hits[sb.prev.PC] - 1}
+	}
+}
