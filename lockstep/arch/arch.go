@@ -1,0 +1,121 @@
+package arch
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ErrUnknownArch is returned by Lookup for an architecture lockstep knows
+// nothing about.
+var ErrUnknownArch = errors.New("unknown architecture")
+
+// ErrDecode is wrapped by Disasm errors when the bytes are not a valid
+// instruction (or are truncated).
+var ErrDecode = errors.New("cannot decode instruction")
+
+// Bit is a named bit field of a flags register, e.g. ZF at Shift 6, Width 1,
+// or IOPL at Shift 12, Width 2.
+type Bit struct {
+	Name  string
+	Shift uint
+	Width uint
+}
+
+// Mask returns the field's mask within the register.
+func (b Bit) Mask() uint64 {
+	w := b.Width
+	if w == 0 {
+		w = 1
+	}
+	if w >= 64 {
+		return ^uint64(0) << b.Shift
+	}
+	return ((uint64(1) << w) - 1) << b.Shift
+}
+
+// DisasmFunc disassembles the instruction at the start of code, which was
+// read from address pc. Sym, when not nil, names an address ("foo+0x10") or
+// returns "" when it cannot; branch and RIP-relative targets are annotated
+// with it. It returns the instruction text and its length in bytes.
+type DisasmFunc func(code []byte, pc uint64, sym func(uint64) string) (text string, length int, err error)
+
+// Arch describes one guest architecture.
+type Arch struct {
+	// Name is the canonical name: "x86_64", "i386" or "aarch64".
+	Name string
+	// PC, SP and FP name the program counter, stack pointer and frame
+	// pointer as target.xml names them.
+	PC, SP, FP string
+	// PtrSize is the pointer size in bytes.
+	PtrSize int
+	// BigEndian is true for big-endian targets.
+	BigEndian bool
+	// ArgRegs are the integer argument registers of the C calling
+	// convention, in order (empty when arguments are passed on the stack).
+	ArgRegs []string
+	// Flags maps a flags register name (as target.xml names it) to its
+	// named bit fields, lowest first.
+	Flags map[string][]Bit
+	// Disasm disassembles one instruction; nil when unsupported.
+	Disasm DisasmFunc
+	// CallBefore reports whether code, the bytes immediately before a
+	// return address, ends with a call instruction.
+	CallBefore func(code []byte) bool
+	// MaxCallLen is how many bytes before a return address CallBefore
+	// wants to see.
+	MaxCallLen int
+	// Link is the link register holding the return address, "" if none.
+	Link string
+}
+
+// FlagBit returns the named bit of the flags register reg, matching both
+// names case-insensitively.
+func (a *Arch) FlagBit(reg, bit string) (Bit, bool) {
+	for r, bits := range a.Flags {
+		if !strings.EqualFold(r, reg) {
+			continue
+		}
+		for _, b := range bits {
+			if strings.EqualFold(b.Name, bit) {
+				return b, true
+			}
+		}
+	}
+	return Bit{}, false
+}
+
+var registry = map[string]*Arch{}
+
+// aliases maps every accepted name (lowercase) to a canonical name.
+var aliases = map[string]string{}
+
+func register(a *Arch, names ...string) {
+	registry[a.Name] = a
+	aliases[strings.ToLower(a.Name)] = a.Name
+	for _, n := range names {
+		aliases[strings.ToLower(n)] = a.Name
+	}
+}
+
+// Lookup returns the architecture called name: a canonical name ("x86_64",
+// "i386", "aarch64"), a target.xml <architecture> name ("i386:x86-64",
+// "i386", "aarch64") or a QEMU binary suffix ("x86_64"). The returned Arch
+// is shared and must not be modified.
+func Lookup(name string) (*Arch, error) {
+	if c, ok := aliases[strings.ToLower(strings.TrimSpace(name))]; ok {
+		return registry[c], nil
+	}
+	return nil, fmt.Errorf("arch %q (known: %s): %w", name, strings.Join(Names(), ", "), ErrUnknownArch)
+}
+
+// Names returns the canonical names of the known architectures, sorted.
+func Names() []string {
+	var ns []string
+	for n := range registry {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}
