@@ -1,0 +1,247 @@
+package scenario
+
+import (
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var archRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// archDefaults are the machine and CPU used when a guest of that arch sets
+// none. Other arches must set both.
+var archDefaults = map[string][2]string{
+	"x86_64":  {DefaultMachine, DefaultCPU},
+	"i386":    {DefaultMachine, "qemu32"},
+	"aarch64": {"virt", "cortex-a57"},
+	"riscv64": {"virt", "rv64"},
+}
+
+func (b *builder) decodeGuests(p string, v *yaml.Node) {
+	d := b.d
+	b.guests = map[string]guestRaw{}
+	b.guestsNode = v
+	one := func(p string, _, v *yaml.Node) {
+		b.guests[p[strings.LastIndexByte(p, '.')+1:]] = b.decodeGuest(p, v)
+	}
+	b.guestsKeys = d.mapping(p, v, map[string]fieldFunc{"defaults": one, "a": one, "b": one})
+}
+
+// decodeGuest records the fields a guest mapping sets.
+func (b *builder) decodeGuest(p string, v *yaml.Node) guestRaw {
+	d := b.d
+	g := guestRaw{fields: map[string]setting{}, pos: d.at(v)}
+	set := func(name string, val any, n *yaml.Node) { g.fields[name] = setting{val, d.at(n)} }
+	str := func(valid func(string) string) fieldFunc {
+		return func(p string, _, v *yaml.Node) {
+			s, ok := d.str(p, v)
+			if !ok {
+				return
+			}
+			if valid != nil {
+				if msg := valid(s); msg != "" {
+					d.errorf(v, "%s: %s", p, msg)
+					return
+				}
+			}
+			set(p[strings.LastIndexByte(p, '.')+1:], s, v)
+		}
+	}
+	nonEmpty := func(s string) string {
+		if strings.TrimSpace(s) == "" {
+			return "must not be empty"
+		}
+		return ""
+	}
+	d.mapping(p, v, map[string]fieldFunc{
+		"label": str(func(s string) string {
+			if strings.ContainsAny(s, "\n\r") {
+				return "must be one line"
+			}
+			return ""
+		}),
+		"arch": str(func(s string) string {
+			if !archRE.MatchString(s) {
+				return "bad arch " + quote(s) + " (e.g. x86_64, aarch64)"
+			}
+			return ""
+		}),
+		"qemu":    str(nonEmpty),
+		"machine": str(nonEmpty),
+		"cpu":     str(nonEmpty),
+		"accel": str(func(s string) string {
+			if s != AccelTCG && s != AccelKVM {
+				return quote(s) + " is not one of tcg, kvm"
+			}
+			return ""
+		}),
+		"memory": str(func(s string) string {
+			if !memoryRE.MatchString(s) || strings.Trim(s, "0kKmMgGtT") == "" {
+				return "bad memory size " + quote(s) + " (e.g. 64M, 1G)"
+			}
+			return ""
+		}),
+		"smp": func(p string, _, v *yaml.Node) {
+			if n, ok := d.int(p, v, 1, 1024); ok {
+				set("smp", n, v)
+			}
+		},
+		"kernel":  str(nil),
+		"initrd":  str(nil),
+		"append":  str(nil),
+		"bios":    str(nil),
+		"symbols": str(nil),
+		"args": func(p string, _, v *yaml.Node) {
+			if l, ok := d.strList(p, v, nil); ok {
+				set("args", l, v)
+			}
+		},
+		"drives": func(p string, _, v *yaml.Node) {
+			items, ok := d.sequence(p, v)
+			if !ok {
+				return
+			}
+			l := make([]Drive, 0, len(items))
+			for i, it := range items {
+				if dr, ok := b.decodeDrive(index(p, i), it); ok {
+					l = append(l, dr)
+				}
+			}
+			set("drives", l, v)
+		},
+	})
+	return g
+}
+
+func (b *builder) decodeDrive(p string, v *yaml.Node) (Drive, bool) {
+	d := b.d
+	dr := Drive{Pos: d.at(v)}
+	n := len(d.errs.errs)
+	word := func(dst *string) fieldFunc {
+		return func(p string, _, v *yaml.Node) {
+			if s, ok := d.str(p, v); ok {
+				if !formatRE.MatchString(s) {
+					d.errorf(v, "%s: bad value %s", p, quote(s))
+					return
+				}
+				*dst = s
+			}
+		}
+	}
+	d.mapping(p, v, map[string]fieldFunc{
+		"file": func(p string, _, v *yaml.Node) {
+			dr.File, _ = d.str(p, v)
+		},
+		"format": word(&dr.Format),
+		"if":     word(&dr.If),
+		"snapshot": func(p string, _, v *yaml.Node) {
+			dr.Snapshot, _ = d.bool(p, v)
+		},
+	})
+	if len(d.errs.errs) > n {
+		return dr, false
+	}
+	if dr.File == "" {
+		d.errorf(v, "%s: file is required", p)
+		return dr, false
+	}
+	return dr, true
+}
+
+// mergeGuest builds side i from guests.defaults and guests.<side>.
+func (b *builder) mergeGuest(i int) Guest {
+	side := SideNames[i]
+	def, sg := b.guests["defaults"], b.guests[side]
+	fields := map[string]setting{}
+	for k, v := range def.fields {
+		fields[k] = v
+	}
+	for k, v := range sg.fields {
+		fields[k] = v
+	}
+	prefix := "guests." + side
+	for k, v := range fields {
+		b.s.Pos[prefix+"."+k] = v.pos
+	}
+	str := func(name, dflt string) string {
+		if v, ok := fields[name]; ok {
+			return v.v.(string)
+		}
+		return dflt
+	}
+	g := Guest{Side: side, Pos: sg.pos}
+	if !g.Pos.IsValid() {
+		g.Pos = b.s.PosOf(prefix)
+	}
+	g.Label = str("label", side)
+	g.Arch = str("arch", DefaultArch)
+	ad, known := archDefaults[g.Arch]
+	g.QEMU = str("qemu", "qemu-system-"+g.Arch)
+	g.Machine = str("machine", ad[0])
+	g.CPU = str("cpu", ad[1])
+	if !known {
+		for _, f := range []string{"machine", "cpu"} {
+			if _, ok := fields[f]; !ok {
+				b.d.errs.addf(g.Pos, "%s: %s is required for arch %s", prefix, f, g.Arch)
+			}
+		}
+	}
+	g.Accel = str("accel", DefaultAccel)
+	g.Memory = str("memory", DefaultMemory)
+	g.SMP = DefaultSMP
+	if v, ok := fields["smp"]; ok {
+		g.SMP = v.v.(int)
+	}
+	g.Append = str("append", "")
+	dir := b.s.Dir
+	g.Kernel = resolvePath(dir, str("kernel", ""))
+	g.Initrd = resolvePath(dir, str("initrd", ""))
+	g.BIOS = resolvePath(dir, str("bios", ""))
+	g.Symbols = resolvePath(dir, str("symbols", ""))
+	if g.Symbols == "" {
+		g.Symbols = g.Kernel
+		if p, ok := b.s.Pos[prefix+".kernel"]; ok {
+			b.s.Pos[prefix+".symbols"] = p
+		}
+	}
+	if strings.Contains(g.QEMU, "/") {
+		g.QEMU = resolvePath(dir, g.QEMU)
+	}
+	if v, ok := fields["drives"]; ok {
+		for _, dr := range v.v.([]Drive) {
+			dr.File = resolvePath(dir, dr.File)
+			g.Drives = append(g.Drives, dr)
+		}
+	}
+	if v, ok := fields["args"]; ok {
+		g.Args = append([]string{}, v.v.([]string)...)
+	} else if g.Arch == "x86_64" || g.Arch == "i386" {
+		g.Args = append([]string{}, DefaultX86Args...)
+	}
+	return g
+}
+
+// usesSymbols returns the first symbolic name the scenario needs resolved,
+// or "".
+func (s *Scenario) usesSymbols() string {
+	for _, sp := range s.Sync {
+		if sp.Symbol != "" {
+			return sp.Symbol
+		}
+		for _, m := range sp.Compare.Memory {
+			if m.Symbol != "" {
+				return m.Symbol
+			}
+		}
+	}
+	if len(s.Trace.Functions) > 0 {
+		return s.Trace.Functions[0]
+	}
+	for _, m := range s.Noise.Memory {
+		if m.Symbol != "" {
+			return m.Symbol
+		}
+	}
+	return ""
+}

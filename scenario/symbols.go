@@ -1,0 +1,93 @@
+package scenario
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Resolver resolves names through one side's symbols (typically its ELF).
+type Resolver interface {
+	// Resolve returns the address of a break expression as accepted by
+	// ParseBreak ("symbol", "symbol+0x10"); CheckSymbols passes bare
+	// symbol names for memory ranges, trace functions and noise.
+	Resolve(expr string) (uint64, error)
+	// SymbolSize returns the size of a data or function symbol, and whether
+	// the symbol exists with a known size.
+	SymbolSize(name string) (uint64, bool)
+}
+
+// CheckSymbols checks, on each side, that every symbolic sync break, memory
+// range symbol (with its size when the length is omitted), trace function
+// that is not a glob, and noise memory symbol resolves. res[0] is guest a's
+// resolver and res[1] guest b's; a nil resolver reports that the side has no
+// symbols. Every problem is reported with its position and side, as Errors.
+func (s *Scenario) CheckSymbols(res [2]Resolver) error {
+	var errs errorList
+	for i, r := range res {
+		g := s.Guests[i]
+		side := fmt.Sprintf("guest %s (%s)", SideNames[i], g.Label)
+		if r == nil {
+			if name := s.usesSymbols(); name != "" {
+				errs.addf(g.Pos, "%s: no symbols to resolve %q", side, name)
+			}
+			continue
+		}
+		resolve := func(pos Position, what, expr string) {
+			if _, err := r.Resolve(expr); err != nil {
+				errs.addf(pos, "%s: %s %q: %v", side, what, expr, err)
+			}
+		}
+		checkedMem := map[Position]bool{}
+		checkMemory := func(m MemoryRange) {
+			if m.Symbol == "" || checkedMem[m.Pos] {
+				return
+			}
+			checkedMem[m.Pos] = true
+			if _, err := r.Resolve(m.Symbol); err != nil {
+				errs.addf(m.Pos, "%s: memory symbol %q: %v", side, m.Symbol, err)
+				return
+			}
+			if m.Length == 0 {
+				if size, ok := r.SymbolSize(m.Symbol); !ok || size == 0 {
+					errs.addf(m.Pos, "%s: memory symbol %q has no size: set length", side, m.Symbol)
+				} else if m.Offset >= size {
+					errs.addf(m.Pos, "%s: memory offset %d is beyond symbol %q of size %d", side, m.Offset, m.Symbol, size)
+				}
+			}
+		}
+		for _, m := range s.Compare.Memory {
+			checkMemory(m)
+		}
+		for k, sp := range s.Sync {
+			if !sp.IsAddr && sp.Break != "" {
+				resolve(s.PosOf(fmt.Sprintf("sync[%d].break", k)), "break", sp.Break)
+			}
+			for _, m := range sp.Compare.Memory {
+				checkMemory(m)
+			}
+		}
+		for k, f := range s.Trace.Functions {
+			if !strings.ContainsAny(f, "*?[\\") {
+				resolve(s.PosOf(fmt.Sprintf("trace.functions[%d]", k)), "trace function", f)
+			}
+		}
+		for _, m := range s.Noise.Memory {
+			if m.Symbol != "" {
+				resolve(m.Pos, "noise symbol", m.Symbol)
+			}
+		}
+	}
+	return errs.err()
+}
+
+// SameBinary reports whether both sides are symbolised by the same file
+// (compared as cleaned absolute paths), so that addresses mean the same
+// thing on both sides. Two sides without symbols are not the same binary.
+func (s *Scenario) SameBinary() bool {
+	a, b := s.Guests[0].Symbols, s.Guests[1].Symbols
+	if a == "" || b == "" {
+		return false
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}

@@ -1,0 +1,85 @@
+package scenario
+
+import (
+	"go.yaml.in/yaml/v3"
+)
+
+// finish applies defaults, merges guests and per-point comparisons, and
+// checks the rules that span fields. It tolerates a partially decoded tree
+// so that all problems are reported together.
+func (b *builder) finish(root *yaml.Node) {
+	s, d := b.s, b.d
+	rootPos := d.at(root)
+	if root.Kind != yaml.MappingNode {
+		return
+	}
+	if _, ok := s.Pos["name"]; !ok || s.Name == "" {
+		d.errs.addf(posOr(s.Pos, "name", rootPos), "name is required")
+	}
+	if !b.timeoutSet {
+		s.Timeout = DefaultTimeout
+	}
+	if s.Expect == "" {
+		s.Expect = ExpectIdentical
+	}
+	if !b.sstepSet {
+		s.Determinism.Sstep = []string{SstepNoIRQ, SstepNoTimer}
+	}
+	if !b.localizeSet {
+		s.Localize.Enabled = true
+	}
+	if !b.maxStepsSet {
+		s.Localize.MaxSteps = DefaultMaxSteps
+	}
+
+	// Guests.
+	switch {
+	case b.guests == nil && b.guestsNode == nil:
+		d.errs.addf(rootPos, "guests is required")
+	case b.guests != nil:
+		for i, side := range SideNames {
+			if _, ok := b.guestsKeys[side]; !ok && b.guestsKeys != nil {
+				d.errorf(b.guestsNode, "guests: %s is required", side)
+			}
+			s.Guests[i] = b.mergeGuest(i)
+		}
+		if s.Guests[0].Label == s.Guests[1].Label {
+			d.errs.addf(posOr(s.Pos, "guests.b.label", s.Guests[1].Pos),
+				"guests: a and b have the same label %q", s.Guests[1].Label)
+		}
+	}
+
+	// Comparison defaults, then each sync point's effective comparison.
+	s.Compare = mergeCompare(CompareSpec{Registers: []string{"general"}, CallPath: CallPathNone}, b.compare)
+	if !b.haveSync && b.syncNode == nil {
+		d.errs.addf(rootPos, "sync is required")
+	}
+	for i := range s.Sync {
+		s.Sync[i].Compare = mergeCompare(s.Compare, b.syncRaw[i])
+	}
+
+	// icount is TCG only.
+	if s.Determinism.Icount != "" && b.guests != nil {
+		for i, g := range s.Guests {
+			if g.Accel == AccelKVM {
+				d.errorf(b.icountNode, "determinism.icount: not supported with accel kvm (guest %s)", SideNames[i])
+			}
+		}
+	}
+
+	// Symbolic names need symbols on both sides.
+	if name := s.usesSymbols(); name != "" && b.guests != nil {
+		for i, g := range s.Guests {
+			if g.Symbols == "" {
+				d.errs.addf(g.Pos, "guests.%s: %q needs symbols: set kernel or symbols", SideNames[i], name)
+			}
+		}
+	}
+}
+
+func posOr(m map[string]Position, key string, dflt Position) Position {
+	if p, ok := m[key]; ok {
+		return p
+	}
+	return dflt
+}
