@@ -1,0 +1,100 @@
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrNotFound is matched by a *NotFoundError when the QEMU binary is
+	// not installed.
+	ErrNotFound = errors.New("qemu binary not found")
+	// ErrKVMUnavailable is returned (wrapped with the reason) when a Spec
+	// asks for accel kvm but /dev/kvm cannot be opened read-write.
+	ErrKVMUnavailable = errors.New("kvm unavailable")
+	// ErrBadSpec is wrapped by every error Spec.Command returns for a Spec
+	// that cannot be turned into a command line.
+	ErrBadSpec = errors.New("invalid qemu spec")
+	// ErrClosed is returned by QMP operations on a closed connection.
+	ErrClosed = errors.New("qmp connection closed")
+)
+
+// NotFoundError reports a QEMU binary missing from PATH and names the Debian
+// package that provides it. It matches ErrNotFound through errors.Is.
+type NotFoundError struct {
+	Binary  string
+	Package string
+	Err     error
+}
+
+// Error implements error.
+func (e *NotFoundError) Error() string {
+	msg := e.Binary + " not found in PATH"
+	if e.Package != "" {
+		msg += " (install Debian package " + e.Package + ")"
+	}
+	return msg
+}
+
+// Is reports whether target is ErrNotFound.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// Unwrap returns the underlying lookup error.
+func (e *NotFoundError) Unwrap() error { return e.Err }
+
+// StartError reports that QEMU exited or failed during start-up. Its
+// message includes what QEMU wrote to stderr.
+type StartError struct {
+	Argv     []string
+	Stderr   string
+	ExitCode int // -1 when QEMU had not exited or was killed by a signal
+	Err      error
+}
+
+// Error implements error.
+func (e *StartError) Error() string {
+	var b strings.Builder
+	b.WriteString("qemu start")
+	if e.ExitCode >= 0 {
+		fmt.Fprintf(&b, " (exit status %d)", e.ExitCode)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		b.WriteString(": stderr: ")
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (e *StartError) Unwrap() error { return e.Err }
+
+// QMPError is an error reply from QMP: {"error":{"class":..,"desc":..}}.
+type QMPError struct {
+	Command string
+	Class   string
+	Desc    string
+}
+
+// Error implements error.
+func (e *QMPError) Error() string {
+	return fmt.Sprintf("qmp %s: %s: %s", e.Command, e.Class, e.Desc)
+}
+
+// DebianPackage names the Debian package that provides qemu-system-<arch>.
+func DebianPackage(arch string) string {
+	switch arch {
+	case "x86_64", "i386":
+		return "qemu-system-x86"
+	case "aarch64", "arm":
+		return "qemu-system-arm"
+	case "ppc64", "ppc":
+		return "qemu-system-ppc"
+	default:
+		return "qemu-system-misc"
+	}
+}
