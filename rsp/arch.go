@@ -1,0 +1,35 @@
+package rsp
+
+import "strings"
+
+// arch holds the little architecture knowledge the client needs: byte
+// order, the names of the PC, SP and FP registers, and groups for registers
+// that target descriptions leave ungrouped.
+type arch struct {
+	bigEndian bool
+	special   [3]string // pc, sp, fp
+	groups    map[string]string
+}
+
+// archFor maps a target.xml <architecture> to its arch entry.
+func archFor(name string) (arch, bool) {
+	n := strings.ToLower(name)
+	switch {
+	case n == "i386:x86-64" || strings.HasPrefix(n, "i386:x86-64"):
+		return x86_64, true
+	case strings.HasPrefix(n, "i386") || strings.HasPrefix(n, "i8086"):
+		return i386, true
+	case strings.HasPrefix(n, "aarch64"):
+		return arch{special: [3]string{"pc", "sp", "x29"}}, true
+	case strings.HasPrefix(n, "arm"):
+		return arch{special: [3]string{"pc", "sp", "r11"}}, true
+	case strings.HasPrefix(n, "riscv"):
+		return arch{special: [3]string{"pc", "sp", "fp"}}, true
+	case strings.HasPrefix(n, "s390"):
+		return arch{bigEndian: true, special: [3]string{"pswa", "r15", "r11"}}, true
+	case strings.HasPrefix(n, "m68k"), strings.HasPrefix(n, "sparc"), strings.HasPrefix(n, "hppa"),
+		strings.HasPrefix(n, "or1k"), strings.HasPrefix(n, "powerpc"):
+		return arch{bigEndian: true, special: [3]string{"pc", "sp", "fp"}}, true
+	}
+	return arch{}, false
+}
