@@ -244,12 +244,15 @@ func (c *Client) watch(ctx context.Context, fallback time.Duration) func() {
 // precedence over the timeout it caused; a stream left mid-packet or with a
 // reply outstanding is marked broken. mu must be held.
 func (c *Client) fail(ctx context.Context, op string, err error, desync bool) error {
-	if cerr := ctx.Err(); cerr != nil && isTimeout(err) {
-		err = cerr
-	} else if isTimeout(err) {
-		err = fmt.Errorf("%w (request timeout %v)", context.DeadlineExceeded, c.reqTimeout)
+	if isTimeout(err) {
+		if cerr := ctxErr(ctx); cerr != nil {
+			err = cerr
+		} else {
+			err = fmt.Errorf("%w (request timeout %v)", context.DeadlineExceeded, c.reqTimeout)
+			desync = true
+		}
 	}
-	if desync || c.cn.inPacket {
+	if desync || c.cn.inPacket || errors.Is(err, ErrClosed) {
 		c.broken = fmt.Errorf("%s: %w", op, err)
 		_ = c.Close()
 	}
@@ -313,6 +316,18 @@ func replyError(op string, req, rep []byte) error {
 		if code >= 0 || rep[1] == '.' {
 			return &ProtocolError{Op: op, Packet: string(req), Code: code}
 		}
+	}
+	return nil
+}
+
+// ctxErr returns ctx.Err(), or DeadlineExceeded once ctx's deadline has
+// passed (the socket deadline can fire before the context's own timer).
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
 	}
 	return nil
 }

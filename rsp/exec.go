@@ -72,7 +72,7 @@ func (c *Client) resumeWait(ctx context.Context, op, req string) (StopReply, err
 		return StopReply{}, err
 	}
 	sr, err := c.waitLocked(ctx, op)
-	if err == nil || ctx.Err() == nil || !c.running {
+	if err == nil || ctxErr(ctx) == nil || !c.running {
 		return sr, err
 	}
 	// ctx ended while running: stop the target and collect that stop.
