@@ -18,6 +18,7 @@ type builder struct {
 	guests       map[string]guestRaw // "defaults", "a", "b"
 	guestsNode   *yaml.Node
 	guestsKeys   map[string]*yaml.Node
+	guestsBad    bool // a guest field failed to decode: skip cross-checks
 	compare      compareRaw
 	syncRaw      []compareRaw
 	syncNode     *yaml.Node

@@ -29,10 +29,16 @@ func (p Position) IsValid() bool { return p.Line > 0 }
 type Error struct {
 	Pos Position
 	Msg string
+	// Err is the underlying cause, if any (e.g. a Resolver's error); Msg
+	// already includes its text.
+	Err error
 }
 
 // Error returns "file:line:col: msg".
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Unwrap returns the underlying cause, or nil.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errors is every problem found in a scenario, in file order. Parse, Load
 // and CheckSymbols return it (never empty) so that callers can list all
@@ -68,6 +74,12 @@ type errorList struct {
 
 func (l *errorList) addf(pos Position, format string, args ...any) {
 	l.errs = append(l.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// wrap records a problem caused by err.
+func (l *errorList) wrap(pos Position, err error, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...) + ": " + err.Error()
+	l.errs = append(l.errs, &Error{Pos: pos, Msg: msg, Err: err})
 }
 
 // err returns the collected problems sorted by position, or nil.

@@ -25,7 +25,9 @@ func (b *builder) decodeGuests(p string, v *yaml.Node) {
 	one := func(p string, _, v *yaml.Node) {
 		b.guests[p[strings.LastIndexByte(p, '.')+1:]] = b.decodeGuest(p, v)
 	}
+	before := len(d.errs.errs)
 	b.guestsKeys = d.mapping(p, v, map[string]fieldFunc{"defaults": one, "a": one, "b": one})
+	b.guestsBad = len(d.errs.errs) > before
 }
 
 // decodeGuest records the fields a guest mapping sets.

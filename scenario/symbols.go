@@ -35,7 +35,7 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 		}
 		resolve := func(pos Position, what, expr string) {
 			if _, err := r.Resolve(expr); err != nil {
-				errs.addf(pos, "%s: %s %q: %v", side, what, expr, err)
+				errs.wrap(pos, err, "%s: %s %q", side, what, expr)
 			}
 		}
 		checkedMem := map[Position]bool{}
@@ -45,7 +45,7 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 			}
 			checkedMem[m.Pos] = true
 			if _, err := r.Resolve(m.Symbol); err != nil {
-				errs.addf(m.Pos, "%s: memory symbol %q: %v", side, m.Symbol, err)
+				errs.wrap(m.Pos, err, "%s: memory symbol %q", side, m.Symbol)
 				return
 			}
 			if m.Length == 0 {

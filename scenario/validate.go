@@ -43,7 +43,7 @@ func (b *builder) finish(root *yaml.Node) {
 			}
 			s.Guests[i] = b.mergeGuest(i)
 		}
-		if s.Guests[0].Label == s.Guests[1].Label {
+		if s.Guests[0].Label == s.Guests[1].Label && !b.guestsBad {
 			d.errs.addf(posOr(s.Pos, "guests.b.label", s.Guests[1].Pos),
 				"guests: a and b have the same label %q", s.Guests[1].Label)
 		}
@@ -68,7 +68,7 @@ func (b *builder) finish(root *yaml.Node) {
 	}
 
 	// Symbolic names need symbols on both sides.
-	if name := s.usesSymbols(); name != "" && b.guests != nil {
+	if name := s.usesSymbols(); name != "" && b.guests != nil && !b.guestsBad {
 		for i, g := range s.Guests {
 			if g.Symbols == "" {
 				d.errs.addf(g.Pos, "guests.%s: %q needs symbols: set kernel or symbols", SideNames[i], name)
