@@ -51,6 +51,7 @@ NOINLINE uint64_t checksum(const void *p, unsigned long n)
 	const uint8_t *b = p;
 	uint64_t h = 0xcbf29ce484222325UL;
 
+	LEAF_FRAME();
 	while (n--) {
 		h ^= *b++;
 		h *= 0x100000001b3UL;
@@ -67,6 +68,7 @@ NOINLINE uint64_t regression_pad(uint64_t x, uint64_t y)
 {
 	uint64_t i;
 
+	LEAF_FRAME();
 	for (i = 0; i < y; i++) {
 		x = x * 0x5851f42d4c957f2dUL + 0x14057b7ef767814fUL;
 		x ^= x >> 33;
@@ -80,6 +82,7 @@ NOINLINE uint64_t regression_pad(uint64_t x, uint64_t y)
 /* leaf is the end of the call path the demo compares. */
 NOINLINE uint64_t leaf(uint64_t x)
 {
+	LEAF_FRAME();
 	return (x * 0x9e3779b97f4a7c15UL) ^ (x >> 7);
 }
 
@@ -110,6 +113,7 @@ NOINLINE uint64_t path_a(uint64_t x)
 /* marker is the register sync point: rdi is the same, rsi is planted. */
 NOINLINE uint64_t marker(unsigned long a, unsigned long b)
 {
+	LEAF_FRAME();
 	__asm__ volatile("" : : "r"(a), "r"(b));
 	return a ^ 0x4d;
 }

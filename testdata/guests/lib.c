@@ -8,6 +8,7 @@ void serial_putc(char c)
 {
 	int spins = 100000;
 
+	LEAF_FRAME();
 	while (!(inb(COM1_PORT + 5) & 0x20) && --spins)
 		;
 	outb(COM1_PORT, (uint8_t)c);
@@ -44,6 +45,7 @@ void serial_putkv(const char *key, uint64_t v)
 /* qemu_exit ends QEMU through isa-debug-exit: status is (value << 1) | 1. */
 void qemu_exit(uint32_t value)
 {
+	LEAF_FRAME();
 	outl(DEBUG_EXIT_PORT, value);
 	for (;;)
 		__asm__ volatile("cli; hlt");
@@ -54,6 +56,7 @@ void *memset(void *d, int c, unsigned long n)
 {
 	uint8_t *p = d;
 
+	LEAF_FRAME();
 	while (n--)
 		*p++ = (uint8_t)c;
 	return d;
@@ -65,6 +68,7 @@ void *memcpy(void *d, const void *s, unsigned long n)
 	uint8_t *p = d;
 	const uint8_t *q = s;
 
+	LEAF_FRAME();
 	while (n--)
 		*p++ = *q++;
 	return d;

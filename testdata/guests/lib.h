@@ -14,6 +14,13 @@ typedef unsigned long uint64_t;
 #define NORETURN __attribute__((noreturn))
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
+/*
+ * LEAF_FRAME forces a push rbp / mov rsp,rbp frame in a leaf function: gcc 12
+ * omits it in leaves despite -mno-omit-leaf-frame-pointer, and lockstep's
+ * backtraces walk the rbp chain.
+ */
+#define LEAF_FRAME() __asm__ volatile("" : : "r"(__builtin_frame_address(0)))
+
 /* COM1 and the isa-debug-exit port QEMU is started with. */
 #define COM1_PORT 0x3f8
 #define DEBUG_EXIT_PORT 0xf4

@@ -1,0 +1,112 @@
+/*
+ * deep.c: a long deterministic computation with a divergence deep inside.
+ *
+ * Built with -DWORK=N as deep-1e3, deep-1e5 and deep-1e6: kmain calls
+ * deep_start (a sync point), runs a loop of about N instructions that folds
+ * into deep_state through deep_mix, executes CPUID leaf 1 and mixes its ECX
+ * into deep_state (so -cpu qemu64 and -cpu max first differ AT that cpuid,
+ * about N instructions after deep_start), runs about 2000 more instructions
+ * through deep_tail, and calls deep_verify (a sync point) before exit(0).
+ *
+ * deep-good and deep-bad are WORK=1000 builds without the cpuid (-DNO_CPUID).
+ * Iteration DEEP_K of the loop adds a constant before calling deep_mix;
+ * deep-bad (-DPLANT_BAD) adds a different one, so call #DEEP_K of deep_mix
+ * (1-based; its rsi is DEEP_K) is the first whose rdi differs, thousands of
+ * instructions before deep_verify notices. The two builds have identical
+ * layouts: only that immediate differs. deep_verify checks deep_state
+ * against the good build's value: deep-good exits 0 (QEMU status 1),
+ * deep-bad exits 1 (QEMU status 3).
+ */
+#include "lib.h"
+
+#ifndef WORK
+#define WORK 1000
+#endif
+
+/* DEEP_LOOP_INSNS is the measured instruction count of one loop iteration. */
+#define DEEP_LOOP_INSNS 19
+/* DEEP_TAIL_INSNS is the measured instruction count of one tail iteration. */
+#define DEEP_TAIL_INSNS 17
+
+#define DEEP_ITERS (WORK / DEEP_LOOP_INSNS)
+#define DEEP_TAIL_ITERS (2000 / DEEP_TAIL_INSNS)
+#define DEEP_SEED 0x243f6a8885a308d3UL
+#define DEEP_K 10
+
+/* DEEP_EXPECT is deep-good's final deep_state (measured); deep_verify checks it. */
+#if defined(NO_CPUID) && WORK == 1000
+#define DEEP_EXPECT 0xa954818f6dac2af6UL
+#endif
+
+#ifdef PLANT_BAD
+#define DEEP_PLANT 0x5bd1e997UL
+#else
+#define DEEP_PLANT 0x5bd1e995UL
+#endif
+
+/* deep_state is the folded result; volatile so every iteration stores it. */
+volatile uint64_t deep_state;
+
+/* deep_start is the sync point before the loop. */
+NOINLINE void deep_start(void)
+{
+	LEAF_FRAME();
+	__asm__ volatile("" : : : "memory");
+}
+
+/* deep_mix folds iteration i into x; it is called once per loop iteration. */
+NOINLINE uint64_t deep_mix(uint64_t x, uint64_t i)
+{
+	LEAF_FRAME();
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9UL;
+	return x ^ i;
+}
+
+/* deep_tail folds iteration i into x after the cpuid. */
+NOINLINE uint64_t deep_tail(uint64_t x, uint64_t i)
+{
+	LEAF_FRAME();
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebUL;
+	return x + i;
+}
+
+/* deep_verify is the final sync point: it checks and prints state. */
+NOINLINE int deep_verify(uint64_t state)
+{
+	serial_puts("deep:");
+	serial_putkv("state", state);
+	serial_putc('\n');
+#if defined(DEEP_EXPECT)
+	if (state != DEEP_EXPECT) {
+		serial_puts("deep: verify failed\n");
+		return 1;
+	}
+	serial_puts("deep: verify ok\n");
+#endif
+	return 0;
+}
+
+/* kmain is called by boot.S in long mode with interrupts off. */
+NOINLINE void kmain(void)
+{
+	uint64_t i;
+
+	serial_puts("deep: start\n");
+	deep_state = DEEP_SEED;
+	deep_start();
+	for (i = 1; i <= DEEP_ITERS; i++)
+		deep_state = deep_mix(deep_state + (i == DEEP_K ? DEEP_PLANT : 0), i);
+#ifndef NO_CPUID
+	{
+		uint32_t a = 1, b, c = 0, d;
+
+		__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+		deep_state ^= c;
+	}
+#endif
+	for (i = 0; i < DEEP_TAIL_ITERS; i++)
+		deep_state = deep_tail(deep_state, i);
+	qemu_exit(deep_verify(deep_state));
+}
