@@ -273,7 +273,7 @@ func (p *Parser) regLine(line []byte, bit uint) error {
 		}
 		key := line[ks:ke]
 		v, n, ok := parseHex(line[eq+1:])
-		if !ok {
+		if end := eq + 1 + n; !ok || end < len(line) && line[end] != ' ' {
 			return p.errf(line, ErrMalformed, "bad hex value for %q", key)
 		}
 		i = eq + 1 + n
