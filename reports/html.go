@@ -1,0 +1,375 @@
+package reports
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
+)
+
+//go:embed html.tmpl
+var htmlSource string
+
+var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
+
+// The types below are the HTML view model: everything is decided here so
+// the template only lays it out.
+
+type htmlPage struct {
+	Title, Scenario, Description, File, Mode string
+	Outcome, OutcomeClass                    string
+	Verdict, VerdictClass, Expect            string
+	Labels                                   [2]string
+	Sides                                    [2]htmlSide
+	First                                    string
+	Counts                                   string
+	Reached                                  string
+	Syncs                                    []htmlSync
+	Other                                    []htmlDiv
+	HiddenNoise                              int
+	Notes                                    []string
+	Error                                    string
+	Verbose                                  bool
+	Generated                                string
+}
+
+type htmlSide struct {
+	Label, Line, Command, Serial, State string
+}
+
+type htmlSync struct {
+	Index                                 int
+	Title, Status, StatusClass, PC, Steps string
+	Count                                 int
+	Divs                                  []htmlDiv
+	Anchor                                string
+}
+
+type htmlDiv struct {
+	Kind, Where, Summary, PC, Anchor string
+	Noise                            bool
+	Registers                        []htmlReg
+	Memory                           *htmlMem
+	Path                             *htmlPath
+	Pair                             [][3]string // label, a, b
+	Instr                            *htmlInstr
+}
+
+type htmlReg struct {
+	Name       string
+	A, B       []htmlSpan
+	SymA, SymB string
+	Bits       string
+}
+
+type htmlSpan struct {
+	Text string
+	Diff bool
+}
+
+type htmlMem struct {
+	Header string
+	Rows   []htmlHexRow
+}
+
+type htmlHexRow struct {
+	Offset  string
+	Skipped string
+	Equal   bool
+	A, B    []htmlSpan
+	AsciiA  string
+	AsciiB  string
+}
+
+type htmlPath struct {
+	Source string
+	Rows   [][2]htmlSpan // each side's frame; Diff marks a one-side frame
+	Frames [2][]string
+}
+
+type htmlInstr struct {
+	Granularity string
+	Rows        [][3]string // label, a, b
+	Registers   []htmlReg
+	Paths       [2]string
+}
+
+func renderHTML(w io.Writer, r *lockstep.Result, opt Options) error {
+	page := buildHTML(r, opt)
+	var b strings.Builder
+	if err := htmlTemplate.Execute(&b, page); err != nil {
+		return fmt.Errorf("template: %w", err)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func buildHTML(r *lockstep.Result, opt Options) htmlPage {
+	s := summarize(r)
+	p := htmlPage{
+		Scenario:    r.Scenario,
+		Description: r.Description,
+		File:        r.File,
+		Mode:        r.Mode,
+		Outcome:     s.Outcome,
+		Expect:      s.Expect,
+		Counts:      countsLine(s),
+		Reached:     fmt.Sprintf("%d/%d", s.Reached, s.SyncTotal),
+		Notes:       r.Notes,
+		Error:       r.Error,
+		Verbose:     opt.Verbose,
+		Labels:      [2]string{sideLabel(r, 0), sideLabel(r, 1)},
+	}
+	if p.Scenario == "" {
+		p.Scenario = "lockstep"
+	}
+	p.Title = "lockstep: " + p.Scenario + " " + s.Outcome
+	p.OutcomeClass = strings.ToLower(s.Outcome)
+	switch {
+	case r.Outcome == lockstep.OutcomeError:
+		p.Verdict, p.VerdictClass = "FAIL (run error)", "error"
+	case r.Passed:
+		p.Verdict, p.VerdictClass = "PASS", "identical"
+	default:
+		p.Verdict, p.VerdictClass = "FAIL", "diverged"
+	}
+	if s.First != nil {
+		p.First = firstLine(s.First)
+	}
+	if r.Stats.Steps > 0 {
+		p.Reached += fmt.Sprintf(" · %d steps", r.Stats.Steps)
+	}
+	if r.Duration > 0 {
+		p.Reached += " · " + r.Duration.String()
+	}
+	if !r.Started.IsZero() {
+		p.Generated = r.Started.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	for i, sd := range r.Sides {
+		hs := htmlSide{Label: sideLabel(r, i), Line: sideLine(sd)}
+		if opt.Verbose {
+			hs.Command = sd.Command
+			hs.Serial = strings.TrimRight(sd.SerialTail, "\n")
+			hs.State = sd.State
+			if sd.ExitCode != nil {
+				hs.State += fmt.Sprintf(" with code %d", *sd.ExitCode)
+			}
+		}
+		p.Sides[i] = hs
+	}
+	by, other := groupBySync(r)
+	n := 0
+	conv := func(ds []*compare.Divergence) []htmlDiv {
+		shown, noise := visible(ds, opt.Verbose)
+		p.HiddenNoise += noise
+		out := make([]htmlDiv, 0, len(shown))
+		for _, g := range groupRegisters(shown) {
+			n++
+			h := buildHTMLDiv(r, g.D, opt, fmt.Sprintf("d%d", n))
+			if len(g.Regs) > 1 {
+				h.Summary = g.Summary()
+				h.Registers = htmlRegs(g.Regs)
+			}
+			out = append(out, h)
+		}
+		return out
+	}
+	for _, sy := range r.Syncs {
+		hs := htmlSync{
+			Index:       sy.Index,
+			Title:       syncTitle(sy),
+			Status:      sy.Status,
+			StatusClass: statusClass(sy.Status),
+			PC:          pcPair(sy.PC),
+			Count:       sy.Divergences,
+			Anchor:      fmt.Sprintf("sync%d", sy.Index),
+		}
+		if sy.Steps > 0 {
+			hs.Steps = fmt.Sprintf("%d", sy.Steps)
+		}
+		hs.Divs = conv(by[sy.Index])
+		p.Syncs = append(p.Syncs, hs)
+	}
+	p.Other = conv(other)
+	return p
+}
+
+func statusClass(s string) string {
+	switch s {
+	case "match":
+		return "identical"
+	case "diverge", "unreached":
+		return "diverged"
+	case "noise":
+		return "noise"
+	}
+	return "error"
+}
+
+func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor string) htmlDiv {
+	h := htmlDiv{
+		Kind: string(d.Kind), Where: divWhere(d), Summary: d.Summary,
+		PC: pcPair(d.PC), Noise: d.Noise, Anchor: anchor,
+	}
+	switch {
+	case d.Register != nil:
+		h.Registers = htmlRegs([]compare.RegisterDiff{*d.Register})
+	case d.Memory != nil:
+		h.Memory = htmlMemory(d.Memory)
+	case d.CallPath != nil:
+		h.Path = htmlCallPath(d.CallPath, opt)
+	case d.Arrival != nil:
+		h.Pair = [][3]string{{"state", arrivalSide(d.Arrival, d.PC[0], 0), arrivalSide(d.Arrival, d.PC[1], 1)}}
+	case d.Exit != nil:
+		h.Pair = [][3]string{{"ended", exitSide(d.Exit, 0), exitSide(d.Exit, 1)}}
+	case d.Instruction != nil:
+		in := d.Instruction
+		hi := &htmlInstr{
+			Granularity: in.Granularity,
+			Rows: [][3]string{
+				{"pc", d.PC[0].String(), d.PC[1].String()},
+				{"bytes", in.Bytes[0], in.Bytes[1]},
+				{"instruction", in.Disasm[0], in.Disasm[1]},
+			},
+			Registers: htmlRegs(in.Registers),
+		}
+		if len(in.CallPath[0]) > 0 || len(in.CallPath[1]) > 0 {
+			hi.Paths = [2]string{pathString(in.CallPath[0]), pathString(in.CallPath[1])}
+		}
+		h.Instr = hi
+	}
+	return h
+}
+
+func htmlRegs(regs []compare.RegisterDiff) []htmlReg {
+	out := make([]htmlReg, 0, len(regs))
+	for _, rg := range regs {
+		a, b := digitDiff(rg.Values[0], rg.Values[1])
+		out = append(out, htmlReg{
+			Name: rg.Name, A: a, B: b,
+			SymA: rg.Symbolic[0], SymB: rg.Symbolic[1],
+			Bits: strings.Join(rg.Bits, " "),
+		})
+	}
+	return out
+}
+
+// digitDiff splits two hex values into runs of equal and differing digits,
+// aligned from the right so values of different widths still line up.
+func digitDiff(a, b string) ([]htmlSpan, []htmlSpan) {
+	pa, pb := strings.TrimPrefix(a, "0x"), strings.TrimPrefix(b, "0x")
+	if len(pa) != len(pb) || pa == a || pb == b {
+		return []htmlSpan{{a, a != b}}, []htmlSpan{{b, a != b}}
+	}
+	mark := make([]bool, len(pa))
+	for i := range mark {
+		mark[i] = pa[i] != pb[i]
+	}
+	return runs("0x", pa, mark), runs("0x", pb, mark)
+}
+
+func runs(prefix, s string, mark []bool) []htmlSpan {
+	out := []htmlSpan{{Text: prefix}}
+	for i := 0; i < len(s); i++ {
+		last := &out[len(out)-1]
+		if len(out) > 1 && last.Diff == mark[i] {
+			last.Text += s[i : i+1]
+			continue
+		}
+		if len(out) == 1 && !mark[i] {
+			last.Text += s[i : i+1]
+			continue
+		}
+		out = append(out, htmlSpan{Text: s[i : i+1], Diff: mark[i]})
+	}
+	return out
+}
+
+func htmlMemory(m *compare.MemoryDiff) *htmlMem {
+	hm := &htmlMem{Header: memHeader(m)}
+	for _, row := range m.Rows {
+		hr := htmlHexRow{Offset: fmt.Sprintf("+%04x", row.Offset)}
+		if row.Skipped > 0 {
+			hr.Skipped = fmt.Sprintf("… %d equal %s …", row.Skipped, plural(row.Skipped, "row", "rows"))
+			hm.Rows = append(hm.Rows, hr)
+			continue
+		}
+		a, b := hexBytes(row.A), hexBytes(row.B)
+		hr.Equal = !rowDiffers(row)
+		for i, x := range a {
+			hr.A = append(hr.A, htmlSpan{x, diffAt(row, a, b, i)})
+		}
+		for i, x := range b {
+			hr.B = append(hr.B, htmlSpan{x, diffAt(row, a, b, i)})
+		}
+		hr.AsciiA, hr.AsciiB = asciiOf(a), asciiOf(b)
+		hm.Rows = append(hm.Rows, hr)
+	}
+	return hm
+}
+
+// htmlCallPath lays a unified diff out side by side: common lines on both
+// sides, a run of "-" lines paired with the following run of "+" lines.
+func htmlCallPath(c *compare.CallPathDiff, opt Options) *htmlPath {
+	hp := &htmlPath{Source: c.Source}
+	if hp.Source == "" {
+		hp.Source = "backtrace"
+	}
+	lines := unifiedLines(c.Unified)
+	if len(lines) == 0 {
+		for i := 0; i < max(len(c.A), len(c.B)); i++ {
+			var row [2]htmlSpan
+			if i < len(c.A) {
+				row[0] = htmlSpan{c.A[i].Location.String(), true}
+			}
+			if i < len(c.B) {
+				row[1] = htmlSpan{c.B[i].Location.String(), true}
+			}
+			hp.Rows = append(hp.Rows, row)
+		}
+	}
+	var minus, plus []string
+	flush := func() {
+		for i := 0; i < max(len(minus), len(plus)); i++ {
+			var row [2]htmlSpan
+			if i < len(minus) {
+				row[0] = htmlSpan{minus[i], true}
+			}
+			if i < len(plus) {
+				row[1] = htmlSpan{plus[i], true}
+			}
+			hp.Rows = append(hp.Rows, row)
+		}
+		minus, plus = nil, nil
+	}
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "---"), strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "@@"):
+			continue
+		case strings.HasPrefix(l, "-"):
+			if len(plus) > 0 {
+				flush()
+			}
+			minus = append(minus, l[1:])
+		case strings.HasPrefix(l, "+"):
+			plus = append(plus, l[1:])
+		default:
+			flush()
+			t := strings.TrimPrefix(l, " ")
+			hp.Rows = append(hp.Rows, [2]htmlSpan{{t, false}, {t, false}})
+		}
+	}
+	flush()
+	if opt.Verbose {
+		for i, fs := range [2][]compare.Frame{c.A, c.B} {
+			for k, f := range fs {
+				hp.Frames[i] = append(hp.Frames[i], fmt.Sprintf("#%d %s", k, frameString(f)))
+			}
+		}
+	}
+	return hp
+}

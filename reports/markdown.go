@@ -1,0 +1,243 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
+)
+
+func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
+	var b bytes.Buffer
+	s := summarize(r)
+	name := r.Scenario
+	if name == "" {
+		name = "lockstep"
+	}
+	verdict := "FAIL"
+	if r.Passed {
+		verdict = "PASS"
+	}
+	fmt.Fprintf(&b, "### lockstep `%s`: **%s**, %s (expected %s)\n\n", mdCode(name), s.Outcome, verdict, mdText(s.Expect))
+	if r.Description != "" {
+		fmt.Fprintf(&b, "%s\n\n", mdText(r.Description))
+	}
+	if s.First != nil {
+		d := s.First
+		fmt.Fprintf(&b, "**First divergence** at %s: %s `%s`", mdText(divWhere(d)), d.Kind, mdCode(d.Summary))
+		if d.PC[0].String() == d.PC[1].String() {
+			fmt.Fprintf(&b, " at `%s`", mdCode(d.PC[0].String()))
+		} else {
+			fmt.Fprintf(&b, ": %s at `%s`, %s at `%s`", mdText(sideLabel(r, 0)), mdCode(d.PC[0].String()), mdText(sideLabel(r, 1)), mdCode(d.PC[1].String()))
+		}
+		b.WriteString(".\n\n")
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "**Error:** %s\n\n", mdText(firstTextLine(r.Error)))
+	}
+	fmt.Fprintf(&b, "a = **%s** (%s) · b = **%s** (%s)", mdText(sideLabel(r, 0)), mdText(sideLine(r.Sides[0])),
+		mdText(sideLabel(r, 1)), mdText(sideLine(r.Sides[1])))
+	if r.Mode != "" {
+		fmt.Fprintf(&b, " · %s", mdText(r.Mode))
+	}
+	fmt.Fprintf(&b, " · %d/%d sync points reached · %s\n\n", s.Reached, s.SyncTotal, mdText(countsLine(s)))
+
+	if len(r.Syncs) > 0 {
+		b.WriteString("| # | sync point | hit | status | pc a | pc b | divergences |\n")
+		b.WriteString("|---:|---|---:|---|---|---|---:|\n")
+		for _, sy := range r.Syncs {
+			status := mdText(sy.Status)
+			if sy.Status == "diverge" || sy.Status == "unreached" {
+				status = "**" + status + "**"
+			}
+			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s | %d |\n", sy.Index, mdCode(sy.Break), sy.Hit,
+				status, mdPC(sy.PC[0]), mdPC(sy.PC[1]), sy.Divergences)
+		}
+		b.WriteString("\n")
+	}
+
+	by, other := groupBySync(r)
+	var all []*compare.Divergence
+	for _, sy := range r.Syncs {
+		all = append(all, by[sy.Index]...)
+	}
+	all = append(all, other...)
+	shown, noise := visible(all, opt.Verbose)
+	for _, g := range groupRegisters(shown) {
+		d := g.D
+		title := fmt.Sprintf("%s: [%s] %s", divWhere(d), d.Kind, g.Summary())
+		if d.Noise {
+			title += " (noise)"
+		}
+		fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n", htmlEscape(title))
+		if len(g.Regs) > 1 {
+			if pc := pcPair(d.PC); pc != "" {
+				fmt.Fprintf(&b, "pc: `%s`\n\n", mdCode(pc))
+			}
+			mdRegisters(&b, g.Regs)
+		} else {
+			mdDivergence(&b, r, d, opt)
+		}
+		b.WriteString("\n</details>\n\n")
+	}
+	if noise > 0 {
+		fmt.Fprintf(&b, "_%d %s within noise not shown._\n\n", noise, plural(noise, "divergence", "divergences"))
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("**Notes**\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", mdText(n))
+		}
+		b.WriteString("\n")
+	}
+	if r.Error != "" && strings.Contains(r.Error, "\n") {
+		b.WriteString("<details><summary>error</summary>\n\n")
+		writeFence(&b, "", r.Error)
+		b.WriteString("\n</details>\n")
+	}
+	out := bytes.TrimRight(b.Bytes(), "\n")
+	out = append(out, '\n')
+	_, err := w.Write(out)
+	return err
+}
+
+func mdPC(l compare.Location) string {
+	if l == (compare.Location{}) {
+		return ""
+	}
+	return "`" + mdCode(l.String()) + "`"
+}
+
+func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, opt Options) {
+	if pc := pcPair(d.PC); pc != "" {
+		fmt.Fprintf(b, "pc: `%s`\n\n", mdCode(pc))
+	}
+	switch {
+	case d.Register != nil:
+		mdRegisters(b, []compare.RegisterDiff{*d.Register})
+	case d.Memory != nil:
+		fmt.Fprintf(b, "%s\n\n", mdText(memHeader(d.Memory)))
+		var t strings.Builder
+		p := newPalette(false)
+		for _, row := range d.Memory.Rows {
+			if row.Skipped > 0 {
+				fmt.Fprintf(&t, "  … %d equal %s …\n", row.Skipped, plural(row.Skipped, "row", "rows"))
+				continue
+			}
+			for _, l := range hexRowLines(row, p) {
+				t.WriteString(l + "\n")
+			}
+		}
+		writeFence(b, "", t.String())
+	case d.CallPath != nil:
+		c := d.CallPath
+		src := c.Source
+		if src == "" {
+			src = "backtrace"
+		}
+		fmt.Fprintf(b, "%s, innermost first (`-` %s only, `+` %s only)\n\n", mdText(src), mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
+		u := c.Unified
+		if strings.TrimSpace(u) == "" {
+			u = "a: " + pathString(c.A) + "\nb: " + pathString(c.B) + "\n"
+		}
+		writeFence(b, "diff", u)
+		if opt.Verbose {
+			var t strings.Builder
+			for i, fs := range [2][]compare.Frame{c.A, c.B} {
+				fmt.Fprintf(&t, "%s frames:\n", [2]string{"a", "b"}[i])
+				for k, f := range fs {
+					fmt.Fprintf(&t, "  #%-2d %s\n", k, frameString(f))
+				}
+			}
+			b.WriteString("\n")
+			writeFence(b, "", t.String())
+		}
+	case d.Arrival != nil:
+		fmt.Fprintf(b, "- a (%s): %s\n- b (%s): %s\n", mdText(sideLabel(r, 0)), mdText(arrivalSide(d.Arrival, d.PC[0], 0)),
+			mdText(sideLabel(r, 1)), mdText(arrivalSide(d.Arrival, d.PC[1], 1)))
+	case d.Exit != nil:
+		fmt.Fprintf(b, "- a (%s): %s\n- b (%s): %s\n", mdText(sideLabel(r, 0)), mdText(exitSide(d.Exit, 0)),
+			mdText(sideLabel(r, 1)), mdText(exitSide(d.Exit, 1)))
+	case d.Instruction != nil:
+		in := d.Instruction
+		if in.Granularity != "" {
+			fmt.Fprintf(b, "compared by %s\n\n", mdText(in.Granularity))
+		}
+		var t strings.Builder
+		for i := 0; i < 2; i++ {
+			fmt.Fprintf(&t, "%s  %-20s %-24s %s\n", [2]string{"a", "b"}[i], d.PC[i].String(), in.Bytes[i], in.Disasm[i])
+		}
+		writeFence(b, "", t.String())
+		if len(in.Registers) > 0 {
+			b.WriteString("\nRegisters that differ after it:\n\n")
+			mdRegisters(b, in.Registers)
+		}
+		if len(in.CallPath[0]) > 0 || len(in.CallPath[1]) > 0 {
+			fmt.Fprintf(b, "\n- a path: `%s`\n- b path: `%s`\n", mdCode(pathString(in.CallPath[0])), mdCode(pathString(in.CallPath[1])))
+		}
+	}
+}
+
+func mdRegisters(b *bytes.Buffer, regs []compare.RegisterDiff) {
+	b.WriteString("| register | a | b | a symbolic | b symbolic | bits |\n|---|---|---|---|---|---|\n")
+	for _, rg := range regs {
+		fmt.Fprintf(b, "| `%s` | `%s` | `%s` | %s | %s | %s |\n", mdCode(rg.Name), mdCode(rg.Values[0]), mdCode(rg.Values[1]),
+			mdOptCode(rg.Symbolic[0]), mdOptCode(rg.Symbolic[1]), mdText(strings.Join(rg.Bits, " ")))
+	}
+}
+
+func mdOptCode(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "`" + mdCode(s) + "`"
+}
+
+// writeFence writes body in a code fence longer than any backtick run in it.
+func writeFence(b *bytes.Buffer, lang, body string) {
+	fence := "```"
+	for strings.Contains(body, fence) {
+		fence += "`"
+	}
+	b.WriteString(fence + lang + "\n")
+	b.WriteString(strings.TrimRight(body, "\n"))
+	b.WriteString("\n" + fence + "\n")
+}
+
+// mdText escapes text for a Markdown paragraph or table cell: HTML
+// metacharacters, Markdown emphasis and link syntax, pipes and newlines.
+func mdText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '`', '*', '_', '[', ']', '#', '|', '~':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '\n', '\r':
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// mdCode makes s safe inside a single-backtick code span in a table cell:
+// backticks become ' and pipes are escaped (GFM tables split on them).
+func mdCode(s string) string {
+	s = strings.NewReplacer("`", "'", "|", `\|`, "\n", " ", "\r", " ").Replace(s)
+	return s
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "\n", " ").Replace(s)
+}

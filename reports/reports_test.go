@@ -1,0 +1,430 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
+)
+
+func TestParseFormats(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    []Format
+		wantErr bool
+	}{
+		{"text", []Format{FormatText}, false},
+		{"text,json,junit,html,md", Formats, false},
+		{" JSON , md,json,", []Format{FormatJSON, FormatMarkdown}, false},
+		{"markdown", []Format{FormatMarkdown}, false},
+		{"", nil, true},
+		{" , ", nil, true},
+		{"text,pdf", nil, true},
+		{"xml", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseFormats(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, ErrUnknownFormat) {
+					t.Fatalf("ParseFormats(%q) error = %v, want ErrUnknownFormat", tt.in, err)
+				}
+				if !strings.Contains(err.Error(), "text, json, junit, html, md") {
+					t.Errorf("error %q does not list the valid formats", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseFormats(%q): %v", tt.in, err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("ParseFormats(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("ParseFormats(%q) = %v, want %v", tt.in, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestExt(t *testing.T) {
+	t.Parallel()
+	want := map[Format]string{FormatText: ".txt", FormatJSON: ".json", FormatJUnit: ".xml", FormatHTML: ".html", FormatMarkdown: ".md", "pdf": ""}
+	for f, ext := range want {
+		if got := f.Ext(); got != ext {
+			t.Errorf("%s.Ext() = %q, want %q", f, got, ext)
+		}
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	t.Parallel()
+	r := loadInput(t, "identical")
+	if err := Render(io.Discard, "pdf", r, Options{}); !errors.Is(err, ErrUnknownFormat) {
+		t.Errorf("Render(pdf) = %v, want ErrUnknownFormat", err)
+	}
+	if err := Render(io.Discard, FormatText, nil, Options{}); !errors.Is(err, ErrNilResult) {
+		t.Errorf("Render(nil) = %v, want ErrNilResult", err)
+	}
+	if err := Render(failWriter{}, FormatText, r, Options{}); !errors.Is(err, errWrite) {
+		t.Errorf("Render to a failing writer = %v, want errWrite", err)
+	}
+}
+
+var errWrite = errors.New("write failed")
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errWrite }
+
+func TestReadJSON(t *testing.T) {
+	t.Parallel()
+	good, err := os.ReadFile(filepath.Join("testdata", "diverged.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		in     string
+		schema bool // error must match ErrSchema
+		ok     bool
+	}{
+		{"valid", string(good), false, true},
+		{"unknown field kept compatible", `{"schema":"lockstep.result/v1","scenario":"x","future":1}`, false, true},
+		{"other version", `{"schema":"lockstep.result/v2","scenario":"x"}`, true, false},
+		{"no schema", `{"scenario":"x"}`, true, false},
+		{"schema wrong type", `{"schema":2}`, false, false},
+		{"not json", `<xml/>`, false, false},
+		{"trailing data", `{"schema":"lockstep.result/v1"} {}`, false, false},
+		{"wrong field type", `{"schema":"lockstep.result/v1","syncs":{}}`, false, false},
+		{"empty", ``, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ReadJSON(strings.NewReader(tt.in))
+			if tt.ok {
+				if err != nil || r == nil {
+					t.Fatalf("ReadJSON: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("ReadJSON succeeded, want an error")
+			}
+			if got := errors.Is(err, ErrSchema); got != tt.schema {
+				t.Errorf("errors.Is(%v, ErrSchema) = %v, want %v", err, got, tt.schema)
+			}
+		})
+	}
+}
+
+func TestReadJSONSchemaMessage(t *testing.T) {
+	t.Parallel()
+	_, err := ReadJSON(strings.NewReader(`{"schema":"lockstep.result/v0"}`))
+	for _, want := range []string{"lockstep.result/v0", lockstep.SchemaVersion} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %q", err, want)
+		}
+	}
+}
+
+// TestJSONRoundTrip checks that JSON output reads back to a Result that
+// renders identically in every format.
+func TestJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, in := range inputs {
+		r := loadInput(t, in)
+		var first bytes.Buffer
+		if err := Render(&first, FormatJSON, r, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ReadJSON(bytes.NewReader(first.Bytes()))
+		if err != nil {
+			t.Fatalf("%s: ReadJSON of rendered JSON: %v", in, err)
+		}
+		for _, f := range Formats {
+			var a, b bytes.Buffer
+			if err := Render(&a, f, r, Options{Verbose: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := Render(&b, f, back, Options{Verbose: true}); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Errorf("%s: %s differs after a JSON round trip", in, f)
+			}
+		}
+	}
+}
+
+func TestJSONSetsSchema(t *testing.T) {
+	t.Parallel()
+	r := &lockstep.Result{Scenario: "bare"}
+	var buf bytes.Buffer
+	if err := Render(&buf, FormatJSON, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadJSON(&buf)
+	if err != nil {
+		t.Fatalf("ReadJSON: %v", err)
+	}
+	if back.Schema != lockstep.SchemaVersion || back.Divergences == nil || back.Syncs == nil {
+		t.Errorf("got schema %q, divergences %v, syncs %v; want schema set and empty (not null) lists",
+			back.Schema, back.Divergences, back.Syncs)
+	}
+	if r.Schema != "" {
+		t.Error("Render modified its input")
+	}
+}
+
+func TestJUnitMapping(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in                          string
+		tests, failures, errs, skip int
+		failing                     []string // names of failing or erroring cases
+	}{
+		{"diverged", 5, 4, 0, 0, []string{"sync 1: checksum (hit 3)", "sync 2: report (hit 1)", "sync 3: finish (hit 1)", "after the last sync point"}},
+		{"identical", 3, 0, 0, 0, nil},
+		{"error", 3, 0, 1, 2, []string{"error"}},
+		{"expect-diverge", 3, 0, 0, 0, nil},
+		{"diverge-missing", 2, 1, 0, 0, []string{"expect: diverge"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Render(&buf, FormatJUnit, loadInput(t, tt.in), Options{}); err != nil {
+				t.Fatal(err)
+			}
+			var doc JUnitSuites
+			if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+				t.Fatalf("JUnit output does not parse: %v", err)
+			}
+			if len(doc.Suites) != 1 {
+				t.Fatalf("got %d suites, want 1", len(doc.Suites))
+			}
+			s := doc.Suites[0]
+			if s.Tests != tt.tests || s.Failures != tt.failures || s.Errors != tt.errs || s.Skipped != tt.skip {
+				t.Errorf("suite counts tests=%d failures=%d errors=%d skipped=%d, want %d/%d/%d/%d",
+					s.Tests, s.Failures, s.Errors, s.Skipped, tt.tests, tt.failures, tt.errs, tt.skip)
+			}
+			if len(s.Cases) != s.Tests || doc.Tests != s.Tests || doc.Failures != s.Failures {
+				t.Errorf("inconsistent counts: %d cases, suite %d tests, root %d tests", len(s.Cases), s.Tests, doc.Tests)
+			}
+			var failing []string
+			for _, c := range s.Cases {
+				if c.Classname != s.Name {
+					t.Errorf("case %q classname %q, want scenario %q", c.Name, c.Classname, s.Name)
+				}
+				if c.Failure != nil || c.Error != nil {
+					failing = append(failing, c.Name)
+				}
+			}
+			if strings.Join(failing, "|") != strings.Join(tt.failing, "|") {
+				t.Errorf("failing cases %q, want %q", failing, tt.failing)
+			}
+			// Round trip: re-encoding the decoded document gives the same XML.
+			again, err := xml.MarshalIndent(doc, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := strings.TrimPrefix(buf.String(), xml.Header); string(again)+"\n" != want {
+				t.Error("JUnit XML does not survive an encoding/xml round trip")
+			}
+		})
+	}
+}
+
+// TestHTMLWellFormed parses every HTML golden input with encoding/xml in
+// HTML mode and checks that tags balance and nothing external is loaded.
+func TestHTMLWellFormed(t *testing.T) {
+	t.Parallel()
+	for _, in := range inputs {
+		for _, verbose := range []bool{false, true} {
+			var buf bytes.Buffer
+			if err := Render(&buf, FormatHTML, loadInput(t, in), Options{Verbose: verbose}); err != nil {
+				t.Fatal(err)
+			}
+			if err := checkHTML(buf.String()); err != nil {
+				t.Errorf("%s (verbose=%v): %v", in, verbose, err)
+			}
+		}
+	}
+}
+
+var codeRE = regexp.MustCompile("(?s)```+.*?```+|`[^`\n]*`")
+
+var voidElements = map[string]bool{"meta": true, "br": true, "hr": true, "img": true, "link": true, "input": true, "wbr": true}
+
+var (
+	tagRE   = regexp.MustCompile(`<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*>`)
+	styleRE = regexp.MustCompile(`(?s)<style>.*?</style>`)
+)
+
+// checkHTML parses doc with encoding/xml in HTML mode (entities, attribute
+// syntax) and then checks that every non-void tag is closed in order.
+func checkHTML(doc string) error {
+	for _, bad := range []string{"http://", "https://", "<script", "<link", "src=", "@import"} {
+		if strings.Contains(doc, bad) {
+			return errors.New("HTML references external or active content: " + bad)
+		}
+	}
+	d := xml.NewDecoder(strings.NewReader(strings.TrimPrefix(doc, "<!DOCTYPE html>")))
+	d.Strict = false
+	d.AutoClose = xml.HTMLAutoClose
+	d.Entity = xml.HTMLEntity
+	for {
+		_, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var stack []string
+	for _, m := range tagRE.FindAllStringSubmatch(styleRE.ReplaceAllString(doc, "<style></style>"), -1) {
+		name := strings.ToLower(m[2])
+		if voidElements[name] {
+			continue
+		}
+		if m[1] == "" {
+			stack = append(stack, name)
+			continue
+		}
+		if len(stack) == 0 || stack[len(stack)-1] != name {
+			return errors.New("unbalanced </" + name + "> (open: " + strings.Join(stack, ">") + ")")
+		}
+		stack = stack[:len(stack)-1]
+	}
+	if len(stack) != 0 {
+		return errors.New("unclosed elements: " + strings.Join(stack, ">"))
+	}
+	return nil
+}
+
+func TestCheckHTMLDetectsBreakage(t *testing.T) {
+	t.Parallel()
+	for _, doc := range []string{"<html><div></html>", "<html><p></div></html>", `<html><img src="https://x"></html>`} {
+		if checkHTML(doc) == nil {
+			t.Errorf("checkHTML(%q) accepted a broken document", doc)
+		}
+	}
+	if err := checkHTML("<html><meta charset=utf-8><p>a &amp; b</p></html>"); err != nil {
+		t.Errorf("checkHTML rejected a good document: %v", err)
+	}
+}
+
+// TestEscaping feeds hostile strings through every format.
+func TestEscaping(t *testing.T) {
+	t.Parallel()
+	evil := "<script>alert(1)</script>|`**x**`\n]]>&"
+	r := &lockstep.Result{
+		Schema: lockstep.SchemaVersion, Scenario: evil, Description: evil, Expect: "identical",
+		Outcome: lockstep.OutcomeDiverged, Error: evil, Notes: []string{evil},
+		Sides: [2]lockstep.Side{{Label: evil}, {Label: evil, Kernel: evil}},
+		Syncs: []lockstep.SyncResult{{Index: 0, Break: evil, Hit: 1, Status: "diverge", Divergences: 1}},
+		Divergences: []compare.Divergence{{
+			Kind: compare.KindCallPath, Sync: 0, SyncName: evil, Summary: evil,
+			CallPath: &compare.CallPathDiff{Unified: "-" + evil + "\n+" + evil + "\n"},
+		}},
+	}
+	var h bytes.Buffer
+	if err := Render(&h, FormatHTML, r, Options{Verbose: true}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(h.String(), "<script>") {
+		t.Error("HTML contains an unescaped <script>")
+	}
+	if err := checkHTML(h.String()); err != nil {
+		t.Errorf("HTML with hostile strings is not well formed: %v", err)
+	}
+	var x bytes.Buffer
+	if err := Render(&x, FormatJUnit, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var doc JUnitSuites
+	if err := xml.Unmarshal(x.Bytes(), &doc); err != nil {
+		t.Errorf("JUnit with hostile strings does not parse: %v", err)
+	}
+	var m bytes.Buffer
+	if err := Render(&m, FormatMarkdown, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Code spans and fences show their text literally; elsewhere HTML
+	// metacharacters must be escaped.
+	prose := codeRE.ReplaceAllString(m.String(), "")
+	if strings.Contains(prose, "<script>") || strings.Contains(prose, "<details><summary><") {
+		t.Errorf("Markdown contains raw HTML outside code:\n%s", prose)
+	}
+}
+
+func TestColor(t *testing.T) {
+	t.Setenv("NO_COLOR", "1") // must not override an explicit Options.Color
+	r := loadInput(t, "diverged")
+	var plain, col bytes.Buffer
+	if err := Render(&plain, FormatText, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Render(&col, FormatText, r, Options{Color: true}); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain.Bytes(), []byte("\x1b[")) {
+		t.Error("plain text contains ANSI escapes")
+	}
+	if !bytes.Contains(col.Bytes(), []byte("\x1b[")) {
+		t.Error("coloured text has no ANSI escapes")
+	}
+	if !strings.Contains(plain.String(), "^^") {
+		t.Error("plain hexdump has no caret line marking differing bytes")
+	}
+	if AutoColor(&bytes.Buffer{}) {
+		t.Error("AutoColor(buffer) = true")
+	}
+}
+
+func TestWriteAll(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "out")
+	r := loadInput(t, "diverged")
+	paths, err := WriteAll(dir, "report", Formats, r, Options{Color: true})
+	if err != nil {
+		t.Fatalf("WriteAll: %v", err)
+	}
+	if len(paths) != len(Formats) {
+		t.Fatalf("WriteAll wrote %d files, want %d", len(paths), len(Formats))
+	}
+	for i, p := range paths {
+		if want := filepath.Join(dir, "report"+Formats[i].Ext()); p != want {
+			t.Errorf("path %q, want %q", p, want)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var direct bytes.Buffer
+		if err := Render(&direct, Formats[i], r, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, direct.Bytes()) {
+			t.Errorf("%s differs from Render without colour", p)
+		}
+	}
+	if _, err := WriteAll(dir, "x", []Format{"pdf"}, r, Options{}); !errors.Is(err, ErrUnknownFormat) {
+		t.Errorf("WriteAll(pdf) = %v, want ErrUnknownFormat", err)
+	}
+	if _, err := WriteAll(dir, "../x", Formats, r, Options{}); err == nil {
+		t.Error("WriteAll accepted a base name with a path separator")
+	}
+}

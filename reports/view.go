@@ -1,0 +1,463 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
+)
+
+// AutoColor reports whether text written to w should be coloured: w is a
+// terminal, NO_COLOR is unset or empty and TERM is not "dumb".
+func AutoColor(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// kindOrder is the order kinds are counted and listed in.
+var kindOrder = []compare.Kind{
+	compare.KindArrival, compare.KindExit, compare.KindInstruction,
+	compare.KindRegister, compare.KindMemory, compare.KindCallPath,
+}
+
+// summary is what every human-readable renderer shows at the top.
+type summary struct {
+	Outcome   string // IDENTICAL, DIVERGED or ERROR
+	Verdict   string // PASS or FAIL
+	Expect    string
+	First     *compare.Divergence
+	Counts    []kindCount
+	Total     int // non-noise divergences
+	Noise     int
+	Reached   int // sync points reached by both sides
+	SyncTotal int
+}
+
+type kindCount struct {
+	Kind  compare.Kind
+	Count int
+}
+
+func summarize(r *lockstep.Result) summary {
+	s := summary{
+		Outcome:   outcomeLabel(r.Outcome),
+		Verdict:   "FAIL",
+		Expect:    r.Expect,
+		SyncTotal: len(r.Syncs),
+	}
+	if r.Passed {
+		s.Verdict = "PASS"
+	}
+	if s.Expect == "" {
+		s.Expect = "identical"
+	}
+	counts := map[compare.Kind]int{}
+	for i := range r.Divergences {
+		d := &r.Divergences[i]
+		if d.Noise {
+			s.Noise++
+			continue
+		}
+		if s.First == nil {
+			s.First = d
+		}
+		s.Total++
+		counts[d.Kind]++
+	}
+	for _, k := range kindOrder {
+		if counts[k] > 0 {
+			s.Counts = append(s.Counts, kindCount{k, counts[k]})
+			delete(counts, k)
+		}
+	}
+	unknown := slices.Sorted(maps.Keys(counts)) // kinds unknown to this version, if any
+	for _, k := range unknown {
+		s.Counts = append(s.Counts, kindCount{k, counts[k]})
+	}
+	for _, sy := range r.Syncs {
+		if sy.Reached[0] && sy.Reached[1] {
+			s.Reached++
+		}
+	}
+	return s
+}
+
+func outcomeLabel(o lockstep.Outcome) string {
+	switch o {
+	case lockstep.OutcomeIdentical:
+		return "IDENTICAL"
+	case lockstep.OutcomeDiverged:
+		return "DIVERGED"
+	case lockstep.OutcomeError:
+		return "ERROR"
+	case "":
+		return "UNKNOWN"
+	}
+	return strings.ToUpper(string(o))
+}
+
+// countsLine renders counts as "2 register, 1 memory".
+func countsLine(s summary) string {
+	if s.Total == 0 && s.Noise == 0 {
+		return "no divergences"
+	}
+	var parts []string
+	for _, c := range s.Counts {
+		parts = append(parts, fmt.Sprintf("%d %s", c.Count, c.Kind))
+	}
+	out := fmt.Sprintf("%d %s", s.Total, plural(s.Total, "divergence", "divergences"))
+	if len(parts) > 0 {
+		out += ": " + strings.Join(parts, ", ")
+	}
+	if s.Noise > 0 {
+		out += fmt.Sprintf(" (+%d within noise)", s.Noise)
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// sideLine describes a side in one line: "good: tcg qemu64 demo-good.elf QEMU 7.2.0".
+func sideLine(sd lockstep.Side) string {
+	var parts []string
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	add(sd.Accel)
+	add(sd.CPU)
+	add(sd.Machine)
+	add(baseName(sd.Kernel))
+	if sd.Version != "" {
+		add("QEMU " + sd.Version)
+	}
+	return strings.Join(parts, "  ")
+}
+
+func sideLabel(r *lockstep.Result, i int) string {
+	if l := r.Sides[i].Label; l != "" {
+		return l
+	}
+	return [2]string{"a", "b"}[i]
+}
+
+// baseName returns the last element of a slash- or backslash-separated path.
+func baseName(p string) string {
+	if p == "" {
+		return ""
+	}
+	p = strings.ReplaceAll(p, `\`, "/")
+	return path.Base(p)
+}
+
+// syncTitle is "sync 1: checksum (hit 3)", the name used by every format.
+func syncTitle(sy lockstep.SyncResult) string {
+	hit := sy.Hit
+	if hit == 0 {
+		hit = 1
+	}
+	return fmt.Sprintf("sync %d: %s (hit %d)", sy.Index, sy.Break, hit)
+}
+
+// divTitle names where a divergence was found.
+func divWhere(d *compare.Divergence) string {
+	var b strings.Builder
+	if d.Sync < 0 {
+		b.WriteString("after the last sync point")
+	} else {
+		fmt.Fprintf(&b, "sync %d", d.Sync)
+		if d.SyncName != "" {
+			fmt.Fprintf(&b, " %s", d.SyncName)
+		}
+		if d.Hit > 1 {
+			fmt.Fprintf(&b, " (hit %d)", d.Hit)
+		}
+	}
+	if d.Step > 0 {
+		fmt.Fprintf(&b, ", step %d", d.Step)
+	}
+	return b.String()
+}
+
+// pcPair renders both PCs: "checksum+0x12" when equal, else "a checksum+0x12, b checksum+0x16".
+func pcPair(pc [2]compare.Location) string {
+	a, b := pc[0].String(), pc[1].String()
+	if pc[0] == (compare.Location{}) && pc[1] == (compare.Location{}) {
+		return ""
+	}
+	if a == b {
+		return a
+	}
+	return "a " + a + ", b " + b
+}
+
+// firstLine is the one-line statement of the first divergence.
+func firstLine(d *compare.Divergence) string {
+	if d == nil {
+		return "none"
+	}
+	s := fmt.Sprintf("%s: %s %s", divWhere(d), d.Kind, d.Summary)
+	if pc := pcPair(d.PC); pc != "" {
+		s += " at " + pc
+	}
+	return s
+}
+
+// groupBySync returns the divergences of each sync index, plus those whose
+// Sync matches no entry of r.Syncs (in found order).
+func groupBySync(r *lockstep.Result) (map[int][]*compare.Divergence, []*compare.Divergence) {
+	idx := map[int]bool{}
+	for _, sy := range r.Syncs {
+		idx[sy.Index] = true
+	}
+	by := map[int][]*compare.Divergence{}
+	var other []*compare.Divergence
+	for i := range r.Divergences {
+		d := &r.Divergences[i]
+		if d.Sync >= 0 && idx[d.Sync] {
+			by[d.Sync] = append(by[d.Sync], d)
+		} else {
+			other = append(other, d)
+		}
+	}
+	return by, other
+}
+
+// visible filters out noise divergences unless verbose.
+func visible(ds []*compare.Divergence, verbose bool) (shown []*compare.Divergence, noise int) {
+	for _, d := range ds {
+		if d.Noise && !verbose {
+			noise++
+			continue
+		}
+		shown = append(shown, d)
+	}
+	return shown, noise
+}
+
+// sideState is the state of one side of an arrival divergence.
+func arrivalSide(a *compare.ArrivalDiff, pc compare.Location, i int) string {
+	st := a.State[i]
+	if st == "" {
+		if a.Reached[i] {
+			st = "reached"
+		} else {
+			st = "unknown"
+		}
+	}
+	var s string
+	switch st {
+	case "reached":
+		s = "reached"
+		if pc != (compare.Location{}) {
+			s += " at " + pc.String()
+		}
+	case "stopped":
+		s = "stopped at " + pc.String()
+	case "exited":
+		s = "exited"
+		if a.ExitCode[i] != nil {
+			s += fmt.Sprintf(" with code %d", *a.ExitCode[i])
+		}
+	default:
+		s = st
+		if pc != (compare.Location{}) {
+			s += " at " + pc.String()
+		}
+	}
+	if a.Detail[i] != "" {
+		s += " (" + a.Detail[i] + ")"
+	}
+	return s
+}
+
+// exitSide is how one side ended.
+func exitSide(e *compare.ExitDiff, i int) string {
+	s := e.State[i]
+	if s == "" {
+		s = "unknown"
+	}
+	if e.ExitCode[i] != nil {
+		s += fmt.Sprintf(" with code %d", *e.ExitCode[i])
+	}
+	return s
+}
+
+// hexBytes splits a hex string into two-digit byte strings. A trailing odd
+// digit is kept as its own element so nothing is hidden.
+func hexBytes(s string) []string {
+	out := make([]string, 0, (len(s)+1)/2)
+	for i := 0; i < len(s); i += 2 {
+		j := min(i+2, len(s))
+		out = append(out, s[i:j])
+	}
+	return out
+}
+
+// diffAt reports whether byte i of a row is marked different. Missing Diff
+// entries fall back to comparing the bytes.
+func diffAt(row compare.HexRow, a, b []string, i int) bool {
+	if i < len(row.Diff) {
+		return row.Diff[i]
+	}
+	if i >= len(a) || i >= len(b) {
+		return i < len(a) || i < len(b)
+	}
+	return !strings.EqualFold(a[i], b[i])
+}
+
+// rowDiffers reports whether any byte of the row differs.
+func rowDiffers(row compare.HexRow) bool {
+	a, b := hexBytes(row.A), hexBytes(row.B)
+	n := max(len(a), len(b), len(row.Diff))
+	for i := 0; i < n; i++ {
+		if diffAt(row, a, b, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiOf renders printable bytes of a hex string, '.' otherwise.
+func asciiOf(bs []string) string {
+	var b strings.Builder
+	for _, h := range bs {
+		n, err := strconv.ParseUint(h, 16, 8)
+		if len(h) != 2 || err != nil {
+			b.WriteByte('?')
+			continue
+		}
+		v := byte(n)
+		if v >= 0x20 && v < 0x7f {
+			b.WriteByte(v)
+		} else {
+			b.WriteByte('.')
+		}
+	}
+	return b.String()
+}
+
+// unifiedLines splits a unified diff into lines, dropping a final empty one.
+func unifiedLines(u string) []string {
+	u = strings.TrimRight(u, "\n")
+	if u == "" {
+		return nil
+	}
+	return strings.Split(u, "\n")
+}
+
+// memHeader describes a memory range: "results (virtual) at a 0x..., b 0x..., 64 bytes, 3 differ from +0x12".
+func memHeader(m *compare.MemoryDiff) string {
+	where := fmt.Sprintf("%#x", m.Addr[0])
+	if m.Addr[0] != m.Addr[1] {
+		where = fmt.Sprintf("a %#x, b %#x", m.Addr[0], m.Addr[1])
+	}
+	space := m.Space
+	if space == "" {
+		space = "virtual"
+	}
+	return fmt.Sprintf("%s (%s) at %s: %d bytes, %d differ, first at +%#x",
+		m.Name, space, where, m.Length, m.DiffBytes, m.FirstOffset)
+}
+
+// frameString renders a frame with its uncertainty and arguments.
+func frameString(f compare.Frame) string {
+	s := f.Location.String()
+	if f.Symbol != "" {
+		s += fmt.Sprintf(" [%#x]", f.Addr)
+	}
+	if f.Uncertain {
+		s += " ?"
+	}
+	if len(f.Args) > 0 {
+		s += " (" + argsString(f.Args) + ")"
+	}
+	return s
+}
+
+func argsString(args map[string]string) string {
+	keys := slices.Sorted(maps.Keys(args))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + args[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+// pathString renders a call path innermost first: "checksum < kmain < _start".
+func pathString(fs []compare.Frame) string {
+	if len(fs) == 0 {
+		return "(empty)"
+	}
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.Location.String()
+		if f.Uncertain {
+			parts[i] += "?"
+		}
+	}
+	return strings.Join(parts, " < ")
+}
+
+// divGroup is a divergence shown on its own, or a run of register
+// divergences at the same place shown as one table (Regs has them all).
+type divGroup struct {
+	D    *compare.Divergence
+	Regs []compare.RegisterDiff
+}
+
+// Summary is the group's one-line statement.
+func (g divGroup) Summary() string {
+	if len(g.Regs) > 1 {
+		names := make([]string, len(g.Regs))
+		for i, r := range g.Regs {
+			names[i] = r.Name
+		}
+		return fmt.Sprintf("%d registers differ: %s", len(g.Regs), strings.Join(names, ", "))
+	}
+	return g.D.Summary
+}
+
+// groupRegisters merges consecutive register divergences with the same
+// sync point, hit, step, PCs and noise flag.
+func groupRegisters(ds []*compare.Divergence) []divGroup {
+	var out []divGroup
+	for _, d := range ds {
+		if n := len(out); n > 0 && d.Register != nil && sameRegisterGroup(out[n-1].D, d) {
+			out[n-1].Regs = append(out[n-1].Regs, *d.Register)
+			continue
+		}
+		g := divGroup{D: d}
+		if d.Register != nil {
+			g.Regs = []compare.RegisterDiff{*d.Register}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func sameRegisterGroup(d, e *compare.Divergence) bool {
+	return d.Register != nil && e.Register != nil && e.Sync == d.Sync &&
+		e.Hit == d.Hit && e.Step == d.Step && e.PC == d.PC && e.Noise == d.Noise
+}
