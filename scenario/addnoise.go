@@ -165,16 +165,21 @@ func flowSeq() *yaml.Node {
 	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
 }
 
-// listField returns the sequence under name in m, creating a flow list if
-// the key is missing or null.
-func listField(m *yaml.Node, name string) (*yaml.Node, error) {
+// listField returns the sequence under name in m, creating a list if the
+// key is missing or null: a flow list of scalars, or a block list when
+// block is set.
+func listField(m *yaml.Node, name string, block bool) (*yaml.Node, error) {
 	k, v := mapGet(m, name)
+	fresh := flowSeq()
+	if block {
+		fresh.Style = 0
+	}
 	switch {
 	case k == nil:
-		v = flowSeq()
+		v = fresh
 		m.Content = append(m.Content, scalar(name), v)
 	case isNull(v):
-		*v = *flowSeq()
+		*v = *fresh
 	case v.Kind != yaml.SequenceNode:
 		return nil, fmt.Errorf("%d:%d: noise.%s is not a list", v.Line, v.Column, name)
 	}
@@ -197,14 +202,14 @@ func appendStrings(seq *yaml.Node, add []string) {
 
 func mergeNoiseNode(val *yaml.Node, n Noise) error {
 	if len(n.Registers) > 0 {
-		seq, err := listField(val, "registers")
+		seq, err := listField(val, "registers", false)
 		if err != nil {
 			return err
 		}
 		appendStrings(seq, n.Registers)
 	}
 	if len(n.Memory) > 0 {
-		seq, err := listField(val, "memory")
+		seq, err := listField(val, "memory", true)
 		if err != nil {
 			return err
 		}
@@ -215,7 +220,7 @@ func mergeNoiseNode(val *yaml.Node, n Noise) error {
 		}
 	}
 	if len(n.CallPath) > 0 {
-		seq, err := listField(val, "callpath")
+		seq, err := listField(val, "callpath", false)
 		if err != nil {
 			return err
 		}
