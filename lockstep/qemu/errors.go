@@ -49,6 +49,7 @@ type StartError struct {
 	Argv     []string
 	Stderr   string
 	ExitCode int // -1 when QEMU had not exited or was killed by a signal
+	Pid      int // 0 if the process never started; it is reaped either way
 	Err      error
 }
 

@@ -218,10 +218,10 @@ func (i *Instance) launch() error {
 		i.waitErr = err
 		i.exitCode = cmd.ProcessState.ExitCode()
 		f.Close()
-		close(i.exited)
 		// Strays QEMU may have left in its group go with it.
 		syscall.Kill(-i.Pid, syscall.SIGKILL)
 		unregister(i)
+		close(i.exited)
 	}()
 	return nil
 }
@@ -266,7 +266,7 @@ func (i *Instance) startError(err error) error {
 	case <-time.After(200 * time.Millisecond):
 	}
 	code, _ := i.ExitCode()
-	return &StartError{Argv: i.Argv, Stderr: i.Stderr(), ExitCode: code, Err: err}
+	return &StartError{Argv: i.Argv, Stderr: i.Stderr(), ExitCode: code, Pid: i.Pid, Err: err}
 }
 
 // Exited returns a channel closed when the process has exited and been

@@ -1,0 +1,322 @@
+package qemu_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
+)
+
+// alive reports whether pid is a live (non-zombie) process. PID 1 here
+// does not reap orphans, so a dead reparented child can linger as a zombie.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+func startFake(t *testing.T, mode, childFile string, opts qemu.Options) (*qemu.Instance, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return qemu.Start(ctx, qemu.Spec{Binary: fakeBinary(t, mode, childFile)}, opts)
+}
+
+func TestFakeStartAndQuit(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	inst, err := startFake(t, "ok", "", qemu.Options{Dir: parent, Name: "a/b c", Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.Version != "99.0.0" {
+		t.Errorf("Version = %q", inst.Version)
+	}
+	if filepath.Dir(inst.Dir) != parent || !strings.HasPrefix(filepath.Base(inst.Dir), "lockstep-a_b_c-") {
+		t.Errorf("Dir = %q, want lockstep-a_b_c-* under %q", inst.Dir, parent)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := inst.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, ok := inst.ExitCode(); !ok || code != 0 {
+		t.Errorf("ExitCode = %d, %v; want 0 after quit", code, ok)
+	}
+	if _, err := os.Stat(inst.StderrPath); err != nil {
+		t.Errorf("Keep: run dir files gone: %v", err)
+	}
+	requireGone(t, inst.Pid)
+}
+
+// TestFakeStubbornEscalates checks the whole escalation: quit is ignored,
+// SIGTERM is ignored, SIGKILL to the group kills QEMU and its child.
+func TestFakeStubbornEscalates(t *testing.T) {
+	t.Parallel()
+	childFile := filepath.Join(t.TempDir(), "child.pid")
+	inst, err := startFake(t, "stubborn", childFile, qemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(childFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !alive(child) {
+		t.Fatalf("child %d not running before Close", child)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := inst.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, ok := inst.ExitCode(); !ok || code != -1 {
+		t.Errorf("ExitCode = %d, %v; want -1 (killed by signal)", code, ok)
+	}
+	if alive(inst.Pid) || alive(child) {
+		t.Errorf("alive after Close: qemu %v, child %v", alive(inst.Pid), alive(child))
+	}
+	if _, err := os.Stat(inst.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("run dir not removed: %v", err)
+	}
+}
+
+func TestFakeStartFailures(t *testing.T) {
+	t.Parallel()
+	t.Run("exits", func(t *testing.T) {
+		t.Parallel()
+		_, err := startFake(t, "fail", "", qemu.Options{})
+		var se *qemu.StartError
+		if !errors.As(err, &se) {
+			t.Fatalf("err = %v, want *StartError", err)
+		}
+		if se.ExitCode != 1 || !strings.Contains(se.Stderr, "unsupported machine type") || !strings.Contains(err.Error(), "unsupported machine type") {
+			t.Errorf("StartError = %+v", se)
+		}
+	})
+	t.Run("never answers", func(t *testing.T) {
+		t.Parallel()
+		parent := t.TempDir()
+		_, err := startFake(t, "silent", "", qemu.Options{Dir: parent, StartTimeout: 300 * time.Millisecond})
+		var se *qemu.StartError
+		if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want *StartError wrapping DeadlineExceeded", err)
+		}
+		if left, _ := os.ReadDir(parent); len(left) != 0 {
+			t.Errorf("run dir left behind after failed start: %v", left)
+		}
+		if se.Pid == 0 || alive(se.Pid) {
+			t.Errorf("pid %d: started %v, alive %v after failed start", se.Pid, se.Pid != 0, alive(se.Pid))
+		}
+		for _, p := range qemu.Live() {
+			if p == se.Pid {
+				t.Errorf("pid %d still registered after failed start", p)
+			}
+		}
+	})
+}
+
+func TestNotFound(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := qemu.Start(context.Background(), qemu.Spec{Arch: "x86_64"}, qemu.Options{})
+	var nf *qemu.NotFoundError
+	if !errors.Is(err, qemu.ErrNotFound) || !errors.As(err, &nf) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if !strings.Contains(err.Error(), "qemu-system-x86_64 not found in PATH") || !strings.Contains(err.Error(), "qemu-system-x86") || nf.Package != "qemu-system-x86" {
+		t.Errorf("message %q does not name the binary and package", err)
+	}
+}
+
+func TestKVMUnavailable(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64")
+	if qemutest.KVMUsable() == nil {
+		t.Skip("/dev/kvm is usable here, so the unavailable path cannot be exercised")
+	}
+	_, err := qemu.Start(context.Background(), qemu.Spec{Arch: "x86_64", Accel: "kvm"}, qemu.Options{})
+	if !errors.Is(err, qemu.ErrKVMUnavailable) || !strings.Contains(err.Error(), "/dev/kvm") {
+		t.Fatalf("err = %v, want ErrKVMUnavailable naming /dev/kvm", err)
+	}
+}
+
+func TestRealBadMachine(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	spec := tinySpec()
+	spec.Machine = "no-such-machine"
+	_, err := qemu.Start(context.Background(), spec, qemu.Options{})
+	var se *qemu.StartError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want *StartError", err)
+	}
+	if se.ExitCode != 1 || !strings.Contains(se.Stderr, "unsupported machine type") {
+		t.Errorf("StartError = exit %d stderr %q", se.ExitCode, se.Stderr)
+	}
+}
+
+func TestRealContextCancelKills(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inst, err := qemu.Start(ctx, tinySpec(), qemu.Options{Name: "cancel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	if err := inst.QMP.Execute(ctx, "cont", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	waitExited(t, inst)
+	requireGone(t, inst.Pid)
+}
+
+// TestRealHungQEMU stops QEMU with SIGSTOP: QMP quit cannot be answered and
+// SIGTERM stays pending, so only the group SIGKILL can end it.
+func TestRealHungQEMU(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	inst, err := qemu.Start(context.Background(), tinySpec(), qemu.Options{Name: "hung"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(inst.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := inst.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, exited := inst.ExitCode(); !exited {
+		t.Fatal("Close returned but QEMU not reaped")
+	}
+	requireGone(t, inst.Pid)
+}
+
+// TestRealGuestExit boots demo-good to its isa-debug-exit and checks the
+// exit status and serial log.
+func TestRealGuestExit(t *testing.T) {
+	t.Parallel()
+	spec := tinySpec()
+	spec.Memory = "64M"
+	spec.Kernel = qemutest.Guest(t, "demo-good")
+	spec.Args = []string{"-device", "isa-debug-exit,iobase=0xf4,iosize=4"}
+	inst := qemutest.Start(t, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := inst.QMP.Execute(ctx, "cont", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inst.Exited():
+	case <-ctx.Done():
+		t.Fatal("guest did not exit")
+	}
+	if code, _ := inst.ExitCode(); code != 1 {
+		t.Errorf("ExitCode = %d, want 1 (isa-debug-exit 0)", code)
+	}
+	serial, err := inst.Serial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(serial), "demo: done") {
+		t.Errorf("serial = %q, want demo: done", serial)
+	}
+	if err := inst.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	requireGone(t, inst.Pid)
+}
+
+// TestHandleSignalsKillsQEMU runs a child test binary that owns a QEMU and
+// uses HandleSignals; SIGINT to the child must kill that QEMU.
+func TestHandleSignalsKillsQEMU(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), helperEnv+"=signal-child")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	next := func() string {
+		select {
+		case l := <-lines:
+			return l
+		case <-ctx.Done():
+			t.Fatal("child said nothing")
+			return ""
+		}
+	}
+	first := next()
+	pidStr, ok := strings.CutPrefix(first, "pid ")
+	if !ok {
+		t.Fatalf("child: %q", first)
+	}
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !alive(pid) {
+		t.Fatalf("qemu %d not running before SIGINT", pid)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "qemu exited" {
+		t.Errorf("child after SIGINT: %q, want qemu exited", got)
+	}
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("child: %v", err)
+	}
+	if alive(pid) {
+		t.Errorf("qemu %d alive after child's SIGINT", pid)
+	}
+}
