@@ -25,7 +25,7 @@ type htmlPage struct {
 	Verdict, VerdictClass, Expect            string
 	Labels                                   [2]string
 	Sides                                    [2]htmlSide
-	First                                    string
+	First, FirstAnchor                       string
 	Counts                                   string
 	Reached                                  string
 	Syncs                                    []htmlSync
@@ -43,6 +43,7 @@ type htmlSide struct {
 
 type htmlSync struct {
 	Index                                 int
+	Link                                  bool
 	Title, Status, StatusClass, PC, Steps string
 	Count                                 int
 	Divs                                  []htmlDiv
@@ -51,12 +52,19 @@ type htmlSync struct {
 
 type htmlDiv struct {
 	Kind, Where, Summary, PC, Anchor string
+	LabelA, LabelB                   string
 	Noise                            bool
-	Registers                        []htmlReg
+	Registers                        *htmlRegTable
 	Memory                           *htmlMem
 	Path                             *htmlPath
 	Pair                             [][3]string // label, a, b
 	Instr                            *htmlInstr
+}
+
+// htmlRegTable is a register table with the side labels for its header.
+type htmlRegTable struct {
+	LabelA, LabelB string
+	Regs           []htmlReg
 }
 
 type htmlReg struct {
@@ -94,7 +102,7 @@ type htmlPath struct {
 type htmlInstr struct {
 	Granularity string
 	Rows        [][3]string // label, a, b
-	Registers   []htmlReg
+	Registers   *htmlRegTable
 	Paths       [2]string
 }
 
@@ -170,9 +178,12 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		for _, g := range groupRegisters(shown) {
 			n++
 			h := buildHTMLDiv(r, g.D, opt, fmt.Sprintf("d%d", n))
+			if g.D == s.First || (s.First != nil && containsDiv(g, s.First)) {
+				p.FirstAnchor = h.Anchor
+			}
 			if len(g.Regs) > 1 {
 				h.Summary = g.Summary()
-				h.Registers = htmlRegs(g.Regs)
+				h.Registers = htmlRegs(r, g.Regs)
 			}
 			out = append(out, h)
 		}
@@ -184,7 +195,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 			Title:       syncTitle(sy),
 			Status:      sy.Status,
 			StatusClass: statusClass(sy.Status),
-			PC:          pcPair(sy.PC),
+			PC:          syncPC(sy),
 			Count:       sy.Divergences,
 			Anchor:      fmt.Sprintf("sync%d", sy.Index),
 		}
@@ -192,10 +203,25 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 			hs.Steps = fmt.Sprintf("%d", sy.Steps)
 		}
 		hs.Divs = conv(by[sy.Index])
+		hs.Link = len(hs.Divs) > 0
 		p.Syncs = append(p.Syncs, hs)
 	}
 	p.Other = conv(other)
 	return p
+}
+
+// containsDiv reports whether d is part of group g.
+func containsDiv(g divGroup, d *compare.Divergence) bool {
+	return g.D == d || (len(g.Regs) > 1 && d.Register != nil && sameRegisterGroup(g.D, d) && slicesContainsReg(g.Regs, d.Register))
+}
+
+func slicesContainsReg(regs []compare.RegisterDiff, r *compare.RegisterDiff) bool {
+	for i := range regs {
+		if regs[i].Name == r.Name && regs[i].Values == r.Values {
+			return true
+		}
+	}
+	return false
 }
 
 func statusClass(s string) string {
@@ -214,10 +240,11 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 	h := htmlDiv{
 		Kind: string(d.Kind), Where: divWhere(d), Summary: d.Summary,
 		PC: pcPair(d.PC), Noise: d.Noise, Anchor: anchor,
+		LabelA: sideLabel(r, 0), LabelB: sideLabel(r, 1),
 	}
 	switch {
 	case d.Register != nil:
-		h.Registers = htmlRegs([]compare.RegisterDiff{*d.Register})
+		h.Registers = htmlRegs(r, []compare.RegisterDiff{*d.Register})
 	case d.Memory != nil:
 		h.Memory = htmlMemory(d.Memory)
 	case d.CallPath != nil:
@@ -235,7 +262,7 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 				{"bytes", in.Bytes[0], in.Bytes[1]},
 				{"instruction", in.Disasm[0], in.Disasm[1]},
 			},
-			Registers: htmlRegs(in.Registers),
+			Registers: htmlRegs(r, in.Registers),
 		}
 		if len(in.CallPath[0]) > 0 || len(in.CallPath[1]) > 0 {
 			hi.Paths = [2]string{pathString(in.CallPath[0]), pathString(in.CallPath[1])}
@@ -245,7 +272,10 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 	return h
 }
 
-func htmlRegs(regs []compare.RegisterDiff) []htmlReg {
+func htmlRegs(r *lockstep.Result, regs []compare.RegisterDiff) *htmlRegTable {
+	if len(regs) == 0 {
+		return nil
+	}
 	out := make([]htmlReg, 0, len(regs))
 	for _, rg := range regs {
 		a, b := digitDiff(rg.Values[0], rg.Values[1])
@@ -255,7 +285,7 @@ func htmlRegs(regs []compare.RegisterDiff) []htmlReg {
 			Bits: strings.Join(rg.Bits, " "),
 		})
 	}
-	return out
+	return &htmlRegTable{LabelA: sideLabel(r, 0), LabelB: sideLabel(r, 1), Regs: out}
 }
 
 // digitDiff splits two hex values into runs of equal and differing digits,

@@ -214,7 +214,7 @@ func summaries(ds []*compare.Divergence) string {
 func junitOut(sy lockstep.SyncResult, ds []*compare.Divergence, opt Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "status: %s\n", sy.Status)
-	if pc := pcPair(sy.PC); pc != "" {
+	if pc := syncPC(sy); pc != "" {
 		fmt.Fprintf(&b, "pc: %s\n", pc)
 	}
 	if sy.Steps > 0 {

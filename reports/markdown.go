@@ -54,7 +54,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 				status = "**" + status + "**"
 			}
 			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s | %d |\n", sy.Index, mdCode(sy.Break), sy.Hit,
-				status, mdPC(sy.PC[0]), mdPC(sy.PC[1]), sy.Divergences)
+				status, mdSyncPC(sy, 0), mdSyncPC(sy, 1), sy.Divergences)
 		}
 		b.WriteString("\n")
 	}
@@ -104,11 +104,11 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	return err
 }
 
-func mdPC(l compare.Location) string {
-	if l == (compare.Location{}) {
-		return ""
+func mdSyncPC(sy lockstep.SyncResult, i int) string {
+	if !sy.Reached[i] {
+		return "not reached"
 	}
-	return "`" + mdCode(l.String()) + "`"
+	return "`" + mdCode(sy.PC[i].String()) + "`"
 }
 
 func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, opt Options) {

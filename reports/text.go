@@ -49,6 +49,7 @@ func newPalette(on bool) palette {
 
 // textWriter accumulates the report; the result is written once.
 type textWriter struct {
+	r   *lockstep.Result
 	buf bytes.Buffer
 	p   palette
 	opt Options
@@ -60,7 +61,7 @@ func (t *textWriter) line(format string, a ...any) {
 }
 
 func renderText(w io.Writer, r *lockstep.Result, opt Options) error {
-	t := &textWriter{p: newPalette(opt.Color), opt: opt}
+	t := &textWriter{r: r, p: newPalette(opt.Color), opt: opt}
 	t.summary(r)
 	t.details(r)
 	t.trailer(r)
@@ -96,16 +97,27 @@ func (t *textWriter) summary(r *lockstep.Result) {
 	if r.Description != "" {
 		t.line("  %s", r.Description)
 	}
-	kv := func(k, v string) { t.line("  %-9s %s", k, v) }
+	kv := func(k, v string) { t.line("  %-10s%s", k, v) }
 	if r.File != "" {
 		kv("file", r.File)
 	}
 	if r.Mode != "" {
 		kv("mode", r.Mode)
 	}
-	w := max(utf8.RuneCountInString(sideLabel(r, 0)), utf8.RuneCountInString(sideLabel(r, 1)))
-	kv("side a", p.a(pad(sideLabel(r, 0), w))+"  "+sideLine(r.Sides[0]))
-	kv("side b", p.b(pad(sideLabel(r, 1), w))+"  "+sideLine(r.Sides[1]))
+	var rows [][]cell
+	for i, sd := range r.Sides {
+		ver := ""
+		if sd.Version != "" {
+			ver = "QEMU " + sd.Version
+		}
+		rows = append(rows, []cell{
+			{pad("side "+[2]string{"a", "b"}[i], 8), nil},
+			{sideLabel(r, i), [2]style{p.a, p.b}[i]},
+			{sd.Accel, nil}, {sd.CPU, nil}, {sd.Machine, nil},
+			{baseName(sd.Kernel), nil}, {ver, nil},
+		})
+	}
+	t.table("  ", rows, false)
 	if s.First != nil {
 		kv("first", p.bold(firstLine(s.First)))
 	}
@@ -137,7 +149,7 @@ func (t *textWriter) details(r *lockstep.Result) {
 			status = t.p.warn(status)
 		}
 		head := t.p.head("── "+syncTitle(sy)) + "  " + status
-		if pc := pcPair(sy.PC); pc != "" {
+		if pc := syncPC(sy); pc != "" {
 			head += "  " + t.p.dim("pc "+pc)
 		}
 		if sy.Steps > 0 {
@@ -223,8 +235,9 @@ type cell struct {
 }
 
 // table writes rows with columns padded to the widest plain text. Columns
-// whose cells are all empty (header excepted) are dropped.
-func (t *textWriter) table(ind string, rows [][]cell) {
+// whose cells are all empty are dropped; with header set, the first row
+// names the columns and does not count.
+func (t *textWriter) table(ind string, rows [][]cell, header bool) {
 	if len(rows) == 0 {
 		return
 	}
@@ -233,7 +246,7 @@ func (t *textWriter) table(ind string, rows [][]cell) {
 	width := make([]int, ncol)
 	for c := 0; c < ncol; c++ {
 		for ri, row := range rows {
-			if c < len(row) && ri > 0 && row[c].text != "" {
+			if c < len(row) && (ri > 0 || !header) && row[c].text != "" {
 				keep[c] = true
 			}
 		}
@@ -291,7 +304,7 @@ func (t *textWriter) registerTable(regs []compare.RegisterDiff, ind string) {
 			{strings.Join(rg.Bits, " "), t.p.warn},
 		})
 	}
-	t.table(ind, rows)
+	t.table(ind, rows, true)
 }
 
 func (t *textWriter) memory(m *compare.MemoryDiff, ind string) {
@@ -376,7 +389,7 @@ func (t *textWriter) callPath(c *compare.CallPathDiff, ind string) {
 	if src == "" {
 		src = "backtrace"
 	}
-	t.line("%s%s", ind, t.p.dim(fmt.Sprintf("%s, innermost first (--- a, +++ b)", src)))
+	t.line("%s%s", ind, t.p.dim(fmt.Sprintf("%s, innermost first (- %s only, + %s only)", src, sideLabel(t.r, 0), sideLabel(t.r, 1))))
 	lines := unifiedLines(c.Unified)
 	if len(lines) == 0 {
 		t.line("%s%s %s", ind, t.p.a("a"), pathString(c.A))
@@ -418,7 +431,7 @@ func (t *textWriter) instruction(d *compare.Divergence, ind string) {
 			{in.Disasm[i], st},
 		})
 	}
-	t.table(ind, rows)
+	t.table(ind, rows, false)
 	if len(in.Registers) > 0 {
 		t.line("%s%s", ind, t.p.dim("registers that differ after it:"))
 		t.registerTable(in.Registers, ind+"  ")

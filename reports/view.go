@@ -212,6 +212,23 @@ func pcPair(pc [2]compare.Location) string {
 	return "a " + a + ", b " + b
 }
 
+// syncPC renders a sync point's PCs, saying which side never reached it.
+func syncPC(sy lockstep.SyncResult) string {
+	if sy.Reached[0] && sy.Reached[1] {
+		return pcPair(sy.PC)
+	}
+	if !sy.Reached[0] && !sy.Reached[1] {
+		return ""
+	}
+	side := func(i int) string {
+		if sy.Reached[i] {
+			return sy.PC[i].String()
+		}
+		return "not reached"
+	}
+	return "a " + side(0) + ", b " + side(1)
+}
+
 // firstLine is the one-line statement of the first divergence.
 func firstLine(d *compare.Divergence) string {
 	if d == nil {
