@@ -1,0 +1,101 @@
+#!/bin/sh
+# check.sh: boot every demo guest under TCG and check its QEMU exit status,
+# its serial output and its symbols. Run by `make check`. Needs
+# qemu-system-x86_64 and binutils' readelf.
+set -u
+cd "$(dirname "$0")"
+B=build
+QEMU=${QEMU:-qemu-system-x86_64}
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run NAME CPU TIMEOUT: boot build/NAME.elf, leave serial in $tmp/NAME.CPU.out
+# and the exit status in $status.
+run() {
+	timeout "$3" "$QEMU" -machine pc -cpu "$2" -accel tcg -m 64M -nodefaults \
+		-display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 \
+		-kernel "$B/$1.elf" >"$tmp/$1.$2.out" 2>"$tmp/$1.$2.err"
+	status=$?
+}
+
+# expect NAME CPU STATUS LAST-SERIAL-LINE-PATTERN [TIMEOUT]
+expect() {
+	run "$1" "$2" "${5:-10}"
+	last=$(tail -n 1 "$tmp/$1.$2.out")
+	case $last in
+	$4) matched=1 ;;
+	*) matched=0 ;;
+	esac
+	if [ "$status" -ne "$3" ] || [ "$matched" -ne 1 ]; then
+		echo "FAIL $1 (-cpu $2): status $status (want $3), last line '$last' (want '$4')"
+		cat "$tmp/$1.$2.err"
+		fail=1
+	else
+		echo "ok   $1 (-cpu $2): status $status, '$last'"
+	fi
+}
+
+# differ NAME PATTERN: the serial line matching PATTERN differs between
+# -cpu qemu64 and -cpu max (both must have run).
+differ() {
+	a=$(grep -e "$2" "$tmp/$1.qemu64.out")
+	b=$(grep -e "$2" "$tmp/$1.max.out")
+	if [ -z "$a" ] || [ "$a" = "$b" ]; then
+		echo "FAIL $1: '$2' does not differ between qemu64 and max: '$a' / '$b'"
+		fail=1
+	else
+		echo "ok   $1: qemu64 and max differ at '$2'"
+	fi
+}
+
+# syms NAME SYMBOL...: each SYMBOL must be a GLOBAL FUNC or OBJECT with a size.
+syms() {
+	elf=$B/$1.elf
+	shift
+	for s in "$@"; do
+		if ! readelf -sW "$elf" | awk -v s="$s" '$8 == s && $5 == "GLOBAL" && ($4 == "FUNC" || $4 == "OBJECT") && $3 != "0" { f = 1 } END { exit !f }'; then
+			echo "FAIL $elf: $s is not a sized GLOBAL FUNC/OBJECT"
+			fail=1
+		fi
+	done
+}
+
+demo="kmain checksum path_a path_b path_c leaf marker report results demo_input"
+syms demo-good $demo
+syms demo-bad $demo regression_pad regression_scratch
+syms demo-hang $demo hang_here
+syms demo-exit $demo early_exit
+syms cpu-probe kmain cpuid_result probe_cpuid probe_flags probe_values probe_done
+for g in deep-1e3 deep-1e5 deep-1e6 deep-good deep-bad; do
+	syms $g kmain deep_start deep_mix deep_tail deep_verify deep_state
+done
+for g in tsc tsc-bad; do
+	syms $g kmain tsc_compute tsc_done tsc_sample tsc_value
+done
+
+expect demo-good qemu64 1 "demo: done"
+expect demo-bad qemu64 1 "demo: done"
+expect demo-exit qemu64 7 "demo: early exit"
+expect demo-hang qemu64 124 "demo: hang" 2
+expect cpu-probe qemu64 1 "probe: done"
+expect cpu-probe max 1 "probe: done"
+differ cpu-probe "leaf=0x0000000000000001 "
+for g in deep-1e3 deep-1e5 deep-1e6; do
+	expect $g qemu64 1 "deep: state=0x*"
+	expect $g max 1 "deep: state=0x*"
+	differ $g "deep: state="
+done
+expect deep-good qemu64 1 "deep: verify ok"
+expect deep-bad qemu64 3 "deep: verify failed"
+expect tsc qemu64 1 "tsc: done"
+expect tsc-bad qemu64 1 "tsc: done"
+run tsc qemu64 10
+run tsc-bad qemu64 10
+if cmp -s "$tmp/tsc.qemu64.out" "$tmp/tsc-bad.qemu64.out"; then
+	echo "FAIL tsc-bad: value does not differ from tsc"
+	fail=1
+fi
+
+[ "$fail" -eq 0 ] && echo "all guests ok"
+exit "$fail"
