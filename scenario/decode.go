@@ -84,7 +84,7 @@ func (d *decoder) pairs(n *yaml.Node, depth int) []pair {
 		return nil
 	}
 	var out, merged []pair
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	for i := 0; i+1 < len(n.Content) && !d.bombed; i += 2 {
 		k, v := d.resolve(n.Content[i]), n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
 			v = d.resolve(v)
@@ -179,6 +179,9 @@ func (d *decoder) sequence(path string, n *yaml.Node) ([]*yaml.Node, bool) {
 	}
 	out := make([]*yaml.Node, 0, len(n.Content))
 	for i, c := range n.Content {
+		if d.bombed {
+			return nil, false
+		}
 		c = d.resolve(c)
 		d.pos[index(path, i)] = d.at(c)
 		out = append(out, c)

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -505,6 +506,27 @@ func TestAliasBomb(t *testing.T) {
 	_, err := parse("t.yaml", []byte(b.String()), noEnv)
 	if err == nil {
 		t.Fatal("alias bomb parsed")
+	}
+}
+
+func TestMergeKeyBomb(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("name: bomb\nguests:\n  defaults: &m0 {cpu: x}\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "  x%d: &m%d {<<: [", i, i)
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*m%d", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	b.WriteString("  a: *m8\n")
+	_, err := parse("t.yaml", []byte(b.String()), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "document too large") {
+		t.Fatalf("merge-key bomb: %v", err)
 	}
 }
 
