@@ -12,11 +12,16 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrIdle is returned by a FIFO reader when no data arrived within the
 // FIFO's Idle duration (a guest that halted without exiting logs nothing).
 var ErrIdle = errors.New("no trace data within the idle timeout")
+
+// pipeSize is the pipe buffer size requested for a FIFO.
+const pipeSize = 1 << 20
 
 // ErrAborted is returned by FIFO.Open after Abort, e.g. because QEMU exited
 // before it opened its log.
@@ -125,6 +130,11 @@ func (f *FIFO) Open() (io.ReadCloser, error) {
 }
 
 func (f *FIFO) reader(fl *os.File) *fifoReader {
+	// A larger pipe means fewer context switches between QEMU and the
+	// parser. Best effort: the size is capped by /proc/sys/fs/pipe-max-size.
+	if rc, err := fl.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize) })
+	}
 	r := &fifoReader{f: fl, idle: f.Idle, ctx: f.ctx}
 	r.stop = context.AfterFunc(f.ctx, func() { fl.Close() })
 	return r
