@@ -23,6 +23,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var fixtureArgs = []string{"-O1", "-fno-inline", "-falign-functions=16", "-fcf-protection=none",
+	"-nostdlib", "-static", "-no-pie", "testdata/fixture.c", "testdata/fixture2.c"}
+
+// buildC links the fixture sources into out with extra gcc flags.
+func buildC(t testing.TB, out string, extra ...string) {
+	t.Helper()
+	cmd := exec.Command("gcc", append(append(append([]string(nil), fixtureArgs...), extra...), "-o", out)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+}
+
 // fixture builds testdata/fixture*.c with gcc once per test binary and
 // returns the path of the ELF with symbols (stripped=false) or without.
 func fixture(t testing.TB, stripped bool) string {
@@ -35,8 +47,7 @@ func fixture(t testing.TB, stripped bool) string {
 		if fixtureDir, fixtureErr = os.MkdirTemp("", "symbols-fixture-"); fixtureErr != nil {
 			return
 		}
-		args := []string{"-O1", "-fno-inline", "-falign-functions=16", "-fcf-protection=none",
-			"-nostdlib", "-static", "-no-pie", "testdata/fixture.c", "testdata/fixture2.c"}
+		args := fixtureArgs
 		for _, v := range []struct {
 			out   string
 			extra []string

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 )
 
@@ -78,11 +80,20 @@ type Table struct {
 // Load reads the symbol table of the ELF file at path. It reads the ELF
 // and section headers, .symtab and its string table, and nothing else.
 func Load(path string) (*Table, error) {
-	f, err := elf.Open(path)
+	osf, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("symbols: open %s: %w", path, err)
 	}
-	defer f.Close()
+	defer osf.Close()
+	return load(osf, path)
+}
+
+// load reads a table from r; path is recorded for ReadAt and messages.
+func load(r io.ReaderAt, path string) (*Table, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("symbols: open %s: %w", path, err)
+	}
 	raw, err := f.Symbols()
 	if err != nil {
 		if errors.Is(err, elf.ErrNoSymbols) {

@@ -13,7 +13,7 @@ import (
 	"github.com/lockstep-dev/lockstep/compare"
 )
 
-func load(t *testing.T) *Table {
+func loadFixture(t *testing.T) *Table {
 	t.Helper()
 	tab, err := Load(fixture(t, false))
 	if err != nil {
@@ -64,7 +64,7 @@ func TestLoadErrors(t *testing.T) {
 
 func TestTableBasics(t *testing.T) {
 	t.Parallel()
-	tab := load(t)
+	tab := loadFixture(t)
 	if tab.Machine() != elf.EM_X86_64 || tab.Entry() != addr(t, tab, "_start") || tab.PtrSize() != 8 {
 		t.Errorf("Machine %v Entry %#x PtrSize %d", tab.Machine(), tab.Entry(), tab.PtrSize())
 	}
@@ -104,7 +104,7 @@ func TestTableBasics(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
-	tab := load(t)
+	tab := loadFixture(t)
 	alpha := addr(t, tab, "alpha")
 	tests := []struct {
 		expr string
@@ -141,7 +141,7 @@ func TestResolve(t *testing.T) {
 
 func TestResolveSuggestions(t *testing.T) {
 	t.Parallel()
-	tab := load(t)
+	tab := loadFixture(t)
 	tests := []struct {
 		name string
 		want []string // must be among the suggestions, first one first
@@ -178,7 +178,7 @@ func TestResolveSuggestions(t *testing.T) {
 
 func TestSymbolize(t *testing.T) {
 	t.Parallel()
-	tab := load(t)
+	tab := loadFixture(t)
 	alpha, _ := tab.Lookup("alpha")
 	label := addr(t, tab, "asm_label")
 	table := addr(t, tab, "table")
@@ -220,7 +220,7 @@ func TestSymbolize(t *testing.T) {
 
 func TestMatch(t *testing.T) {
 	t.Parallel()
-	tab := load(t)
+	tab := loadFixture(t)
 	names := func(ss []Symbol) []string {
 		var n []string
 		for _, s := range ss {
@@ -264,7 +264,7 @@ func TestMatch(t *testing.T) {
 func TestReadAt(t *testing.T) {
 	t.Parallel()
 	path := fixture(t, false)
-	tab := load(t)
+	tab := loadFixture(t)
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
