@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,9 +46,15 @@ func startFake(t *testing.T, mode, childFile string, opts qemu.Options) (*qemu.I
 func TestFakeStartAndQuit(t *testing.T) {
 	t.Parallel()
 	parent := t.TempDir()
-	inst, err := startFake(t, "ok", "", qemu.Options{Dir: parent, Name: "a/b c", Keep: true})
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{b: &logs}, nil))
+	inst, err := startFake(t, "ok", "", qemu.Options{Dir: parent, Name: "a/b c", Keep: true, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(inst.Dir) })
+	if !strings.Contains(logs.String(), strconv.Quote(inst.CommandLine)) {
+		t.Errorf("log lacks the quoted command line %q:\n%s", inst.CommandLine, logs.String())
 	}
 	if inst.Version != "99.0.0" {
 		t.Errorf("Version = %q", inst.Version)
@@ -318,5 +326,85 @@ func TestHandleSignalsKillsQEMU(t *testing.T) {
 	}
 	if alive(pid) {
 		t.Errorf("qemu %d alive after child's SIGINT", pid)
+	}
+}
+
+// TestRealTrace runs a guest with Trace set: Start must pick the
+// one-instruction-per-block flag for this QEMU and the log must fill with
+// CPU state dumps. Tracing from reset through the BIOS is slow, so the test
+// only waits for the first dumps and then closes.
+func TestRealTrace(t *testing.T) {
+	t.Parallel()
+	spec := tinySpec()
+	spec.Trace = filepath.Join(t.TempDir(), "trace.log")
+	inst := qemutest.Start(t, spec)
+	if !strings.Contains(inst.CommandLine, "-d cpu,nochain") {
+		t.Errorf("command line lacks -d cpu,nochain: %s", inst.CommandLine)
+	}
+	major, minor, _, err := qemu.ParseVersion(inst.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFlag := "-singlestep"
+	if major > 8 || major == 8 && minor >= 1 {
+		wantFlag = "one-insn-per-tb=on"
+	}
+	if !strings.Contains(inst.CommandLine, wantFlag) {
+		t.Errorf("QEMU %s: command line lacks %s: %s", inst.Version, wantFlag, inst.CommandLine)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := inst.QMP.Execute(ctx, "cont", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if fi, err := os.Stat(spec.Trace); err == nil && fi.Size() > 64<<10 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("trace log stayed empty")
+		}
+	}
+	if err := inst.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(spec.Trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 64<<10)
+	n, err := io.ReadFull(f, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One dump per instruction: the reset vector, then the next ones.
+	if c := strings.Count(string(head[:n]), "IP="); c < 10 || !strings.Contains(string(head[:n]), "EIP=0000fff0") {
+		t.Errorf("trace head has %d dumps, want >= 10 starting at the reset vector", c)
+	}
+}
+
+// TestQMPClosedOnExit checks that a command on a QEMU that has gone away
+// fails with ErrClosed.
+func TestQMPClosedOnExit(t *testing.T) {
+	t.Parallel()
+	inst, err := startFake(t, "stubborn", filepath.Join(t.TempDir(), "child.pid"), qemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(context.Background())
+	if err := syscall.Kill(-inst.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, inst)
+	<-inst.QMP.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := inst.QMP.Execute(ctx, "query-status", nil, nil); !errors.Is(err, qemu.ErrClosed) {
+		t.Errorf("err = %v, want ErrClosed", err)
 	}
 }

@@ -302,7 +302,7 @@ func (q *QMP) readLoop(r *bufio.Reader) {
 	for {
 		line, err := readLine(r)
 		if err != nil {
-			q.fail(fmt.Errorf("read: %w", err))
+			q.fail(fmt.Errorf("%w: read: %w", ErrClosed, err))
 			return
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -311,7 +311,7 @@ func (q *QMP) readLoop(r *bufio.Reader) {
 		q.logf("<- ", line)
 		m, err := parseMessage(line)
 		if err != nil {
-			q.fail(err)
+			q.fail(fmt.Errorf("%w: %w", ErrClosed, err))
 			return
 		}
 		switch {
