@@ -58,6 +58,9 @@ func (b *builder) decodeGuest(p string, v *yaml.Node) guestRaw {
 	}
 	d.mapping(p, v, map[string]fieldFunc{
 		"label": str(func(s string) string {
+			if strings.TrimSpace(s) == "" {
+				return "must not be empty"
+			}
 			if strings.ContainsAny(s, "\n\r") {
 				return "must be one line"
 			}

@@ -50,6 +50,10 @@ func decodeNoiseMemory(d *decoder, p string, v *yaml.Node) (NoiseMemory, bool) {
 			if !ok {
 				return
 			}
+			if len(items) == 0 {
+				d.errorf(v, "%s: empty list: omit offsets to mark the whole symbol", p)
+				return
+			}
 			m.Offsets = make([]uint64, 0, len(items))
 			for i, it := range items {
 				if o, ok := d.uint(index(p, i), it); ok {

@@ -171,6 +171,10 @@ func TestErrors(t *testing.T) {
 			[]string{`8:1: more than one YAML document`}},
 		{"empty", "", []string{`1: empty scenario`}},
 		{"top level list", "- a\n", []string{`1:1: scenario: expected a mapping, got a list`}},
+		{"empty noise offsets", minimal + "noise: {memory: [{symbol: r, offsets: []}]}\n",
+			[]string{`8:39: noise.memory[0].offsets: empty list`}},
+		{"empty label", strings.Replace(minimal, "a: {}", "a: {label: \"\"}", 1),
+			[]string{`4:14: guests.a.label: must not be empty`}},
 		{"non-string key", minimal + "[a]: 1\n", []string{`8:1: keys must be strings`}},
 	}
 	for _, tc := range tests {
