@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -394,9 +395,16 @@ func deadlineFromContext(ctx context.Context, conn net.Conn) func() {
 }
 
 // ctxErr prefers the context's error when a deadline hit was caused by it.
+// The socket deadline can fire a moment before the context's own timer, so
+// a timeout at or past ctx's deadline counts as DeadlineExceeded.
 func ctxErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+		}
 	}
 	return err
 }
