@@ -334,7 +334,10 @@ sync:
 	if p := s.PosOf("sync[1].compare.registers"); p.Line != 27 || p.Col != 26 {
 		t.Errorf("PosOf(sync[1].compare.registers) = %v", p)
 	}
-	if p := s.PosOf("sync[0].compare.registers"); p.Line != 22 {
+	if p := s.PosOf("sync[0].compare.registers"); p.Line != 18 {
+		t.Errorf("PosOf(sync[0].compare.registers) = %v, want the top-level compare.registers line", p)
+	}
+	if p := s.PosOf("sync[0].step"); p.Line != 22 {
 		t.Errorf("PosOf fallback = %v, want the sync[0] line", p)
 	}
 }

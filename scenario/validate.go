@@ -1,6 +1,8 @@
 package scenario
 
 import (
+	"fmt"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -56,6 +58,15 @@ func (b *builder) finish(root *yaml.Node) {
 	}
 	for i := range s.Sync {
 		s.Sync[i].Compare = mergeCompare(s.Compare, b.syncRaw[i])
+		// An inherited field points at the top-level compare.
+		for _, f := range []string{"registers", "ignore", "memory", "callpath"} {
+			key := fmt.Sprintf("sync[%d].compare.%s", i, f)
+			if _, set := s.Pos[key]; !set {
+				if p, ok := s.Pos["compare."+f]; ok {
+					s.Pos[key] = p
+				}
+			}
+		}
 	}
 
 	// icount is TCG only.
