@@ -124,3 +124,21 @@ func TestAddNoiseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestNoiseIsZero(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		n    Noise
+		want bool
+	}{
+		{Noise{}, true},
+		{Noise{Registers: []string{"rax"}}, false},
+		{Noise{Memory: []NoiseMemory{{Symbol: "x"}}}, false},
+		{Noise{CallPath: []string{"f"}}, false},
+	}
+	for _, tc := range tests {
+		if got := tc.n.IsZero(); got != tc.want {
+			t.Errorf("%+v.IsZero() = %v, want %v", tc.n, got, tc.want)
+		}
+	}
+}
