@@ -137,7 +137,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// sideLine describes a side in one line: "good: tcg qemu64 demo-good.elf QEMU 7.2.0".
+// sideLine describes a side in one line: "tcg, qemu64, pc, demo-good.elf, QEMU 7.2.0".
 func sideLine(sd lockstep.Side) string {
 	var parts []string
 	add := func(s string) {
@@ -152,7 +152,7 @@ func sideLine(sd lockstep.Side) string {
 	if sd.Version != "" {
 		add("QEMU " + sd.Version)
 	}
-	return strings.Join(parts, "  ")
+	return strings.Join(parts, ", ")
 }
 
 func sideLabel(r *lockstep.Result, i int) string {
