@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitMismatch = 1
+	exitUsage    = 2
+	exitInfra    = 3
+	exitSkip     = 125
+)
+
+// exitError carries an exit status through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code, err}
+}
+
+// streams are the command's standard streams, replaceable in tests.
+type streams struct {
+	out, err io.Writer
+}
+
+func newRoot(s streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lockstep",
+		Short: "Lockstep differential debugging of two QEMU guests",
+		Long: `lockstep launches two QEMU guests that should behave the same, drives both
+gdbstubs in lockstep to the same sync points, and reports where and how they
+diverge: registers, memory and call paths.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.out)
+	root.SetErr(s.err)
+	root.AddCommand(newRunCommand(s), newValidateCommand(s), newReportCommand(s), newVersionCommand(s))
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	return root
+}
+
+// run executes the CLI with args and returns the exit status.
+func run(ctx context.Context, args []string, s streams) int {
+	root := newRoot(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.code != exitMismatch {
+			fmt.Fprintln(s.err, "lockstep:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(s.err, "lockstep:", err)
+	return exitUsage
+}
+
+func main() {
+	ctx, stop := qemu.HandleSignals(context.Background())
+	code := run(ctx, os.Args[1:], streams{os.Stdout, os.Stderr})
+	stop()
+	os.Exit(code)
+}

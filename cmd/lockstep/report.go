@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lockstep-dev/lockstep/reports"
+)
+
+// reportFlags are the flags of `lockstep report`.
+type reportFlags struct {
+	formats string
+	outDir  string
+	color   string
+}
+
+func newReportCommand(s streams) *cobra.Command {
+	var f reportFlags
+	cmd := &cobra.Command{
+		Use:   "report RESULT.json",
+		Short: "Re-render a saved JSON result in other formats",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			formats, err := reports.ParseFormats(f.formats)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			color, err := colorMode(f.color, s)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			in, err := os.Open(args[0])
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			defer in.Close()
+			res, err := reports.ReadJSON(in)
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("%s: %w", args[0], err))
+			}
+			if f.outDir != "" {
+				if err := os.MkdirAll(f.outDir, 0o755); err != nil {
+					return err
+				}
+				files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{})
+				if err != nil {
+					return err
+				}
+				for _, file := range files {
+					fmt.Fprintln(s.out, file)
+				}
+				return nil
+			}
+			for _, fm := range formats {
+				if err := reports.Render(s.out, fm, res, reports.Options{Color: color && fm == reports.FormatText}); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.formats, "format", "text", "formats, comma-separated: text,json,junit,html,md")
+	cmd.Flags().StringVarP(&f.outDir, "output", "o", "", "write the formats to this directory instead of stdout")
+	cmd.Flags().StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
+	return cmd
+}

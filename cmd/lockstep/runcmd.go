@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/reports"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// runFlags are the flags of `lockstep run`.
+type runFlags struct {
+	formats string
+	outDir  string
+	keep    bool
+	bisect  bool
+	color   string
+	verbose bool
+	runDir  string
+}
+
+func newRunCommand(s streams) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO",
+		Short: "Run a scenario: two guests in lockstep, diffed at every sync point",
+		Long: `run launches both guests of SCENARIO, drives them to each sync point,
+compares registers, memory and call paths there, and reports.
+
+Exit status: 0 when the result matches the scenario's expect, 1 when it does
+not, 2 for a usage or scenario error, 3 for an infrastructure failure
+(QEMU missing, a guest that failed to start, a lost gdbstub); --bisect turns
+3 into 125 so that git bisect run skips the commit.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScenario(cmd, s, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.formats, "format", "text", "report formats, comma-separated: text,json,junit,html,md")
+	fl.StringVarP(&f.outDir, "output", "o", "", "write every report format to this directory (default: text to stdout)")
+	fl.BoolVar(&f.keep, "keep", false, "keep the run directory: serial logs, QEMU command lines, QMP and RSP transcripts")
+	fl.BoolVar(&f.bisect, "bisect", false, "exit 125 instead of 3 on infrastructure failure (for git bisect run)")
+	fl.StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines and progress to stderr")
+	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directory (default: $TMPDIR)")
+	return cmd
+}
+
+func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
+	infraCode := exitInfra
+	if f.bisect {
+		infraCode = exitSkip
+	}
+	formats, err := reports.ParseFormats(f.formats)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	color, err := colorMode(f.color, s)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	sc, err := scenario.Load(path)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	opts := lockstep.Options{Keep: f.keep, RunDir: f.runDir}
+	if f.verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(s.err, nil))
+	}
+	prog := newProgress(s.err, len(sc.Sync))
+	opts.Progress = prog.update
+	res, runErr := lockstep.Run(cmd.Context(), sc, opts)
+	prog.done()
+
+	if res != nil {
+		if err := writeReports(s, f, formats, res, color); err != nil {
+			return withCode(infraCode, err)
+		}
+	}
+	var se *lockstep.ScenarioError
+	switch {
+	case errors.As(runErr, &se):
+		return withCode(exitUsage, runErr)
+	case runErr != nil:
+		return withCode(infraCode, runErr)
+	case !res.Passed:
+		return withCode(exitMismatch, fmt.Errorf("result %s, expected %s", res.Outcome, res.Expect))
+	}
+	return nil
+}
+
+// writeReports prints the text report (or the one format asked for) to
+// stdout, and with -o writes every requested format to the directory.
+func writeReports(s streams, f runFlags, formats []reports.Format, res *lockstep.Result, color bool) error {
+	if f.outDir == "" {
+		for _, fm := range formats {
+			if err := reports.Render(s.out, fm, res, reports.Options{Color: color && fm == reports.FormatText}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := os.MkdirAll(f.outDir, 0o755); err != nil {
+		return err
+	}
+	files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{})
+	if err != nil {
+		return err
+	}
+	if err := reports.Render(s.out, reports.FormatText, res, reports.Options{Color: color}); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "\nreports: %s\n", strings.Join(files, ", "))
+	return nil
+}
+
+func reportBase(res *lockstep.Result) string {
+	b := filepath.Base(res.Scenario)
+	if b == "" || b == "." {
+		return "lockstep"
+	}
+	return b
+}
+
+// colorMode decides whether the text report is coloured.
+func colorMode(mode string, s streams) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto":
+		if os.Getenv("NO_COLOR") != "" {
+			return false, nil
+		}
+		return reports.AutoColor(s.out), nil
+	}
+	return false, fmt.Errorf("--color must be auto, always or never, not %q", mode)
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}

@@ -1,0 +1,312 @@
+package lockstep
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/rsp"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// stepWindow single-steps both sides sp.Step instructions after sync point
+// k. With one binary it compares the selected registers after every
+// instruction and reports the first divergent one. Between different
+// builds the instruction streams are not comparable, so it compares the
+// function entries each side makes, with their argument registers.
+func (r *run) stepWindow(ctx context.Context, k int, sp *scenario.SyncPoint) error {
+	if !r.same {
+		r.note("sync point %d: step window compared by function entries (different builds: instruction streams differ)", k+1)
+		return r.stepWindowCalls(ctx, k, sp)
+	}
+	var names [2][]string
+	for i, s := range r.sides {
+		n, err := regNames(s.rsp.Layout(), sp.Compare)
+		if err != nil {
+			return &ScenarioError{Err: fmt.Errorf("%s: %w", sp.Pos, err)}
+		}
+		names[i] = withPC(n, s.arch.PC)
+	}
+	ropt := compare.RegOptions{Ignore: sp.Compare.Ignore, Flags: r.flagBits()}
+	if !r.opts.NoNoise {
+		ropt.Noise = r.sc.Noise.Registers
+	}
+	var prev [2]uint64
+	for i, s := range r.sides {
+		pc, err := s.pc(ctx)
+		if err != nil {
+			return infra(err)
+		}
+		prev[i] = pc
+	}
+	last := time.Now()
+	for n := 1; n <= sp.Step; n++ {
+		var regs [2]compare.Regs
+		var exited [2]bool
+		g, gctx := errgroup.WithContext(ctx)
+		for i, s := range r.sides {
+			g.Go(func() error {
+				st, err := s.step(gctx)
+				if err != nil {
+					return infraf("guest %s: step %d after sync point %d: %w", s.name(), n, k+1, err)
+				}
+				if st.Kind == 'W' || st.Kind == 'X' || s.exited {
+					exited[i] = true
+					return nil
+				}
+				vals, err := s.rsp.ReadRegisterSet(gctx, names[i]...)
+				if err != nil {
+					return infraf("guest %s: registers after step %d: %w", s.name(), n, err)
+				}
+				regs[i] = toRegs(names[i], vals)
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		r.res.Syncs[k].Steps = n
+		if exited[0] || exited[1] {
+			if exited[0] != exited[1] {
+				r.exitDivergence(k, n)
+			}
+			return nil
+		}
+		diffs := compare.Registers(regs[0], regs[1], ropt)
+		real := false
+		for _, d := range diffs {
+			if !ropt.IsNoise(d) {
+				real = true
+			}
+		}
+		if real {
+			return r.instructionDivergence(ctx, k, n, prev, diffs, ropt)
+		}
+		for i, s := range r.sides {
+			if v, ok := regs[i].Values[s.arch.PC]; ok {
+				prev[i] = beUint(v)
+			}
+		}
+		if time.Since(last) > 200*time.Millisecond {
+			r.progress("stepping", k)
+			last = time.Now()
+		}
+	}
+	return nil
+}
+
+func withPC(names []string, pc string) []string {
+	for _, n := range names {
+		if n == pc {
+			return names
+		}
+	}
+	return append(names, pc)
+}
+
+func beUint(b []byte) uint64 {
+	var u uint64
+	for _, c := range b {
+		u = u<<8 | uint64(c)
+	}
+	return u
+}
+
+// instructionDivergence records the first divergent instruction: the one
+// each side executed at prev, after which diffs appeared.
+func (r *run) instructionDivergence(ctx context.Context, k, n int, prev [2]uint64, diffs []compare.RegisterDiff, ropt compare.RegOptions) error {
+	id := &compare.InstructionDiff{Granularity: "instruction", Registers: diffs}
+	var pcs [2]compare.Location
+	for i, s := range r.sides {
+		pcs[i] = s.loc(prev[i])
+		text, code := r.disasm(ctx, s, prev[i])
+		id.Disasm[i] = text
+		id.Bytes[i] = hex.EncodeToString(code)
+		if bt, err := r.backtrace(ctx, s); err == nil {
+			id.CallPath[i] = bt
+		}
+	}
+	noise := true
+	for _, d := range diffs {
+		if !ropt.IsNoise(d) {
+			noise = false
+		}
+	}
+	summary := fmt.Sprintf("step %d: %s `%s` changed %s", n, pcs[0], id.Disasm[0], compare.RegisterSummary(diffs[0]))
+	if len(diffs) > 1 {
+		summary += fmt.Sprintf(" (+%d more registers)", len(diffs)-1)
+	}
+	r.diverge(k, compare.Divergence{Kind: compare.KindInstruction, Step: n, PC: pcs, Summary: summary,
+		Instruction: id, Noise: noise})
+	return nil
+}
+
+// disasm disassembles the instruction at pc on side s, from the ELF when
+// the address is in it and from guest memory otherwise.
+func (r *run) disasm(ctx context.Context, s *side, pc uint64) (string, []byte) {
+	const maxInsn = 16
+	var code []byte
+	if s.syms != nil {
+		code, _ = s.syms.ReadAt(pc, maxInsn)
+	}
+	if code == nil {
+		b, err := s.rsp.ReadMemory(ctx, pc, maxInsn)
+		if err != nil {
+			return fmt.Sprintf("(unreadable: %v)", err), nil
+		}
+		code = b
+	}
+	if s.arch.Disasm == nil {
+		return "(no disassembler for " + s.arch.Name + ")", code
+	}
+	text, n, err := s.arch.Disasm(code, pc, func(a uint64) string { return s.loc(a).String() })
+	if err != nil {
+		return fmt.Sprintf("(bad instruction: %v)", err), code
+	}
+	return text, code[:n]
+}
+
+// stepWindowCalls steps each side sp.Step instructions and compares the
+// function entries made in that window, by name, order and arguments.
+func (r *run) stepWindowCalls(ctx context.Context, k int, sp *scenario.SyncPoint) error {
+	var calls [2][]compare.Call
+	var exited [2]bool
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range r.sides {
+		g.Go(func() error {
+			for n := 0; n < sp.Step; n++ {
+				st, err := s.step(gctx)
+				if err != nil {
+					return infraf("guest %s: step %d after sync point %d: %w", s.name(), n+1, k+1, err)
+				}
+				if st.Kind == 'W' || st.Kind == 'X' || s.exited {
+					exited[i] = true
+					return nil
+				}
+				pc, err := s.pc(gctx)
+				if err != nil {
+					return infra(err)
+				}
+				if l, ok := s.symbolize(pc); ok && l.Offset == 0 && s.isFunc(l.Symbol) {
+					c, err := r.recordCall(gctx, s, l.Symbol, pc)
+					if err != nil {
+						return infra(err)
+					}
+					calls[i] = append(calls[i], c)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.res.Syncs[k].Steps = sp.Step
+	if exited[0] != exited[1] {
+		r.exitDivergence(k, 0)
+		return nil
+	}
+	a, b := calls[0], calls[1]
+	if !exited[0] {
+		// The same number of instructions covers different amounts of work
+		// in two builds: compare the calls both windows saw.
+		m := min(len(a), len(b))
+		a, b = a[:m], b[:m]
+	}
+	idx, reason, diverged := compare.FirstCallDivergence(a, b, r.symbolizers())
+	if !diverged {
+		return nil
+	}
+	id := &compare.InstructionDiff{Granularity: "function"}
+	var pcs [2]compare.Location
+	for i, cs := range [2][]compare.Call{a, b} {
+		if idx < len(cs) {
+			pcs[i] = cs[idx].Loc
+			id.Disasm[i] = "call " + cs[idx].Name
+		}
+	}
+	r.diverge(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Summary: reason, Instruction: id})
+	return nil
+}
+
+// exitDivergence records that one guest exited and the other did not.
+func (r *run) exitDivergence(k, step int) {
+	var ed compare.ExitDiff
+	var pcs [2]compare.Location
+	for i, s := range r.sides {
+		ed.State[i] = "running"
+		if s.exited {
+			ed.State[i] = "exited"
+			ed.ExitCode[i] = s.exitStatus()
+		}
+	}
+	summary := fmt.Sprintf("a %s, b %s", exitText(ed.State[0], ed.ExitCode[0]), exitText(ed.State[1], ed.ExitCode[1]))
+	if step > 0 {
+		summary = fmt.Sprintf("step %d: %s", step, summary)
+	}
+	r.diverge(k, compare.Divergence{Kind: compare.KindExit, Step: step, PC: pcs, Summary: summary, Exit: &ed})
+}
+
+func exitText(state string, code *int) string {
+	if state == "exited" {
+		return "exited with status " + fmtCode(code)
+	}
+	return "still " + state
+}
+
+// finishGuests lets both guests run on after the last sync point, for a
+// short bound, and records an exit divergence when they end differently.
+func (r *run) finishGuests(ctx context.Context) error {
+	const bound = 5 * time.Second
+	var states [2]string
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range r.sides {
+		g.Go(func() error {
+			if s.exited {
+				states[i] = "exited"
+				return nil
+			}
+			if err := s.removeAll(gctx); err != nil {
+				return infra(err)
+			}
+			wctx, cancel := context.WithTimeout(gctx, bound)
+			defer cancel()
+			st, err := s.cont(wctx)
+			switch {
+			case err == nil && (st.Kind == 'W' || st.Kind == 'X' || s.exited):
+				r.exitedArrival(gctx, s, arrival{})
+				states[i] = "exited"
+			case err == nil:
+				states[i] = "stopped"
+			case s.exited || isClosed(err):
+				r.exitedArrival(gctx, s, arrival{})
+				states[i] = "exited"
+			default:
+				states[i] = "running"
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i := range r.sides {
+		r.res.Sides[i].State = states[i]
+	}
+	ca, cb := r.sides[0].exitStatus(), r.sides[1].exitStatus()
+	if states[0] != states[1] || (ca != nil && cb != nil && *ca != *cb) {
+		ed := compare.ExitDiff{State: states, ExitCode: [2]*int{ca, cb}}
+		summary := fmt.Sprintf("after the last sync point: a %s, b %s", exitText(states[0], ca), exitText(states[1], cb))
+		r.diverge(-1, compare.Divergence{Kind: compare.KindExit, Summary: summary, Exit: &ed})
+	}
+	return nil
+}
+
+func isClosed(err error) bool {
+	return err != nil && errors.Is(err, rsp.ErrClosed)
+}
