@@ -125,13 +125,13 @@ func (t *Table) Suggest(name string, n int) []string {
 		switch {
 		case strings.EqualFold(other, name):
 			d = 0
-		case len(other) > len(name) && strings.HasPrefix(strings.ToLower(other), lower):
+		case len(other) > len(name) && strings.EqualFold(other[:len(name)], name):
 			d = limit + 1 + (len(other)-len(name))/8
 		default:
 			if abs(len(other)-len(name)) > limit {
 				continue
 			}
-			if d = editDistance(lower, strings.ToLower(other), limit); d > limit {
+			if d = editDistance(lower, other, limit); d > limit {
 				continue
 			}
 		}
@@ -154,6 +154,13 @@ func (t *Table) Suggest(name string, n int) []string {
 	return out
 }
 
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
 func abs(x int) int {
 	if x < 0 {
 		return -x
@@ -161,8 +168,8 @@ func abs(x int) int {
 	return x
 }
 
-// editDistance returns the Levenshtein distance of a and b, or limit+1 as
-// soon as it must exceed limit.
+// editDistance returns the ASCII-case-insensitive Levenshtein distance of
+// a (already lowercase) and b, or limit+1 as soon as it must exceed limit.
 func editDistance(a, b string, limit int) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
@@ -174,7 +181,7 @@ func editDistance(a, b string, limit int) int {
 		rowMin := cur[0]
 		for j := 1; j <= len(b); j++ {
 			c := 1
-			if a[i-1] == b[j-1] {
+			if a[i-1] == lowerASCII(b[j-1]) {
 				c = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)

@@ -1,12 +1,14 @@
 package symbols
 
 import (
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 )
 
@@ -203,12 +205,14 @@ func (t *Table) better(i, j int32) bool {
 }
 
 func (t *Table) sortByAddr(idx []int32) {
-	sort.SliceStable(idx, func(a, b int) bool {
-		sa, sb := &t.syms[idx[a]], &t.syms[idx[b]]
-		if sa.Addr != sb.Addr {
-			return sa.Addr < sb.Addr
+	slices.SortFunc(idx, func(a, b int32) int {
+		if c := cmp.Compare(t.syms[a].Addr, t.syms[b].Addr); c != 0 {
+			return c
 		}
-		return t.rank(idx[a]) > t.rank(idx[b])
+		if c := cmp.Compare(t.rank(b), t.rank(a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b) // symbol table order: deterministic
 	})
 }
 
