@@ -27,6 +27,8 @@ type Layout struct {
 	BigEndian bool       // target byte order (inferred from Arch)
 	Registers []Register // in register-number order
 	GSize     int        // bytes in a 'g' reply
+
+	index map[string]int // lower-case name -> index in Registers
 }
 
 // Register describes one register of the layout.
@@ -45,6 +47,13 @@ func (r *Register) Size() int { return (r.BitSize + 7) / 8 }
 
 // Lookup finds a register by name (case-insensitive).
 func (l *Layout) Lookup(name string) (*Register, bool) {
+	// The index is a hint: a stale entry (Registers edited) falls through.
+	if i, ok := l.index[name]; ok && i < len(l.Registers) && l.Registers[i].Name == name {
+		return &l.Registers[i], true
+	}
+	if i, ok := l.index[strings.ToLower(name)]; ok && i < len(l.Registers) && strings.EqualFold(l.Registers[i].Name, name) {
+		return &l.Registers[i], true
+	}
 	for i := range l.Registers {
 		if strings.EqualFold(l.Registers[i].Name, name) {
 			return &l.Registers[i], true
@@ -127,6 +136,13 @@ func ParseTargetXML(doc []byte, fetch func(annex string) ([]byte, error)) (*Layo
 		r.Offset = -1
 	}
 	sort.SliceStable(l.Registers, func(i, j int) bool { return l.Registers[i].Num < l.Registers[j].Num })
+	l.index = make(map[string]int, 2*len(l.Registers))
+	for i, r := range l.Registers {
+		l.index[r.Name] = i
+		if lc := strings.ToLower(r.Name); lc != r.Name {
+			l.index[lc] = i
+		}
+	}
 	return l, nil
 }
 
