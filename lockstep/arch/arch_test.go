@@ -174,6 +174,8 @@ func TestCallBefore(t *testing.T) {
 		{"call *0x10(%rsp)", "x86_64", []byte{0xff, 0x54, 0x24, 0x10}, true},
 		{"call *rip+disp32", "x86_64", []byte{0xff, 0x15, 0x00, 0x10, 0x00, 0x00}, true},
 		{"call *disp32(%rax,%rcx,8)", "x86_64", []byte{0xff, 0x94, 0xc8, 0x00, 0x10, 0x00, 0x00}, true},
+		{"notrack call *%rax", "x86_64", []byte{0x3e, 0xff, 0xd0}, true},
+		{"call *%gs:0x10", "x86_64", []byte{0x65, 0xff, 0x14, 0x25, 0x10, 0x00, 0x00, 0x00}, true},
 		{"jmp *%rax", "x86_64", []byte{0xff, 0xe0}, false},
 		{"push (%rax)", "x86_64", []byte{0xff, 0x30}, false},
 		{"ret", "x86_64", []byte{0x90, 0x90, 0xc3}, false},
@@ -191,6 +193,21 @@ func TestCallBefore(t *testing.T) {
 		a, _ := Lookup(tc.arch)
 		if got := a.CallBefore(tc.code); got != tc.want {
 			t.Errorf("%s: CallBefore(% x) = %v, want %v", tc.name, tc.code, got, tc.want)
+		}
+	}
+}
+
+func TestCompareFlags(t *testing.T) {
+	t.Parallel()
+	x, _ := Lookup("x86_64")
+	cf := x.CompareFlags()
+	if len(cf["eflags"]) != len(x.Flags["eflags"]) {
+		t.Fatalf("CompareFlags()[eflags] = %v", cf["eflags"])
+	}
+	for i, b := range x.Flags["eflags"] {
+		c := cf["eflags"][i]
+		if c.Name != b.Name || c.Shift != b.Shift || c.Width != b.Width {
+			t.Errorf("bit %d: %+v vs %+v", i, c, b)
 		}
 	}
 }
