@@ -312,3 +312,48 @@ func TestMonitorAndNoAck(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestCloseUnblocksRequest(t *testing.T) {
+	t.Parallel()
+	c := rawClient(t, func(s *fakeStub) { s.expect("g"); s.read() })
+	time.AfterFunc(100*time.Millisecond, func() { c.Close() })
+	if _, err := exch(c, context.Background(), "g"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+	if _, err := c.ReadRegisters(context.Background()); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("no layout: %v", err)
+	}
+}
+
+func TestConcurrentRequestsAreSerialised(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	c := rawClient(t, func(s *fakeStub) {
+		for i := 0; i < n; i++ {
+			p, ok := s.read()
+			if !ok {
+				return
+			}
+			s.reply("r" + p) // echo: a mixed-up pairing would show
+		}
+	})
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			req := "q" + strings.Repeat("x", i)
+			got, err := exch(c, context.Background(), req)
+			if err == nil && got != "r"+req {
+				err = errors.New("reply " + got + " to " + req)
+			}
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if c.Packets() != n {
+		t.Errorf("packets = %d", c.Packets())
+	}
+}

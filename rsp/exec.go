@@ -130,11 +130,12 @@ func (c *Client) waitLocked(ctx context.Context, op string) (StopReply, error) {
 }
 
 // Interrupt stops the running target with a single 0x03 byte and waits for
-// the stop reply.
+// the stop reply, at most until ctx ends or the request timeout passes. If
+// none arrives the connection is closed, since its state is unknown.
 func (c *Client) Interrupt(ctx context.Context) (StopReply, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.interruptLocked(ctx, "interrupt", 0)
+	return c.interruptLocked(ctx, "interrupt", c.reqTimeout)
 }
 
 func (c *Client) interruptLocked(ctx context.Context, op string, bound time.Duration) (StopReply, error) {

@@ -208,8 +208,16 @@ func TestQEMUBreakReadStep(t *testing.T) {
 			t.Fatalf("step %d: %+v %v", i, stop, err)
 		}
 	}
-	if pc, err := c.PC(ctx); err != nil || pc == kmain || pc > kmain+64 {
+	pc, err := c.PC(ctx)
+	if err != nil || pc == kmain || pc > kmain+64 {
 		t.Errorf("pc after 3 steps = %#x, %v (kmain %#x)", pc, err, kmain)
+	}
+	stop, err := c.StepThread(ctx, c.InitialStop().Thread)
+	if err != nil || stop.Kind != 'T' || stop.Signal != 5 {
+		t.Fatalf("vCont step: %+v %v", stop, err)
+	}
+	if pc2, err := c.PC(ctx); err != nil || pc2 == pc {
+		t.Errorf("pc after vCont;s = %#x, %v (was %#x)", pc2, err, pc)
 	}
 	out, err := c.Monitor(ctx, "info registers")
 	if err != nil || !strings.Contains(out, "RIP=") || !strings.Contains(out, "EFER=") {

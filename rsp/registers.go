@@ -88,6 +88,9 @@ func (c *Client) ReadRegisters(ctx context.Context) (Registers, error) {
 // ReadRegisterSet reads the named registers: one 'g' packet if any of them
 // is in 'g', and one 'p n' packet for each of the others.
 func (c *Client) ReadRegisterSet(ctx context.Context, names ...string) (Registers, error) {
+	if len(c.layout.Registers) == 0 {
+		return nil, fmt.Errorf("rsp: read registers: stub gave no target description: %w", ErrUnsupported)
+	}
 	regs := make([]*Register, 0, len(names))
 	inG := false
 	for _, n := range names {
