@@ -48,7 +48,8 @@ func disasmAArch64(code []byte, pc uint64, sym func(uint64) string) (string, int
 				break
 			}
 			if rel, ok := a.(arm64asm.PCRel); ok {
-				if s := sym(pc + uint64(int64(rel))); s != "" {
+				target := pc + uint64(int64(rel))
+				if s := sym(target); s != "" && s != fmt.Sprintf("%#x", target) {
 					text += " <" + s + ">"
 				}
 				break

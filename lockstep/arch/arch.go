@@ -37,8 +37,8 @@ func (b Bit) Mask() uint64 {
 
 // DisasmFunc disassembles the instruction at the start of code, which was
 // read from address pc. Sym, when not nil, names an address ("foo+0x10") or
-// returns "" when it cannot; branch and RIP-relative targets are annotated
-// with it. It returns the instruction text and its length in bytes.
+// returns "" (or the bare hex address) when it cannot; branch and
+// RIP-relative targets are annotated "<foo+0x10>" with it. It returns the instruction text and its length in bytes.
 type DisasmFunc func(code []byte, pc uint64, sym func(uint64) string) (text string, length int, err error)
 
 // Arch describes one guest architecture.

@@ -1,6 +1,7 @@
 package arch
 
 import (
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -96,7 +97,7 @@ func sym(addr uint64) string {
 	case 0x2010:
 		return "results+0x10"
 	}
-	return ""
+	return fmt.Sprintf("%#x", addr) // as Location.String does for unknown addresses
 }
 
 func TestDisasm(t *testing.T) {

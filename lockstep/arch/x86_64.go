@@ -92,7 +92,7 @@ func DisasmX86(code []byte, pc uint64, mode int, sym func(uint64) string) (strin
 		default:
 			continue
 		}
-		if s := sym(target); s != "" {
+		if s := sym(target); s != "" && s != fmt.Sprintf("%#x", target) {
 			if _, ok := a.(x86asm.Mem); ok {
 				text += fmt.Sprintf("  # %#x <%s>", target, s)
 			} else {
