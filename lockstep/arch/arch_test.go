@@ -1,8 +1,8 @@
 package arch
 
 import (
-	"fmt"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
