@@ -127,7 +127,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.loadSymbols(); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(r.opts.RunDir, "lockstep-"+safeName(r.sc.Name)+"-")
+	// Short: the gdbstub and QMP sockets live below it, and a unix socket
+	// path is limited to 107 bytes.
+	dir, err := os.MkdirTemp(r.opts.RunDir, "lockstep-")
 	if err != nil {
 		return infraf("run directory: %w", err)
 	}
@@ -178,6 +180,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 
 	for k := range r.sc.Sync {
 		cont, err := r.syncPoint(ctx, k)
+		if err == nil && ctx.Err() != nil {
+			err = infraf("sync point %d: %w", k+1, context.Cause(ctx))
+		}
 		if err != nil {
 			return err
 		}
@@ -256,19 +261,6 @@ func upper(s string) string {
 		if 'a' <= c && c <= 'z' {
 			b[i] = c - 32
 		}
-	}
-	return string(b)
-}
-
-func safeName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 32 {
-		b = b[:32]
 	}
 	return string(b)
 }

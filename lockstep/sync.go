@@ -195,6 +195,11 @@ func (r *run) runTo(ctx context.Context, s *side, k int, addr uint64, hit int, b
 	hits := 0
 	for {
 		st, err := s.cont(wctx)
+		if ctx.Err() != nil {
+			// The run itself was cancelled or ran out of time; the stub
+			// connection may be gone with the guests.
+			return a, fmt.Errorf("guest %s: run to sync point %d: %w", s.name(), k+1, context.Cause(ctx))
+		}
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				// The stub interrupted the guest: say where it is.

@@ -44,6 +44,11 @@ func (t *Table) Symbolize(addr uint64) (compare.Location, bool) {
 		best = t.label(addr)
 	}
 	if best < 0 {
+		if idx, ok := t.marks[addr]; ok {
+			best = idx
+		}
+	}
+	if best < 0 {
 		return loc, false
 	}
 	loc.Symbol = t.syms[best].Name

@@ -77,6 +77,10 @@ type Table struct {
 	funcs []int32
 	// secs are the allocated sections by address.
 	secs []section
+	// marks maps the address of each size-0 data or absolute symbol
+	// (linker marks such as __bss_end or _end) to it: an address equal to
+	// one symbolises as that mark.
+	marks map[uint64]int32
 }
 
 // Load reads the symbol table of the ELF file at path. It reads the ELF
@@ -155,6 +159,14 @@ func load(r io.ReaderAt, path string) (*Table, error) {
 		t.meta = append(t.meta, meta{section: s.Section, typ: typ, bind: elf.ST_BIND(s.Info)})
 		if old, ok := t.byName[s.Name]; !ok || t.better(idx, old) {
 			t.byName[s.Name] = idx
+		}
+		if s.Size == 0 && !sym.Text && typ != elf.STT_TLS && (alloc || s.Section == elf.SHN_ABS) {
+			if t.marks == nil {
+				t.marks = map[uint64]int32{}
+			}
+			if old, ok := t.marks[s.Value]; !ok || t.better(idx, old) {
+				t.marks[s.Value] = idx
+			}
 		}
 		if !alloc || typ == elf.STT_TLS {
 			continue // absolute, common or non-allocated: not an address

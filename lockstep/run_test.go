@@ -1,0 +1,248 @@
+package lockstep_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// load builds the guests if needed and loads a scenario from
+// testdata/scenarios.
+func load(t *testing.T, name string) *scenario.Scenario {
+	t.Helper()
+	qemutest.Require(t, "x86_64", "tcg")
+	qemutest.Guest(t, "demo-good")
+	sc, err := scenario.Load(filepath.Join(qemutest.Root(t), "testdata", "scenarios", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func runScenario(t *testing.T, sc *scenario.Scenario) *lockstep.Result {
+	t.Helper()
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{})
+	if err != nil {
+		t.Fatalf("run %s: %v", sc.Name, err)
+	}
+	noLeftovers(t)
+	return res
+}
+
+// noLeftovers fails the test if any QEMU started by this process lives on.
+func noLeftovers(t *testing.T) {
+	t.Helper()
+	if live := qemu.Live(); len(live) > 0 {
+		t.Errorf("QEMU processes left running: %v", live)
+	}
+}
+
+func byKind(res *lockstep.Result, k compare.Kind) []compare.Divergence {
+	var out []compare.Divergence
+	for _, d := range res.Divergences {
+		if d.Kind == k {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func syncIndex(t *testing.T, sc *scenario.Scenario, brk string) int {
+	t.Helper()
+	for i, sp := range sc.Sync {
+		if sp.Break == brk {
+			return i
+		}
+	}
+	t.Fatalf("scenario %s has no sync point %q", sc.Name, brk)
+	return -1
+}
+
+// TestDemoFindsPlantedDivergences is the acceptance test of the demo: the
+// three planted differences between demo-good and demo-bad, each at the
+// right sync point and symbol, and nothing that is only a layout shift.
+func TestDemoFindsPlantedDivergences(t *testing.T) {
+	sc := load(t, "demo.yaml")
+	res := runScenario(t, sc)
+	if res.Outcome != lockstep.OutcomeDiverged || !res.Passed {
+		t.Fatalf("outcome %s passed=%v, want diverged and passed", res.Outcome, res.Passed)
+	}
+	if res.Mode != "different-builds" {
+		t.Errorf("mode %q, want different-builds", res.Mode)
+	}
+
+	regs := byKind(res, compare.KindRegister)
+	if len(regs) != 1 {
+		t.Fatalf("register divergences: %+v, want exactly rsi at marker", regs)
+	}
+	r := regs[0]
+	if r.Sync != syncIndex(t, sc, "marker") || r.Register.Name != "rsi" ||
+		r.Register.Values != [2]string{"0x0000000000005a5a", "0x0000000000005a5b"} {
+		t.Errorf("register divergence %+v %+v, want rsi 0x5a5a vs 0x5a5b at marker", r, r.Register)
+	}
+	for i := range 2 {
+		if r.PC[i].Symbol != "marker" || r.PC[i].Offset != 0 {
+			t.Errorf("side %d pc %s, want marker", i, r.PC[i])
+		}
+	}
+
+	mems := byKind(res, compare.KindMemory)
+	if len(mems) != 1 {
+		t.Fatalf("memory divergences: %+v, want exactly results[5]", mems)
+	}
+	m := mems[0]
+	if m.Sync != syncIndex(t, sc, "report") || m.Memory.Name != "results" || m.Memory.DiffBytes != 1 ||
+		m.Memory.FirstOffset != 5*8 {
+		t.Errorf("memory divergence %+v, want 1 byte of results at +0x28 at report", m.Memory)
+	}
+	var row *compare.HexRow
+	for i := range m.Memory.Rows {
+		if m.Memory.Rows[i].Offset == 0x20 {
+			row = &m.Memory.Rows[i]
+		}
+	}
+	if row == nil || !strings.HasPrefix(row.A[16:], "11") || !strings.HasPrefix(row.B[16:], "12") {
+		t.Errorf("row +0x20 = %+v, want byte +0x28 0x11 vs 0x12", row)
+	}
+
+	paths := byKind(res, compare.KindCallPath)
+	sources := map[string]bool{}
+	for _, p := range paths {
+		sources[p.CallPath.Source] = true
+		if p.Sync != syncIndex(t, sc, "leaf") {
+			t.Errorf("call-path divergence at sync %d, want leaf", p.Sync)
+		}
+		if !strings.Contains(p.CallPath.Unified, "-path_b") || !strings.Contains(p.CallPath.Unified, "+path_c") {
+			t.Errorf("call path diff:\n%s\nwant -path_b +path_c", p.CallPath.Unified)
+		}
+	}
+	if !sources["backtrace"] || !sources["trace"] {
+		t.Errorf("call-path divergences from %v, want backtrace and trace", sources)
+	}
+	if n := len(res.Divergences); n != 4 {
+		t.Errorf("%d divergences, want 4 (rsi, results, backtrace, trace): %+v", n, res.Divergences)
+	}
+}
+
+func TestDemoAgainstItselfIsIdentical(t *testing.T) {
+	res := runScenario(t, load(t, "demo-self.yaml"))
+	if res.Outcome != lockstep.OutcomeIdentical || !res.Passed || len(res.Divergences) != 0 {
+		t.Fatalf("outcome %s, divergences %+v, want identical", res.Outcome, res.Divergences)
+	}
+	for _, s := range res.Syncs {
+		if s.Status != "match" || !s.Reached[0] || !s.Reached[1] {
+			t.Errorf("sync %d: %+v, want reached and matched", s.Index, s)
+		}
+	}
+	for i, s := range res.Sides {
+		if s.State != "exited" || s.ExitCode == nil || *s.ExitCode != 1 {
+			t.Errorf("side %d ended %s %v, want exited with status 1", i, s.State, s.ExitCode)
+		}
+	}
+}
+
+// TestCPUModelsFindCPUID checks that -cpu qemu64 against -cpu max shows
+// CPUID leaf 1 ECX at the sync point after that leaf.
+func TestCPUModelsFindCPUID(t *testing.T) {
+	sc := load(t, "cpu-models.yaml")
+	res := runScenario(t, sc)
+	if !res.Passed {
+		t.Fatalf("outcome %s, want diverged", res.Outcome)
+	}
+	found := false
+	for _, d := range byKind(res, compare.KindRegister) {
+		if d.Sync == 0 && d.Register.Name == "rcx" && d.Register.Values[0] == "0x0000000080002001" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no rcx (CPUID.1:ECX) divergence at cpuid_result hit 2: %+v", res.Divergences)
+	}
+	if len(byKind(res, compare.KindMemory)) == 0 {
+		t.Errorf("probe_cpuid memory not reported as different")
+	}
+}
+
+func TestTCGAgainstKVM(t *testing.T) {
+	qemutest.Require(t, "x86_64", "kvm")
+	sc := load(t, "tcg-kvm.yaml")
+	res := runScenario(t, sc)
+	if !res.Passed || len(byKind(res, compare.KindRegister)) == 0 {
+		t.Fatalf("outcome %s, divergences %+v: want CPUID register differences", res.Outcome, res.Divergences)
+	}
+}
+
+// TestHangIsArrival checks that a guest that hangs before a sync point
+// gives an arrival divergence naming where it is, within the timeout, and
+// leaves no QEMU behind.
+func TestHangIsArrival(t *testing.T) {
+	sc := load(t, "demo-hang.yaml")
+	start := time.Now()
+	res := runScenario(t, sc)
+	arr := byKind(res, compare.KindArrival)
+	if len(arr) != 1 {
+		t.Fatalf("arrival divergences %+v, want 1", res.Divergences)
+	}
+	a := arr[0]
+	if a.Arrival.State != [2]string{"reached", "timeout"} || a.PC[1].Symbol != "hang_here" {
+		t.Errorf("arrival %+v pc %v, want a reached, b timeout in hang_here", a.Arrival, a.PC)
+	}
+	if !strings.Contains(a.Arrival.Detail[1], "hang_here") {
+		t.Errorf("detail %q does not name hang_here", a.Arrival.Detail[1])
+	}
+	if el := time.Since(start); el > sc.Timeout {
+		t.Errorf("run took %s, beyond the scenario timeout %s", el, sc.Timeout)
+	}
+}
+
+func TestEarlyExitIsArrival(t *testing.T) {
+	res := runScenario(t, load(t, "demo-exit.yaml"))
+	arr := byKind(res, compare.KindArrival)
+	if len(arr) != 1 {
+		t.Fatalf("divergences %+v, want one arrival", res.Divergences)
+	}
+	a := arr[0].Arrival
+	if a.State[1] != "exited" || a.ExitCode[1] == nil || *a.ExitCode[1] != 7 {
+		t.Errorf("arrival %+v, want b exited with status 7", a)
+	}
+}
+
+// TestCancelLeavesNoQEMU cancels a run while a guest hangs.
+func TestCancelLeavesNoQEMU(t *testing.T) {
+	sc := load(t, "demo-hang.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(2 * time.Second)
+		cancel()
+	}()
+	res, err := lockstep.Run(ctx, sc, lockstep.Options{})
+	if err == nil {
+		t.Fatalf("cancelled run returned no error: %+v", res)
+	}
+	if !errors.Is(err, lockstep.ErrInfrastructure) || res.Outcome != lockstep.OutcomeError {
+		t.Errorf("err %v outcome %s, want an infrastructure error", err, res.Outcome)
+	}
+	noLeftovers(t)
+}
+
+func TestMissingQEMU(t *testing.T) {
+	sc := load(t, "demo-self.yaml")
+	sc.Guests[1].QEMU = "qemu-system-x86_64-not-installed"
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{})
+	if !errors.Is(err, qemu.ErrNotFound) || !errors.Is(err, lockstep.ErrInfrastructure) {
+		t.Fatalf("err %v, want ErrNotFound as an infrastructure failure", err)
+	}
+	if res.Outcome != lockstep.OutcomeError || !strings.Contains(res.Error, "qemu-system-x86") {
+		t.Errorf("result %s %q, want an error naming the package", res.Outcome, res.Error)
+	}
+	noLeftovers(t)
+}
