@@ -2,6 +2,7 @@ package rsp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -38,7 +39,8 @@ type conn struct {
 	wbuf     []byte
 	raw      []byte
 	dec      []byte
-	ackDue   bool // an ack for the last received packet is owed
+	ackDue   int  // acks owed for received packets
+	holdAcks bool // the target runs: owe acks instead of sending them
 	awaitAck bool // our last packet is not acknowledged yet
 	inPacket bool // a packet is partially read; the stream is out of sync
 }
@@ -78,9 +80,8 @@ func frame(dst, payload []byte) []byte {
 // stub could not hold, since QEMU drops those without a reply.
 func (c *conn) send(payload []byte) error {
 	c.wbuf = c.wbuf[:0]
-	if c.ackDue {
+	for ; c.ackDue > 0; c.ackDue-- {
 		c.wbuf = append(c.wbuf, '+')
-		c.ackDue = false
 	}
 	start := len(c.wbuf)
 	c.wbuf = frame(c.wbuf, payload)
@@ -105,13 +106,14 @@ func (c *conn) sendByte(b byte) error {
 	return nil
 }
 
-// flushAck sends an owed ack on its own.
+// flushAck sends owed acks on their own.
 func (c *conn) flushAck() error {
-	if !c.ackDue {
+	if c.ackDue == 0 {
 		return nil
 	}
-	c.ackDue = false
-	if _, err := c.w.Write([]byte{'+'}); err != nil {
+	n := c.ackDue
+	c.ackDue = 0
+	if _, err := c.w.Write(bytes.Repeat([]byte{'+'}, n)); err != nil {
 		return fmt.Errorf("write ack: %w", netErr(err))
 	}
 	return nil
@@ -121,10 +123,14 @@ func (c *conn) flushAck() error {
 // the next call. It consumes acks for our last packet (retransmitting on
 // '-', boundedly), NAKs corrupt packets (boundedly), and skips garbage
 // between packets. The ack for the returned packet is owed and sent with
-// the next packet, or by the next recv.
+// the next packet, or by the next recv unless acks are held: while the
+// target runs any byte but 0x03 would stop QEMU, so acks wait until it
+// has stopped.
 func (c *conn) recv() ([]byte, error) {
-	if err := c.flushAck(); err != nil {
-		return nil, err
+	if !c.holdAcks {
+		if err := c.flushAck(); err != nil {
+			return nil, err
+		}
 	}
 	naks, resent, garbage := 0, 0, 0
 	for {
@@ -184,7 +190,9 @@ func (c *conn) recv() ([]byte, error) {
 			return nil, err
 		}
 		c.dec = dec
-		c.ackDue = !c.noAck
+		if !c.noAck && c.ackDue < 1<<16 {
+			c.ackDue++
+		}
 		return dec, nil
 	}
 }

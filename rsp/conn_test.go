@@ -255,11 +255,18 @@ func TestWaitSkipsConsoleAndAcceptsUnsolicitedStop(t *testing.T) {
 	c := rawClient(t, func(s *fakeStub) {
 		s.expect("c")
 		s.write("+" + pkt("O68690a"))
-		if b := s.readByte(); b != '+' {
-			s.t.Errorf("O packet not acked: %q", b)
+		// While "running" the client must send nothing (QEMU would stop).
+		_ = s.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if b, err := s.r.Peek(1); err == nil {
+			s.t.Errorf("client sent %q while the target ran", b)
 		}
+		_ = s.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 		s.write(pkt("T02thread:p01.01;"))
+		// Acks for both arrive only with the next request, once stopped.
 		s.expect("c")
+		if s.acks != 2 {
+			s.t.Errorf("client sent %d acks before its next request, want 2", s.acks)
+		}
 		s.write("+" + pkt("W2a;process:1"))
 		s.read()
 	})

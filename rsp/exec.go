@@ -61,6 +61,7 @@ func (c *Client) resumeLocked(ctx context.Context, op, req string) error {
 		return c.fail(ctx, op, err, true)
 	}
 	c.running = true
+	c.cn.holdAcks = true
 	c.console = c.console[:0]
 	return nil
 }
@@ -122,6 +123,7 @@ func (c *Client) waitLocked(ctx context.Context, op string) (StopReply, error) {
 			return sr, fmt.Errorf("rsp: %s: %w", op, err)
 		}
 		c.running = false
+		c.cn.holdAcks = false
 		if sr.Exited() {
 			c.exited = &ExitError{Stop: sr}
 		}
