@@ -197,6 +197,15 @@ func TestSymbolize(t *testing.T) {
 		{"nowhere", 0x10, compare.Location{Addr: 0x10}, false},
 		{"past counter", counter + 4, compare.Location{Addr: counter + 4}, false},
 	}
+	// A size-0 linker mark symbolises exactly at its address.
+	if end, ok := tab.Lookup("_end"); ok {
+		tests = append(tests, struct {
+			name string
+			addr uint64
+			want compare.Location
+			ok   bool
+		}{"linker mark _end", end.Addr, compare.Location{Addr: end.Addr, Symbol: "_end"}, true})
+	}
 	// Padding after a sized function (aligned to 16) is not attributed to
 	// the asm label before it.
 	if end := alpha.Addr + alpha.Size; end%16 != 0 {
