@@ -185,11 +185,13 @@ func (c *conn) recv() ([]byte, error) {
 		if c.tr != nil {
 			c.trace("<-", append(append([]byte{'$'}, raw...), '#'))
 		}
-		dec, err := decode(c.dec[:0], raw, c.maxIn)
-		if err != nil {
-			return nil, err
+		dec := raw
+		if bytes.IndexByte(raw, '}') >= 0 || bytes.IndexByte(raw, '*') >= 0 {
+			if dec, err = decode(c.dec[:0], raw, c.maxIn); err != nil {
+				return nil, err
+			}
+			c.dec = dec
 		}
-		c.dec = dec
 		if !c.noAck && c.ackDue < 1<<16 {
 			c.ackDue++
 		}
@@ -201,20 +203,21 @@ func (c *conn) recv() ([]byte, error) {
 func (c *conn) readBody() (raw []byte, sumOK bool, err error) {
 	c.inPacket = true
 	raw = c.raw[:0]
-	var sum byte
 	for {
-		b, err := c.r.ReadByte()
-		if err != nil {
+		chunk, err := c.r.ReadSlice('#')
+		if err != nil && err != bufio.ErrBufferFull {
 			return nil, false, fmt.Errorf("read packet: %w", netErr(err))
 		}
-		if b == '#' {
-			break
+		if err == nil {
+			chunk = chunk[:len(chunk)-1]
 		}
-		if len(raw) >= c.maxIn {
+		if len(raw)+len(chunk) > c.maxIn {
 			return nil, false, fmt.Errorf("packet exceeds %d bytes: %w", c.maxIn, ErrTooLarge)
 		}
-		raw = append(raw, b)
-		sum += b
+		raw = append(raw, chunk...)
+		if err == nil {
+			break
+		}
 	}
 	var cs [2]byte
 	for i := range cs {
@@ -224,8 +227,13 @@ func (c *conn) readBody() (raw []byte, sumOK bool, err error) {
 	}
 	c.inPacket = false
 	c.raw = raw
-	got, perr := strconv.ParseUint(string(cs[:]), 16, 8)
-	return raw, perr == nil && byte(got) == sum, nil
+	var sum byte
+	for _, b := range raw {
+		sum += b
+	}
+	hi, ok1 := unhex1(cs[0])
+	lo, ok2 := unhex1(cs[1])
+	return raw, ok1 && ok2 && hi<<4|lo == sum, nil
 }
 
 // decode undoes '}' escapes and '*' run-length encoding of a packet body,

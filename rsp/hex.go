@@ -1,7 +1,9 @@
 package rsp
 
 import (
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -33,13 +35,10 @@ func decodeHex(dst, h []byte) ([]byte, error) {
 	if len(h)%2 != 0 {
 		return nil, fmt.Errorf("odd hex length %d: %w", len(h), ErrMalformed)
 	}
-	for i := 0; i < len(h); i += 2 {
-		a, ok1 := unhex1(h[i])
-		b, ok2 := unhex1(h[i+1])
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("bad hex %q: %w", h[i:i+2], ErrMalformed)
-		}
-		dst = append(dst, a<<4|b)
+	n := len(dst)
+	dst = slices.Grow(dst, len(h)/2)[:n+len(h)/2]
+	if _, err := hex.Decode(dst[n:], h); err != nil {
+		return nil, fmt.Errorf("bad hex: %w: %w", err, ErrMalformed)
 	}
 	return dst, nil
 }

@@ -109,8 +109,9 @@ func (c *Client) ReadRegisterSet(ctx context.Context, names ...string) (Register
 		if err != nil {
 			return nil, err
 		}
+		buf := make([]byte, 0, len(rep)/2) // one backing array for all values
 		for _, r := range regs {
-			if r.Offset < 0 {
+			if _, dup := out[r.Name]; dup || r.Offset < 0 {
 				continue
 			}
 			end := 2 * (r.Offset + r.Size())
@@ -121,11 +122,12 @@ func (c *Client) ReadRegisterSet(ctx context.Context, names ...string) (Register
 			if h[0] == 'x' {
 				continue
 			}
-			b, err := decodeHex(make([]byte, 0, r.Size()), h)
+			b, err := decodeHex(buf[len(buf):len(buf):cap(buf)], h)
 			if err != nil {
 				return nil, fmt.Errorf("rsp: read registers: %s: %w", r.Name, err)
 			}
-			out[r.Name] = Value{Bytes: b, BigEndian: c.layout.BigEndian}
+			buf = buf[:len(buf)+len(b)]
+			out[r.Name] = Value{Bytes: b[:len(b):len(b)], BigEndian: c.layout.BigEndian}
 		}
 	}
 	for _, r := range regs {
