@@ -73,6 +73,8 @@ type run struct {
 	same  bool // one binary on both sides: compare addresses raw
 	start time.Time
 	dir   string
+	// localized counts the localisations done.
+	localized int
 }
 
 func (r *run) steps() int { return r.sides[0].steps + r.sides[1].steps }
@@ -216,14 +218,31 @@ func (e *ScenarioError) Unwrap() error { return e.Err }
 // applyDeterminism sets the single-step mask on each side to what the
 // scenario asks for, where the accelerator supports it, and notes the rest.
 func (r *run) applyDeterminism(ctx context.Context) error {
+	if err := r.applySstep(ctx, r.sides, true); err != nil {
+		return err
+	}
+	if r.sc.Determinism.Icount != "" {
+		for _, s := range r.sides {
+			if s.guest.Accel == scenario.AccelKVM {
+				r.note("guest %s: icount is TCG only; not applied under kvm", s.name())
+			}
+		}
+	}
+	return nil
+}
+
+// applySstep sets the single-step mask of both sides.
+func (r *run) applySstep(ctx context.Context, sides [2]*side, notes bool) error {
 	want := map[string]bool{}
 	for _, b := range r.sc.Determinism.Sstep {
 		want[b] = true
 	}
-	for _, s := range r.sides {
+	for _, s := range sides {
 		bits, err := s.rsp.SstepBits(ctx)
 		if errors.Is(err, rsp.ErrUnsupported) {
-			r.note("guest %s: the gdbstub has no qqemu.sstepbits; stepping semantics are the stub's own", s.name())
+			if notes {
+				r.note("guest %s: the gdbstub has no qqemu.sstepbits; stepping semantics are the stub's own", s.name())
+			}
 			continue
 		}
 		if err != nil {
@@ -236,20 +255,15 @@ func (r *run) applyDeterminism(ctx context.Context) error {
 			}
 			bit, ok := bits[upper(name)]
 			if !ok {
-				r.note("guest %s: sstep %s unsupported under %s; not applied", s.name(), name, s.guest.Accel)
+				if notes {
+					r.note("guest %s: sstep %s unsupported under %s; not applied", s.name(), name, s.guest.Accel)
+				}
 				continue
 			}
 			mask |= bit
 		}
 		if err := s.rsp.SetSstep(ctx, mask); err != nil {
 			return infraf("guest %s: set sstep %#x: %w", s.name(), mask, err)
-		}
-	}
-	if r.sc.Determinism.Icount != "" {
-		for _, s := range r.sides {
-			if s.guest.Accel == scenario.AccelKVM {
-				r.note("guest %s: icount is TCG only; not applied under kvm", s.name())
-			}
 		}
 	}
 	return nil

@@ -128,8 +128,66 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 	if !sources["backtrace"] || !sources["trace"] {
 		t.Errorf("call-path divergences from %v, want backtrace and trace", sources)
 	}
-	if n := len(res.Divergences); n != 4 {
-		t.Errorf("%d divergences, want 4 (rsi, results, backtrace, trace): %+v", n, res.Divergences)
+	// Localisation between builds compares function entries: the call
+	// path change at leaf and the argument change at marker.
+	loc := map[int]string{}
+	for _, d := range byKind(res, compare.KindInstruction) {
+		if d.Instruction.Granularity != "function" {
+			t.Errorf("localisation between builds by %s, want function", d.Instruction.Granularity)
+		}
+		loc[d.Sync] = d.Summary
+	}
+	if !strings.HasSuffix(loc[syncIndex(t, sc, "leaf")], "call #2: path_b vs path_c") {
+		t.Errorf("localisation at leaf: %q, want call #2: path_b vs path_c", loc[syncIndex(t, sc, "leaf")])
+	}
+	if !strings.HasSuffix(loc[syncIndex(t, sc, "marker")], "call #1 of marker: rsi 0x5a5a vs 0x5a5b") {
+		t.Errorf("localisation at marker: %q, want call #1 of marker: rsi", loc[syncIndex(t, sc, "marker")])
+	}
+	if n := len(res.Divergences); n != 6 {
+		t.Errorf("%d divergences, want 6 (rsi, results, backtrace, trace, 2 localised): %+v", n, res.Divergences)
+	}
+}
+
+// TestLocaliseFirstInstruction checks that localisation between CPU
+// models finds the cpuid about 1,000 instructions after the last
+// matching sync point, by instruction.
+func TestLocaliseFirstInstruction(t *testing.T) {
+	sc := load(t, "deep.yaml")
+	res := runScenario(t, sc)
+	ins := byKind(res, compare.KindInstruction)
+	if len(ins) != 1 {
+		t.Fatalf("instruction divergences %+v, want 1", ins)
+	}
+	d := ins[0]
+	id := d.Instruction
+	if id.Granularity != "instruction" || id.Bytes != [2]string{"0fa2", "0fa2"} ||
+		!strings.Contains(id.Disasm[0], "cpuid") || d.PC[0].Symbol != "kmain" {
+		t.Errorf("localised to %v %+v, want cpuid in kmain", d.PC, id)
+	}
+	// deep-1e3 executes about 1,000 instructions from deep_start to the cpuid.
+	if d.Step < 900 || d.Step > 1100 {
+		t.Errorf("localised at step %d, want about 1000", d.Step)
+	}
+	regs := map[string]bool{}
+	for _, r := range id.Registers {
+		regs[r.Name] = true
+	}
+	if !regs["rcx"] {
+		t.Errorf("registers after the cpuid %v, want rcx (CPUID.1:ECX)", regs)
+	}
+}
+
+// TestLocaliseFirstCallBetweenBuilds checks that between two builds the
+// planted constant is found as the first call whose argument differs,
+// thousands of instructions before the sync point that notices it.
+func TestLocaliseFirstCallBetweenBuilds(t *testing.T) {
+	res := runScenario(t, load(t, "deep-builds.yaml"))
+	ins := byKind(res, compare.KindInstruction)
+	if len(ins) != 1 {
+		t.Fatalf("instruction divergences %+v, want 1", ins)
+	}
+	if !strings.HasSuffix(ins[0].Summary, "call #10 of deep_mix: rdi 0xf909f7bdd3cae476 vs 0xf909f7bdd3cae478") {
+		t.Errorf("localised %q, want call #10 of deep_mix with rdi", ins[0].Summary)
 	}
 }
 

@@ -20,7 +20,9 @@ import (
 // side is one guest while a run is in progress: its QEMU process, its
 // gdbstub connection and its symbols.
 type side struct {
-	idx   int
+	idx int
+	// tag names the side's files in the run directory ("a", "b-localise").
+	tag   string
 	guest scenario.Guest
 	inst  *qemu.Instance
 	rsp   *rsp.Client
@@ -38,6 +40,8 @@ type side struct {
 	steps      int
 	transcript io.Closer
 	traceNoted bool
+	// lastCalls are the calls recorded by the last replayTo.
+	lastCalls []compare.Call
 }
 
 // name returns "a (good)" style labels for messages.
@@ -68,7 +72,10 @@ func guestSpec(g scenario.Guest, det scenario.Determinism) qemu.Spec {
 // launch starts the guest's QEMU and attaches to its gdbstub.
 func (s *side) launch(ctx context.Context, runDir string, opts Options, det scenario.Determinism) error {
 	spec := guestSpec(s.guest, det)
-	name := scenario.SideNames[s.idx]
+	name := s.tag
+	if name == "" {
+		name = scenario.SideNames[s.idx]
+	}
 	var qmpLog io.Writer
 	if opts.Keep {
 		f, err := os.Create(filepath.Join(runDir, name+"-qmp.log"))

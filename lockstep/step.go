@@ -24,39 +24,63 @@ func (r *run) stepWindow(ctx context.Context, k int, sp *scenario.SyncPoint) err
 		r.note("sync point %d: step window compared by function entries (different builds: instruction streams differ)", k+1)
 		return r.stepWindowCalls(ctx, k, sp)
 	}
+	st, err := r.lockstepSteps(ctx, r.sides, k, sp.Compare, sp.Step, nil)
+	if err != nil {
+		return err
+	}
+	r.res.Syncs[k].Steps = st.n
+	return r.recordSteps(ctx, r.sides, k, st, fmt.Sprintf("step %d of the window", st.n))
+}
+
+// stepped is the outcome of lockstepSteps.
+type stepped struct {
+	n      int     // instructions stepped on each side
+	exited [2]bool // a side ended
+	// diverged is set when the compared registers differ after step n;
+	// prev holds the instruction each side executed at that step.
+	diverged bool
+	diffs    []compare.RegisterDiff
+	prev     [2]uint64
+	ropt     compare.RegOptions
+	stopped  bool // stop() ended the walk
+}
+
+// lockstepSteps single-steps both sides together up to max instructions,
+// comparing the registers of spec after each one, until they differ, a
+// side exits, or stop (when set) says both sides are where they should end.
+func (r *run) lockstepSteps(ctx context.Context, sides [2]*side, k int, spec scenario.CompareSpec, max int, stop func(pcs [2]uint64) bool) (stepped, error) {
+	var st stepped
 	var names [2][]string
-	for i, s := range r.sides {
-		n, err := regNames(s.rsp.Layout(), sp.Compare)
+	for i, s := range sides {
+		n, err := regNames(s.rsp.Layout(), spec)
 		if err != nil {
-			return &ScenarioError{Err: fmt.Errorf("%s: %w", sp.Pos, err)}
+			return st, &ScenarioError{Err: fmt.Errorf("sync point %d: %w", k+1, err)}
 		}
 		names[i] = withPC(n, s.arch.PC)
 	}
-	ropt := compare.RegOptions{Ignore: sp.Compare.Ignore, Flags: r.flagBits()}
+	st.ropt = compare.RegOptions{Ignore: spec.Ignore, Flags: r.flagBits()}
 	if !r.opts.NoNoise {
-		ropt.Noise = r.sc.Noise.Registers
+		st.ropt.Noise = r.sc.Noise.Registers
 	}
-	var prev [2]uint64
-	for i, s := range r.sides {
+	for i, s := range sides {
 		pc, err := s.pc(ctx)
 		if err != nil {
-			return infra(err)
+			return st, infra(err)
 		}
-		prev[i] = pc
+		st.prev[i] = pc
 	}
 	last := time.Now()
-	for n := 1; n <= sp.Step; n++ {
+	for n := 1; n <= max; n++ {
 		var regs [2]compare.Regs
-		var exited [2]bool
 		g, gctx := errgroup.WithContext(ctx)
-		for i, s := range r.sides {
+		for i, s := range sides {
 			g.Go(func() error {
-				st, err := s.step(gctx)
+				reply, err := s.step(gctx)
 				if err != nil {
 					return infraf("guest %s: step %d after sync point %d: %w", s.name(), n, k+1, err)
 				}
-				if st.Kind == 'W' || st.Kind == 'X' || s.exited {
-					exited[i] = true
+				if reply.Kind == 'W' || reply.Kind == 'X' || s.exited {
+					st.exited[i] = true
 					return nil
 				}
 				vals, err := s.rsp.ReadRegisterSet(gctx, names[i]...)
@@ -68,34 +92,43 @@ func (r *run) stepWindow(ctx context.Context, k int, sp *scenario.SyncPoint) err
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return err
+			return st, err
 		}
-		r.res.Syncs[k].Steps = n
-		if exited[0] || exited[1] {
-			if exited[0] != exited[1] {
-				r.exitDivergence(k, n)
-			}
-			return nil
+		st.n = n
+		if st.exited[0] || st.exited[1] {
+			return st, nil
 		}
-		diffs := compare.Registers(regs[0], regs[1], ropt)
-		real := false
+		diffs := compare.Registers(regs[0], regs[1], st.ropt)
 		for _, d := range diffs {
-			if !ropt.IsNoise(d) {
-				real = true
+			if !st.ropt.IsNoise(d) {
+				st.diverged, st.diffs = true, diffs
+				return st, nil
 			}
 		}
-		if real {
-			return r.instructionDivergence(ctx, k, n, prev, diffs, ropt)
+		var pcs [2]uint64
+		for i, s := range sides {
+			pcs[i] = beUint(regs[i].Values[s.arch.PC])
 		}
-		for i, s := range r.sides {
-			if v, ok := regs[i].Values[s.arch.PC]; ok {
-				prev[i] = beUint(v)
-			}
+		st.prev = pcs
+		if stop != nil && stop(pcs) {
+			st.stopped = true
+			return st, nil
 		}
 		if time.Since(last) > 200*time.Millisecond {
 			r.progress("stepping", k)
 			last = time.Now()
 		}
+	}
+	return st, nil
+}
+
+// recordSteps records what lockstepSteps found as divergences at sync k.
+func (r *run) recordSteps(ctx context.Context, sides [2]*side, k int, st stepped, where string) error {
+	switch {
+	case st.exited[0] != st.exited[1]:
+		r.exitDivergence(k, st.n)
+	case st.diverged:
+		return r.instructionDivergence(ctx, sides, k, st.n, st.prev, st.diffs, st.ropt, where)
 	}
 	return nil
 }
@@ -119,10 +152,10 @@ func beUint(b []byte) uint64 {
 
 // instructionDivergence records the first divergent instruction: the one
 // each side executed at prev, after which diffs appeared.
-func (r *run) instructionDivergence(ctx context.Context, k, n int, prev [2]uint64, diffs []compare.RegisterDiff, ropt compare.RegOptions) error {
+func (r *run) instructionDivergence(ctx context.Context, sides [2]*side, k, n int, prev [2]uint64, diffs []compare.RegisterDiff, ropt compare.RegOptions, where string) error {
 	id := &compare.InstructionDiff{Granularity: "instruction", Registers: diffs}
 	var pcs [2]compare.Location
-	for i, s := range r.sides {
+	for i, s := range sides {
 		pcs[i] = s.loc(prev[i])
 		text, code := r.disasm(ctx, s, prev[i])
 		id.Disasm[i] = text
@@ -137,7 +170,7 @@ func (r *run) instructionDivergence(ctx context.Context, k, n int, prev [2]uint6
 			noise = false
 		}
 	}
-	summary := fmt.Sprintf("step %d: %s `%s` changed %s", n, pcs[0], id.Disasm[0], compare.RegisterSummary(diffs[0]))
+	summary := fmt.Sprintf("%s: %s `%s` changed %s", where, pcs[0], id.Disasm[0], compare.RegisterSummary(diffs[0]))
 	if len(diffs) > 1 {
 		summary += fmt.Sprintf(" (+%d more registers)", len(diffs)-1)
 	}

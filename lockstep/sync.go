@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -63,7 +62,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	for i, s := range r.sides {
 		g.Go(func() error {
-			a, err := r.runTo(gctx, s, k, addrs[i], sp.Hit, bound)
+			a, err := r.runTo(gctx, s, k, addrs[i], sp.Hit, bound, r.traceAddrs(s, k))
 			arr[i] = a
 			return err
 		})
@@ -96,6 +95,11 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	r.progress("comparing", k)
 	if err := r.compareAt(k, sp, caps); err != nil {
 		return false, err
+	}
+	if r.shouldLocalize(k) {
+		if err := r.localize(ctx, k); err != nil {
+			return false, err
+		}
 	}
 	if sp.Step > 0 {
 		r.progress("stepping", k)
@@ -170,16 +174,17 @@ func (r *run) arrivalDivergence(k int, arr [2]arrival) error {
 // function entries on the way. A side that exits, stops elsewhere or does
 // not arrive within bound is reported in the arrival, not as an error;
 // errors are reserved for a lost gdbstub and the like.
-func (r *run) runTo(ctx context.Context, s *side, k int, addr uint64, hit int, bound time.Duration) (arrival, error) {
+func (r *run) runTo(ctx context.Context, s *side, k int, addr uint64, hit int, bound time.Duration, trace map[uint64]string) (arrival, error) {
 	if s.exited {
 		return arrival{state: "exited", detail: fmt.Sprintf("had exited (status %s)", fmtCode(s.exitStatus()))}, nil
 	}
 	if err := s.insert(ctx, s.bpKind, addr); err != nil {
 		return arrival{}, err
 	}
-	trace, err := r.traceAddrs(ctx, s, k)
-	if err != nil {
-		return arrival{}, err
+	for a := range trace {
+		if err := s.insert(ctx, rsp.Software, a); err != nil {
+			return arrival{}, err
+		}
 	}
 	defer func() {
 		// Best effort: the guest may have exited, taking its stub along.
@@ -283,13 +288,11 @@ func fmtCode(c *int) string {
 	return fmt.Sprint(*c)
 }
 
-// traceAddrs inserts breakpoints at every trace.functions entry on side s
-// and returns them by address.
-func (r *run) traceAddrs(ctx context.Context, s *side, k int) (map[uint64]string, error) {
+// traceAddrs returns the entries of trace.functions on side s, by address.
+func (r *run) traceAddrs(s *side, k int) map[uint64]string {
 	if len(r.sc.Trace.Functions) == 0 || s.syms == nil {
-		return nil, nil
+		return nil
 	}
-	kind := rsp.Software
 	if s.guest.Accel == scenario.AccelKVM && k == 0 {
 		// Before the first sync point the kernel may not be in place yet;
 		// an int3 would be overwritten, and there are only four debug
@@ -298,26 +301,15 @@ func (r *run) traceAddrs(ctx context.Context, s *side, k int) (map[uint64]string
 			r.note("guest %s: trace.functions starts after sync point 1 under kvm (software breakpoints need the code in place)", s.name())
 			s.traceNoted = true
 		}
-		return nil, nil
+		return nil
 	}
 	out := map[uint64]string{}
 	for _, pat := range r.sc.Trace.Functions {
 		for _, sym := range s.syms.Match(pat) {
-			if _, err := path.Match(pat, sym.Name); err != nil {
-				continue
-			}
 			out[sym.Addr] = sym.Name
 		}
 	}
-	for addr := range out {
-		if _, ok := s.bps[addr]; ok {
-			continue
-		}
-		if err := s.insert(ctx, kind, addr); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out
 }
 
 // recordCall captures a function entry with its argument registers.
