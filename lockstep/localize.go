@@ -85,7 +85,17 @@ func (r *run) localize(ctx context.Context, k int) error {
 		}
 	}
 	if r.same {
-		err = r.localizeSteps(ctx, pair, k)
+		found := false
+		if r.traceable() {
+			found, err = r.localizeTrace(ctx, pair, k)
+			if err != nil {
+				r.note("localisation: trace engine failed (%v); stepping through the gdbstub instead", err)
+				err = nil
+			}
+		}
+		if !found {
+			err = r.localizeSteps(ctx, pair, k)
+		}
 	} else {
 		err = r.localizeCalls(ctx, pair, k)
 	}

@@ -40,6 +40,12 @@ type side struct {
 	steps      int
 	transcript io.Closer
 	traceNoted bool
+	// traceLog, when set before launch, is the path QEMU writes its
+	// per-instruction CPU log to (-d cpu,nochain, one insn per TB): a FIFO
+	// read by the trace engine.
+	traceLog string
+	// traceArgs are extra QEMU arguments for tracing (e.g. -dfilter).
+	traceArgs []string
 	// lastCalls are the calls recorded by the last replayTo.
 	lastCalls []compare.Call
 }
@@ -72,6 +78,10 @@ func guestSpec(g scenario.Guest, det scenario.Determinism) qemu.Spec {
 // launch starts the guest's QEMU and attaches to its gdbstub.
 func (s *side) launch(ctx context.Context, runDir string, opts Options, det scenario.Determinism) error {
 	spec := guestSpec(s.guest, det)
+	if s.traceLog != "" {
+		spec.Trace = s.traceLog
+		spec.Args = append(append([]string(nil), spec.Args...), s.traceArgs...)
+	}
 	name := s.tag
 	if name == "" {
 		name = scenario.SideNames[s.idx]
