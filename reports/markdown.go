@@ -138,7 +138,7 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 		if src == "" {
 			src = "backtrace"
 		}
-		fmt.Fprintf(b, "%s, innermost first (`-` %s only, `+` %s only)\n\n", mdText(src), mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
+		fmt.Fprintf(b, "%s, outermost first (`-` %s only, `+` %s only)\n\n", mdText(src), mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
 		u := c.Unified
 		if strings.TrimSpace(u) == "" {
 			u = "a: " + pathString(c.A) + "\nb: " + pathString(c.B) + "\n"

@@ -195,7 +195,7 @@ func TestJUnitMapping(t *testing.T) {
 		tests, failures, errs, skip int
 		failing                     []string // names of failing or erroring cases
 	}{
-		{"diverged", 5, 4, 0, 0, []string{"sync 1: checksum (hit 3)", "sync 2: report (hit 1)", "sync 3: finish (hit 1)", "after the last sync point"}},
+		{"diverged", 5, 4, 0, 0, []string{"sync 2: checksum (hit 3)", "sync 3: report (hit 1)", "sync 4: finish (hit 1)", "after the last sync point"}},
 		{"identical", 3, 0, 0, 0, nil},
 		{"error", 3, 0, 1, 2, []string{"error"}},
 		{"expect-diverge", 3, 0, 0, 0, nil},

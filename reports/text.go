@@ -389,7 +389,7 @@ func (t *textWriter) callPath(c *compare.CallPathDiff, ind string) {
 	if src == "" {
 		src = "backtrace"
 	}
-	t.line("%s%s", ind, t.p.dim(fmt.Sprintf("%s, innermost first (- %s only, + %s only)", src, sideLabel(t.r, 0), sideLabel(t.r, 1))))
+	t.line("%s%s", ind, t.p.dim(fmt.Sprintf("%s, outermost first (- %s only, + %s only)", src, sideLabel(t.r, 0), sideLabel(t.r, 1))))
 	lines := unifiedLines(c.Unified)
 	if len(lines) == 0 {
 		t.line("%s%s %s", ind, t.p.a("a"), pathString(c.A))

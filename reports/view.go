@@ -177,7 +177,8 @@ func syncTitle(sy lockstep.SyncResult) string {
 	if hit == 0 {
 		hit = 1
 	}
-	return fmt.Sprintf("sync %d: %s (hit %d)", sy.Index, sy.Break, hit)
+	// Index is 0-based in the Result; people count sync points from 1.
+	return fmt.Sprintf("sync %d: %s (hit %d)", sy.Index+1, sy.Break, hit)
 }
 
 // divTitle names where a divergence was found.
@@ -186,7 +187,7 @@ func divWhere(d *compare.Divergence) string {
 	if d.Sync < 0 {
 		b.WriteString("after the last sync point")
 	} else {
-		fmt.Fprintf(&b, "sync %d", d.Sync)
+		fmt.Fprintf(&b, "sync %d", d.Sync+1)
 		if d.SyncName != "" {
 			fmt.Fprintf(&b, " %s", d.SyncName)
 		}
@@ -422,7 +423,8 @@ func argsString(args map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-// pathString renders a call path innermost first: "checksum < kmain < _start".
+// pathString renders a call path in call order, outermost first:
+// "_start > kmain > checksum".
 func pathString(fs []compare.Frame) string {
 	if len(fs) == 0 {
 		return "(empty)"
@@ -434,7 +436,7 @@ func pathString(fs []compare.Frame) string {
 			parts[i] += "?"
 		}
 	}
-	return strings.Join(parts, " < ")
+	return strings.Join(parts, " > ")
 }
 
 // divGroup is a divergence shown on its own, or a run of register
