@@ -3,8 +3,12 @@
 # busybox-static, and builds a busybox initramfs, into a cache directory.
 #
 #   LOCKSTEP_LINUX_CACHE  cache dir (default $HOME/.cache/lockstep/linux)
-#   LINUX_A_VERSION       ABI of side a, e.g. 6.1.0-55 (default: second newest available)
-#   LINUX_B_VERSION       ABI of side b, e.g. 6.1.0-56 (default: newest available)
+#   LINUX_A_VERSION       ABI of side a, e.g. 6.1.0-47 (default: the oldest available)
+#   LINUX_B_VERSION       ABI of side b, e.g. 6.1.0-56 (default: the newest available)
+#
+# The defaults are far apart on purpose: adjacent ABIs are often rebuilds of
+# the same upstream release (6.1.0-55 and -56 are both 6.1.192) and differ
+# in little more than the banner.
 #
 # It is idempotent: whatever is already in the cache is kept. On success it
 # writes $CACHE/env.sh, which exports the LINUX_* variables linux.yaml uses.
@@ -40,7 +44,7 @@ fi
 if [[ -z $A || -z $B ]]; then
 	mapfile -t vers < <(available)
 	((${#vers[@]} >= 2)) || die "fewer than two linux-image-6.1.0-*-cloud-amd64 versions in apt; run apt-get update"
-	A=${A:-${vers[-2]}}
+	A=${A:-${vers[0]}}
 	B=${B:-${vers[-1]}}
 fi
 [[ $A != "$B" ]] || die "LINUX_A_VERSION and LINUX_B_VERSION are both $A"
