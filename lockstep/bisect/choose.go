@@ -18,7 +18,8 @@ type Candidate struct {
 }
 
 // ParseBisectAll parses `git rev-list --bisect-all` output: lines of
-// "<hash> (dist=<n>)". It rejects anything else.
+// "<hash> (dist=<n>)", the parentheses holding the commit's decorations
+// first when it has any. It rejects anything else.
 func ParseBisectAll(out []byte) ([]Candidate, error) {
 	var cs []Candidate
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -32,9 +33,17 @@ func ParseBisectAll(out []byte) ([]Candidate, error) {
 		if !ok || !isHash(string(hash)) {
 			return nil, fmt.Errorf("rev-list line %d: %q is not \"<hash> (dist=<n>)\"", n, line)
 		}
-		num, ok := bytes.CutPrefix(rest, []byte("(dist="))
+		// "(dist=N)", or "(HEAD -> main, tag: v1, dist=N)" with decorations.
+		inner, ok := bytes.CutPrefix(rest, []byte("("))
 		if ok {
-			num, ok = bytes.CutSuffix(num, []byte(")"))
+			inner, ok = bytes.CutSuffix(inner, []byte(")"))
+		}
+		var num []byte
+		if ok {
+			if i := bytes.LastIndex(inner, []byte(", ")); i >= 0 {
+				inner = inner[i+2:]
+			}
+			num, ok = bytes.CutPrefix(inner, []byte("dist="))
 		}
 		if !ok {
 			return nil, fmt.Errorf("rev-list line %d: %q is not \"<hash> (dist=<n>)\"", n, line)
