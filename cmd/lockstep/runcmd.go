@@ -25,6 +25,9 @@ type runFlags struct {
 	color   string
 	verbose bool
 	runDir  string
+	// calibrate is the number of calibration runs per side before the run
+	// (0: none).
+	calibrate int
 }
 
 func newRunCommand(s streams) *cobra.Command {
@@ -52,6 +55,7 @@ not, 2 for a usage or scenario error, 3 for an infrastructure failure
 	fl.StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines and progress to stderr")
 	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directory (default: $TMPDIR)")
+	fl.IntVar(&f.calibrate, "calibrate", 0, "first run each side against itself N times and treat what varies as noise")
 	return cmd
 }
 
@@ -75,6 +79,11 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	opts := lockstep.Options{Keep: f.keep, RunDir: f.runDir}
 	if f.verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(s.err, nil))
+	}
+	if f.calibrate != 0 {
+		if err := calibrateBeforeRun(cmd.Context(), s, sc, f.calibrate, opts); err != nil {
+			return err
+		}
 	}
 	prog := newProgress(s.err, len(sc.Sync))
 	opts.Progress = prog.update
