@@ -25,6 +25,10 @@ type Options struct {
 	// time, so by default such repeats are dropped. A real instruction
 	// only repeats the whole state when it jumps to itself ("jmp .").
 	KeepDuplicates bool
+	// Stop, when set, is called with each state that matched on both sides
+	// and its index; when it returns true the comparison ends with
+	// SameUntilStop and Index = that index + 1.
+	Stop func(index uint64, s *State) bool
 }
 
 // Outcome is how a comparison ended.
@@ -32,14 +36,15 @@ type Outcome int
 
 // The outcomes of Compare.
 const (
-	SameUntilMax Outcome = iota // Options.Max states matched on both sides
-	SameUntilEOF                // both logs ended after the same matching states
-	Differ                      // a state differs (Divergence.Index)
-	EndedA                      // side A's log ended while B went on
-	EndedB                      // side B's log ended while A went on
+	SameUntilMax  Outcome = iota // Options.Max states matched on both sides
+	SameUntilEOF                 // both logs ended after the same matching states
+	SameUntilStop                // Options.Stop ended the comparison on a matching state
+	Differ                       // a state differs (Divergence.Index)
+	EndedA                       // side A's log ended while B went on
+	EndedB                       // side B's log ended while A went on
 )
 
-var outcomeNames = [...]string{"same until max", "same until end", "differ", "a ended first", "b ended first"}
+var outcomeNames = [...]string{"same until max", "same until end", "same until stop", "differ", "a ended first", "b ended first"}
 
 func (o Outcome) String() string {
 	if o < 0 || int(o) >= len(outcomeNames) {
@@ -101,29 +106,6 @@ func (d *Divergence) String() string {
 	return fmt.Sprintf("%v: %d states", d.Outcome, d.Index)
 }
 
-// side is one log being read with duplicate collapsing.
-type side struct {
-	p    *Parser
-	prev State
-	cur  State
-	have bool // prev is valid
-	dups uint64
-	keep bool
-}
-
-func (s *side) next() error {
-	for {
-		if err := s.p.Next(&s.cur); err != nil {
-			return err
-		}
-		if !s.keep && s.have && sameState(&s.cur, &s.prev) {
-			s.dups++
-			continue
-		}
-		return nil
-	}
-}
-
 // Compare reads a and b in lockstep and returns the first state where the
 // selected registers (or the linear PC) differ, or where only one log
 // ends. The context is checked every 4096 states; readers that can block
@@ -131,6 +113,14 @@ func (s *side) next() error {
 // On Differ/EndedA/EndedB the parsers stop at the divergence and can be
 // read further.
 func Compare(ctx context.Context, a, b *Parser, opt Options) (Divergence, error) {
+	return CompareFrom(ctx, NewWalker(a), NewWalker(b), opt)
+}
+
+// CompareFrom is Compare on two Walkers. A Walker positioned by Seek
+// contributes its current state as the first compared state (index 0);
+// a fresh one starts with its log's first state. Hits count from index 0.
+// Options.KeepDuplicates applies from the first state read here on.
+func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, error) {
 	regs := opt.Registers
 	if len(regs) == 0 {
 		regs = DefaultRegisters
@@ -140,9 +130,8 @@ func Compare(ctx context.Context, a, b *Parser, opt Options) (Divergence, error)
 			return Divergence{}, fmt.Errorf("trace: compare: register index %d out of range", r)
 		}
 	}
+	sa.keep, sb.keep = opt.KeepDuplicates, opt.KeepDuplicates
 	flagKeep := ^opt.FlagMask
-	sa := &side{p: a, keep: opt.KeepDuplicates}
-	sb := &side{p: b, keep: opt.KeepDuplicates}
 	// Before a divergence both sides ran the same PCs when the PC is
 	// compared, which it always is, so one table serves both sides.
 	hits := make(map[uint64]uint64, 1024)
@@ -211,12 +200,16 @@ func Compare(ctx context.Context, a, b *Parser, opt Options) (Divergence, error)
 		hits[x.PC]++
 		sa.prev, sa.have = sa.cur, true
 		sb.prev, sb.have = sb.cur, true
+		if opt.Stop != nil && opt.Stop(n, x) {
+			d.Outcome, d.Index = SameUntilStop, n+1
+			return d, nil
+		}
 	}
 	d.Outcome, d.Index = SameUntilMax, n
 	return d, nil
 }
 
-func finish(d *Divergence, n uint64, sa, sb *side, hits map[uint64]uint64) {
+func finish(d *Divergence, n uint64, sa, sb *Walker, hits map[uint64]uint64) {
 	d.Index = n
 	if d.Outcome != EndedA {
 		d.Hits[0] = hits[d.State[0].PC]
