@@ -30,7 +30,7 @@ var errTraceMismatch = errors.New("gdbstub state does not match the trace")
 // both sides, both under TCG, x86_64, and QEMU 7.2 or later (older
 // versions are refused when the version is known).
 func (r *run) traceable() bool {
-	if !r.same {
+	if traceOff || !r.same {
 		return false
 	}
 	for _, s := range r.sides {
@@ -199,6 +199,10 @@ func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, er
 	r.logf("localisation by trace took %s", time.Since(t0).Round(time.Millisecond))
 	return true, nil
 }
+
+// traceOff turns the trace engine off (tests and benchmarks that measure
+// the gdbstub path).
+var traceOff bool
 
 // traceObserver, when set (by benchmarks, before a run), receives the
 // figures of each trace comparison.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -74,4 +75,32 @@ func TestTraceLocalisation(t *testing.T) {
 		})
 	}
 	noLeftovers(t)
+}
+
+// TestTraceMatchesStepping checks that the trace engine and gdbstub
+// stepping localise deep-1e3 to the same instruction, step and registers.
+func TestTraceMatchesStepping(t *testing.T) {
+	sc := load(t, "deep.yaml")
+	byTrace := localised(t, sc)
+	restore := lockstep.SetTraceEngine(false)
+	bySteps := localised(t, sc)
+	restore()
+	if strings.Contains(bySteps.Summary, "by trace") || !strings.Contains(byTrace.Summary, "by trace") {
+		t.Fatalf("summaries %q / %q, want trace then gdbstub", byTrace.Summary, bySteps.Summary)
+	}
+	if byTrace.Step != bySteps.Step || byTrace.PC != bySteps.PC {
+		t.Errorf("trace: step %d at %v; gdbstub: step %d at %v", byTrace.Step, byTrace.PC, bySteps.Step, bySteps.PC)
+	}
+	ti, si := byTrace.Instruction, bySteps.Instruction
+	if ti.Disasm != si.Disasm || ti.Bytes != si.Bytes || len(ti.Registers) != len(si.Registers) {
+		t.Errorf("trace %+v\ngdbstub %+v", ti, si)
+	}
+	for i := range min(len(ti.Registers), len(si.Registers)) {
+		if ti.Registers[i].Name != si.Registers[i].Name || ti.Registers[i].Values != si.Registers[i].Values {
+			t.Errorf("register %d: trace %+v, gdbstub %+v", i, ti.Registers[i], si.Registers[i])
+		}
+	}
+	if len(ti.CallPath[0]) != len(si.CallPath[0]) {
+		t.Errorf("call paths: trace %v, gdbstub %v", ti.CallPath, si.CallPath)
+	}
 }
