@@ -332,33 +332,54 @@ func (l *learner) rangeOf(k int, name string) (scenario.MemoryRange, bool) {
 		ranges = l.sc.Compare.Memory
 	}
 	for _, m := range ranges {
-		switch {
-		case m.HasAddress && fmt.Sprintf("%#x", m.Address) == name:
-			return m, true
-		case !m.HasAddress && m.Offset == 0 && m.Symbol == name:
-			return m, true
-		case !m.HasAddress && m.Offset > 0 && fmt.Sprintf("%s+%#x", m.Symbol, m.Offset) == name:
+		// The engine names an address range by its address, whatever
+		// its offset.
+		if (m.HasAddress && fmt.Sprintf("%#x", m.Address) == name) || (!m.HasAddress && rangeName(m) == name) {
 			return m, true
 		}
 	}
 	// Not in the scenario (e.g. a range added by the engine): parse the name.
-	sym, off, found := strings.Cut(name, "+")
-	if strings.HasPrefix(name, "0x") {
-		a, err := strconv.ParseUint(name[2:], 16, 64)
+	return parseRangeName(name)
+}
+
+// parseRangeName parses a MemoryDiff name as the engine writes it: a symbol,
+// "symbol+0xOFF" or "0xADDR".
+func parseRangeName(name string) (scenario.MemoryRange, bool) {
+	if rest, ok := strings.CutPrefix(name, "0x"); ok {
+		a, err := strconv.ParseUint(rest, 16, 64)
 		if err != nil {
 			return scenario.MemoryRange{}, false
 		}
 		return scenario.MemoryRange{Address: a, HasAddress: true}, true
 	}
+	sym, off, found := strings.Cut(name, "+")
+	if sym == "" || strings.ContainsAny(sym, " \t\n") {
+		return scenario.MemoryRange{}, false
+	}
 	m := scenario.MemoryRange{Symbol: sym}
 	if found {
-		o, err := strconv.ParseUint(strings.TrimPrefix(off, "0x"), 16, 64)
+		rest, ok := strings.CutPrefix(off, "0x")
+		if !ok {
+			return scenario.MemoryRange{}, false
+		}
+		o, err := strconv.ParseUint(rest, 16, 64)
 		if err != nil {
 			return scenario.MemoryRange{}, false
 		}
 		m.Offset = o
 	}
-	return m, sym != ""
+	return m, true
+}
+
+// rangeName is the MemoryDiff name of m, the inverse of parseRangeName.
+func rangeName(m scenario.MemoryRange) string {
+	switch {
+	case m.HasAddress:
+		return fmt.Sprintf("%#x", m.Address)
+	case m.Offset > 0:
+		return fmt.Sprintf("%s+%#x", m.Symbol, m.Offset)
+	}
+	return m.Symbol
 }
 
 // result finishes the side: items sorted as found, offsets sorted, and the
