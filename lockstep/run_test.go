@@ -304,3 +304,77 @@ func TestMissingQEMU(t *testing.T) {
 	}
 	noLeftovers(t)
 }
+
+// TestStepWindow steps both CPU models from the first cpuid_result (leaf 0,
+// which matches) and must stop at the cpuid of leaf 1, instruction by
+// instruction, with both disassemblies.
+func TestStepWindow(t *testing.T) {
+	sc := load(t, "cpu-models.yaml")
+	sc.Sync = sc.Sync[:1]
+	sc.Sync[0].Hit = 1
+	sc.Sync[0].Step = 5000
+	sc.Localize.Enabled = false
+	res := runScenario(t, sc)
+	ins := byKind(res, compare.KindInstruction)
+	if len(ins) != 1 {
+		t.Fatalf("instruction divergences %+v, want 1", res.Divergences)
+	}
+	id := ins[0].Instruction
+	if id.Granularity != "instruction" || !strings.Contains(id.Disasm[0], "cpuid") || !strings.Contains(id.Disasm[1], "cpuid") {
+		t.Errorf("step window stopped at %v %+v, want the cpuid of leaf 1", ins[0].PC, id)
+	}
+	if ins[0].Step <= 0 || ins[0].Step >= 5000 || res.Syncs[0].Steps != ins[0].Step {
+		t.Errorf("step %d, window steps %d", ins[0].Step, res.Syncs[0].Steps)
+	}
+}
+
+// TestBulkMemory compares a 1 MiB physical range, which goes through QMP
+// pmemsave rather than 'm' packets, on one binary against itself.
+func TestBulkMemory(t *testing.T) {
+	sc := load(t, "demo-self.yaml")
+	sc.Sync = sc.Sync[len(sc.Sync)-1:]
+	sc.Sync[0].Compare.Memory = []scenario.MemoryRange{
+		{Address: 0x100000, HasAddress: true, Length: 1 << 20, Space: scenario.SpacePhysical},
+		{Symbol: "results"},
+	}
+	res := runScenario(t, sc)
+	if res.Outcome != lockstep.OutcomeIdentical {
+		t.Fatalf("outcome %s: %+v %v", res.Outcome, res.Divergences, res.Notes)
+	}
+	// The same range on demo-good against demo-bad differs in code and data.
+	sc2 := load(t, "demo.yaml")
+	sc2.Sync = sc2.Sync[len(sc2.Sync)-1:]
+	sc2.Sync[0].Compare.Memory = []scenario.MemoryRange{{Address: 0x100000, HasAddress: true, Length: 1 << 20, Space: scenario.SpacePhysical}}
+	sc2.Trace.Functions = nil
+	sc2.Localize.Enabled = false
+	res = runScenario(t, sc2)
+	mem := byKind(res, compare.KindMemory)
+	if len(mem) != 1 || mem[0].Memory.Length != 1<<20 || mem[0].Memory.DiffBytes == 0 {
+		t.Fatalf("memory divergences %+v, want the 1 MiB range to differ", mem)
+	}
+}
+
+// TestGuestKilledMidRun kills one QEMU while the run waits for it: the run
+// must end with an infrastructure error or an arrival, never hang, and
+// leave no QEMU.
+func TestGuestKilledMidRun(t *testing.T) {
+	sc := load(t, "demo-hang.yaml")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			time.Sleep(100 * time.Millisecond)
+			if live := qemu.Live(); len(live) == 2 {
+				time.Sleep(1500 * time.Millisecond)
+				syscallKill(live[1])
+				return
+			}
+		}
+	}()
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{})
+	<-done
+	if err == nil && len(byKind(res, compare.KindArrival)) == 0 {
+		t.Errorf("killed guest gave neither an error nor an arrival divergence: %+v", res)
+	}
+	noLeftovers(t)
+}

@@ -29,7 +29,7 @@ func (r *run) stepWindow(ctx context.Context, k int, sp *scenario.SyncPoint) err
 		return err
 	}
 	r.res.Syncs[k].Steps = st.n
-	return r.recordSteps(ctx, r.sides, k, st, fmt.Sprintf("step %d of the window", st.n))
+	return r.recordSteps(ctx, r.sides, k, st, fmt.Sprintf("step window after sync point %d", k+1))
 }
 
 // stepped is the outcome of lockstepSteps.
