@@ -108,12 +108,20 @@ func calibrate(ctx context.Context, s streams, sc *scenario.Scenario, runs int, 
 
 // calibrationComment is the comment --write puts above the noise key.
 func calibrationComment(cal *lockstep.Calibration, now time.Time) string {
-	return fmt.Sprintf("learned by lockstep calibrate on %s: %d runs per side", now.Format("2006-01-02"), cal.Runs)
+	return fmt.Sprintf("learned by lockstep calibrate on %s: %s per side", now.Format("2006-01-02"), plural(cal.Runs, "run"))
+}
+
+// plural is "1 run" or "3 runs".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // printCalibration prints what varied, per side and item, and the rules.
 func printCalibration(w io.Writer, cal *lockstep.Calibration) {
-	fmt.Fprintf(w, "calibrate %s: %d runs per side (each side against itself)\n", cal.Scenario, cal.Runs)
+	fmt.Fprintf(w, "calibrate %s: %s per side (each side against itself)\n", cal.Scenario, plural(cal.Runs, "run"))
 	for _, sd := range cal.Sides {
 		fmt.Fprintf(w, "\nside %s (%s): %d/%d runs differed\n", sd.Side, sd.Label, sd.Varied, sd.Runs)
 		if len(sd.Items) == 0 && len(sd.Unstable) == 0 {
@@ -182,7 +190,7 @@ func noiseYAML(n scenario.Noise) string {
 			if m.HasAddress {
 				fmt.Fprintf(&b, "    - address: %#x\n", m.Address)
 			} else {
-				fmt.Fprintf(&b, "    - symbol: %s\n", m.Symbol)
+				fmt.Fprintf(&b, "    - symbol: %s\n", yamlName(m.Symbol))
 			}
 			if len(m.Offsets) > 0 {
 				os := make([]string, len(m.Offsets))
@@ -194,7 +202,11 @@ func noiseYAML(n scenario.Noise) string {
 		}
 	}
 	if len(n.CallPath) > 0 {
-		fmt.Fprintf(&b, "  callpath: [%s]\n", strings.Join(n.CallPath, ", "))
+		names := make([]string, len(n.CallPath))
+		for i, fn := range n.CallPath {
+			names[i] = yamlName(fn)
+		}
+		fmt.Fprintf(&b, "  callpath: [%s]\n", strings.Join(names, ", "))
 	}
 	return b.String()
 }
@@ -221,4 +233,21 @@ func calibrateBeforeRun(ctx context.Context, s streams, sc *scenario.Scenario, r
 	}
 	lockstep.ApplyCalibration(sc, cal)
 	return nil
+}
+
+// yamlName quotes a symbol or function name unless it is a plain identifier
+// that YAML reads as the same string.
+func yamlName(s string) string {
+	for i, c := range s {
+		plain := c == '_' || c == '.' || c == '$' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') ||
+			(i > 0 && '0' <= c && c <= '9')
+		if !plain {
+			return strconv.Quote(s)
+		}
+	}
+	switch strings.ToLower(s) {
+	case "", "true", "false", "yes", "no", "on", "off", "null", "y", "n":
+		return strconv.Quote(s)
+	}
+	return s
 }
