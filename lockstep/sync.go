@@ -79,7 +79,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 		fa, fb := callFrames(arr[0].calls), callFrames(arr[1].calls)
 		if d := compare.CallPath("trace", fa, fb); d != nil {
 			r.diverge(k, compare.Divergence{Kind: compare.KindCallPath, PC: sr.PC,
-				Summary: "traced calls before this point: " + compare.CallPathSummary(d), CallPath: d,
+				Summary: compare.CallPathSummary(d), CallPath: d,
 				Noise: r.callPathNoise(d)})
 		}
 	}

@@ -191,7 +191,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 	}
 	for _, sy := range r.Syncs {
 		hs := htmlSync{
-			Index:       sy.Index,
+			Index:       sy.Index + 1,
 			Title:       syncTitle(sy),
 			Status:      sy.Status,
 			StatusClass: statusClass(sy.Status),

@@ -53,7 +53,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 			if sy.Status == "diverge" || sy.Status == "unreached" {
 				status = "**" + status + "**"
 			}
-			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s | %d |\n", sy.Index, mdCode(sy.Break), sy.Hit,
+			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s | %d |\n", sy.Index+1, mdCode(sy.Break), sy.Hit,
 				status, mdSyncPC(sy, 0), mdSyncPC(sy, 1), sy.Divergences)
 		}
 		b.WriteString("\n")
