@@ -39,6 +39,11 @@ fuzz:
 demo: deps build guests
 	./$(BIN) run testdata/scenarios/demo.yaml
 
+# e2e-linux is opt-in: it downloads two Debian cloud kernels with their -dbg
+# vmlinux (~600 MB, cached in ~/.cache/lockstep/linux) and runs them under TCG.
+e2e-linux: deps
+	E2E_GO_TEST=1 testdata/linux/e2e.sh
+
 clean:
 	rm -rf bin bench.out
 	$(MAKE) -C $(GUESTS) clean

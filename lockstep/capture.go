@@ -254,6 +254,33 @@ func (r *run) symbolizers() [2]compare.SymbolizeFunc {
 	return [2]compare.SymbolizeFunc{r.sides[0].symbolize, r.sides[1].symbolize}
 }
 
+// callSymbolizers are the symbolisers for comparing call arguments
+// between builds. Beyond symbol+offset they map an address in no symbol
+// but inside an allocated section (a string literal in .rodata, say) to
+// that section alone, so such pointers compare equal between builds: the
+// literal moves with the layout, and without DWARF its identity is unknown.
+func (r *run) callSymbolizers() [2]compare.SymbolizeFunc {
+	if r.same {
+		return [2]compare.SymbolizeFunc{}
+	}
+	var out [2]compare.SymbolizeFunc
+	for i, s := range r.sides {
+		out[i] = func(addr uint64) (compare.Location, bool) {
+			if l, ok := s.symbolize(addr); ok {
+				return l, true
+			}
+			if s.syms == nil {
+				return compare.Location{Addr: addr}, false
+			}
+			if sec, ok := s.syms.Section(addr); ok {
+				return compare.Location{Addr: addr, Symbol: "(" + sec + ")"}, true
+			}
+			return compare.Location{Addr: addr}, false
+		}
+	}
+	return out
+}
+
 // flagBits converts the architecture's named flag bits for compare.
 func (r *run) flagBits() map[string][]compare.FlagBit {
 	out := map[string][]compare.FlagBit{}

@@ -208,7 +208,7 @@ func (r *run) localizeCalls(ctx context.Context, pair [2]*side, k int) error {
 		return err
 	}
 	a, b := pair[0].lastCalls, pair[1].lastCalls
-	idx, reason, diverged := compare.FirstCallDivergence(a, b, r.symbolizers())
+	idx, reason, diverged := compare.FirstCallDivergence(a, b, r.callSymbolizers())
 	if !diverged {
 		r.note("localisation: the %d function entries between sync points %d and %d match by name, order and arguments", len(a), k, k+1)
 		return nil

@@ -264,12 +264,25 @@ func (s *side) cont(ctx context.Context) (rsp.StopReply, error) {
 		if err := s.rsp.RemoveBreakpoint(ctx, kind, pc, s.bpSize()); err != nil {
 			return rsp.StopReply{}, fmt.Errorf("guest %s: step off breakpoint: %w", s.name(), err)
 		}
-		st, err := s.step(ctx)
-		if err != nil {
-			return st, fmt.Errorf("guest %s: step off breakpoint: %w", s.name(), err)
-		}
-		if s.exited {
-			return st, nil
+		// A step can stop without moving (QEMU reports a pending event
+		// first); step again, a bounded number of times, or the same
+		// breakpoint would be counted twice.
+		var st rsp.StopReply
+		for try := 0; try < 4; try++ {
+			st, err = s.step(ctx)
+			if err != nil {
+				return st, fmt.Errorf("guest %s: step off breakpoint: %w", s.name(), err)
+			}
+			if s.exited {
+				return st, nil
+			}
+			npc, err := s.pc(ctx)
+			if err != nil {
+				return st, err
+			}
+			if npc != pc {
+				break
+			}
 		}
 		if err := s.rsp.InsertBreakpoint(ctx, kind, pc, s.bpSize()); err != nil {
 			return st, fmt.Errorf("guest %s: re-insert breakpoint: %w", s.name(), err)

@@ -251,7 +251,7 @@ func (r *run) stepWindowCalls(ctx context.Context, k int, sp *scenario.SyncPoint
 		m := min(len(a), len(b))
 		a, b = a[:m], b[:m]
 	}
-	idx, reason, diverged := compare.FirstCallDivergence(a, b, r.symbolizers())
+	idx, reason, diverged := compare.FirstCallDivergence(a, b, r.callSymbolizers())
 	if !diverged {
 		return nil
 	}
@@ -292,41 +292,53 @@ func exitText(state string, code *int) string {
 	return "still " + state
 }
 
-// finishGuests lets both guests run on after the last sync point, for a
-// short bound, and records an exit divergence when they end differently.
+// finishGuests lets both guests run on after the last sync point and
+// records an exit divergence when they end differently. Both get a short
+// bound; when only one has ended by then, the other gets longer (up to the
+// rest of the run), so a slow machine is not mistaken for a hang.
 func (r *run) finishGuests(ctx context.Context) error {
-	const bound = 5 * time.Second
+	const first, longest = 5 * time.Second, 30 * time.Second
 	var states [2]string
-	g, gctx := errgroup.WithContext(ctx)
+	wait := func(s *side, bound time.Duration) (string, error) {
+		if s.exited {
+			return "exited", nil
+		}
+		if err := s.removeAll(ctx); err != nil {
+			return "", infra(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, bound)
+		defer cancel()
+		st, err := s.cont(wctx)
+		switch {
+		case err == nil && (st.Kind == 'W' || st.Kind == 'X' || s.exited), s.exited || isClosed(err):
+			r.exitedArrival(ctx, s, arrival{})
+			return "exited", nil
+		case err == nil:
+			return "stopped", nil
+		case ctx.Err() != nil:
+			return "", infra(ctx.Err())
+		}
+		return "running", nil
+	}
+	var g errgroup.Group
 	for i, s := range r.sides {
-		g.Go(func() error {
-			if s.exited {
-				states[i] = "exited"
-				return nil
-			}
-			if err := s.removeAll(gctx); err != nil {
-				return infra(err)
-			}
-			wctx, cancel := context.WithTimeout(gctx, bound)
-			defer cancel()
-			st, err := s.cont(wctx)
-			switch {
-			case err == nil && (st.Kind == 'W' || st.Kind == 'X' || s.exited):
-				r.exitedArrival(gctx, s, arrival{})
-				states[i] = "exited"
-			case err == nil:
-				states[i] = "stopped"
-			case s.exited || isClosed(err):
-				r.exitedArrival(gctx, s, arrival{})
-				states[i] = "exited"
-			default:
-				states[i] = "running"
-			}
-			return nil
+		g.Go(func() (err error) {
+			states[i], err = wait(s, first)
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	for i, s := range r.sides {
+		if states[i] == "running" && states[1-i] == "exited" {
+			bound := min(longest, r.waitBound(ctx, &scenario.SyncPoint{}))
+			st, err := wait(s, bound)
+			if err != nil {
+				return err
+			}
+			states[i] = st
+		}
 	}
 	for i := range r.sides {
 		r.res.Sides[i].State = states[i]

@@ -148,3 +148,12 @@ func (t *Table) fileSection(addr uint64) (*section, bool) {
 	}
 	return nil, false
 }
+
+// Section returns the name of the allocated section holding addr.
+func (t *Table) Section(addr uint64) (string, bool) {
+	s, ok := t.section(addr)
+	if !ok {
+		return "", false
+	}
+	return s.name, true
+}
