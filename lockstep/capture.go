@@ -227,7 +227,7 @@ func (r *run) compareAt(k int, sp *scenario.SyncPoint, caps [2]*capture) error {
 			continue
 		}
 		r.diverge(k, compare.Divergence{Kind: compare.KindMemory, PC: pcs,
-			Summary: compare.MemorySummary(md), Memory: md, Noise: r.memoryNoise(ma.name, ma.data, mb.data)})
+			Summary: compare.MemorySummary(md), Memory: md, Noise: r.memoryNoise(sp.Compare.Memory[j], ma.data, mb.data)})
 	}
 	if sp.Compare.CallPath == scenario.CallPathBacktrace {
 		if d := compare.CallPath("backtrace", caps[0].backtrace, caps[1].backtrace); d != nil {
@@ -292,14 +292,15 @@ func (r *run) flagBits() map[string][]compare.FlagBit {
 	return out
 }
 
-// memoryNoise reports whether every differing byte of a range lies in the
-// learned noise for it.
-func (r *run) memoryNoise(name string, a, b []byte) bool {
+// memoryNoise reports whether every differing byte of range m lies in the
+// learned noise for it. Noise offsets count from the symbol (or address)
+// start, the range from its own offset within it.
+func (r *run) memoryNoise(m scenario.MemoryRange, a, b []byte) bool {
 	if r.opts.NoNoise {
 		return false
 	}
 	for _, nm := range r.sc.Noise.Memory {
-		if nm.Symbol != name && fmt.Sprintf("%#x", nm.Address) != name {
+		if nm.HasAddress != m.HasAddress || (m.HasAddress && nm.Address != m.Address) || (!m.HasAddress && nm.Symbol != m.Symbol) {
 			continue
 		}
 		if len(nm.Offsets) == 0 {
@@ -310,7 +311,7 @@ func (r *run) memoryNoise(name string, a, b []byte) bool {
 			allowed[o] = true
 		}
 		for i := range min(len(a), len(b)) {
-			if a[i] != b[i] && !allowed[uint64(i)] {
+			if a[i] != b[i] && !allowed[m.Offset+uint64(i)] {
 				return false
 			}
 		}
