@@ -102,6 +102,12 @@ func (s *side) launch(ctx context.Context, runDir string, opts Options, det scen
 		return fmt.Errorf("guest %s: %w", s.name(), err)
 	}
 	s.inst = inst
+	if opts.Keep {
+		cmd := "#!/bin/sh\n# QEMU command line of guest " + s.name() + "\n" + inst.CommandLine + "\n"
+		if err := os.WriteFile(filepath.Join(runDir, name+"-cmdline.sh"), []byte(cmd), 0o755); err != nil {
+			return fmt.Errorf("guest %s: %w", s.name(), err)
+		}
+	}
 	var ropts []rsp.Option
 	if opts.Keep {
 		f, err := os.Create(filepath.Join(runDir, name+"-rsp.log"))
