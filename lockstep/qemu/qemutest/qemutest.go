@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 )
 
 // Root returns the module root (the directory holding go.mod).
@@ -30,7 +32,7 @@ func Require(t testing.TB, arch string, accels ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("qemu-system-" + arch)
 	if err != nil {
-		t.Skipf("qemu-system-%s not installed (Debian package %s): %v", arch, DebianPackage(arch), err)
+		t.Skipf("qemu-system-%s not installed (Debian package %s): %v", arch, qemu.DebianPackage(arch), err)
 	}
 	for _, a := range accels {
 		if a == "kvm" {
@@ -62,19 +64,6 @@ func KVMUsable() error {
 	return f.Close()
 }
 
-// DebianPackage names the Debian package that provides qemu-system-<arch>.
-func DebianPackage(arch string) string {
-	switch arch {
-	case "x86_64", "i386":
-		return "qemu-system-x86"
-	case "aarch64", "arm":
-		return "qemu-system-arm"
-	case "ppc64", "ppc":
-		return "qemu-system-ppc"
-	default:
-		return "qemu-system-misc"
-	}
-}
 
 var buildOnce sync.Once
 var buildErr error
