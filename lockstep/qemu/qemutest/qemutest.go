@@ -64,7 +64,6 @@ func KVMUsable() error {
 	return f.Close()
 }
 
-
 var buildOnce sync.Once
 var buildErr error
 var buildOut []byte
