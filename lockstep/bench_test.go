@@ -255,8 +255,8 @@ func BenchmarkLocalize(b *testing.B) {
 		trace       bool
 		minStep     int
 	}{
-		{"N=1e3/trace", "deep-1e3", true, 900},
-		{"N=1e3/gdbstub", "deep-1e3", false, 900},
+		{"N=1e3/trace", "deep-1e3", true, 990},
+		{"N=1e3/gdbstub", "deep-1e3", false, 990},
 		{"N=1e5/trace", "deep-1e5", true, 99_000},
 		{"N=1e6/trace", "deep-1e6", true, 990_000},
 	}
