@@ -291,6 +291,9 @@ func (r *run) finish(err error) {
 		if s.rsp != nil {
 			r.res.Stats.RSPPackets += s.rsp.Packets()
 		}
+		if s.lostSteps > 0 {
+			r.note("guest %s: %d single steps executed nothing and were repeated", s.name(), s.lostSteps)
+		}
 	}
 	if err != nil {
 		r.res.Outcome = OutcomeError

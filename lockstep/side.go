@@ -38,6 +38,8 @@ type side struct {
 	exitCode int
 	// steps counts single steps taken on this side.
 	steps      int
+	// lostSteps counts steps QEMU answered without executing anything.
+	lostSteps int
 	transcript io.Closer
 	traceNoted bool
 	// traceLog, when set before launch, is the path QEMU writes its

@@ -1,6 +1,7 @@
 package lockstep
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -62,12 +63,14 @@ func (r *run) lockstepSteps(ctx context.Context, sides [2]*side, k int, spec sce
 	if !r.opts.NoNoise {
 		st.ropt.Noise = r.sc.Noise.Registers
 	}
+	var before [2]compare.Regs
 	for i, s := range sides {
-		pc, err := s.pc(ctx)
+		vals, err := s.rsp.ReadRegisterSet(ctx, names[i]...)
 		if err != nil {
-			return st, infra(err)
+			return st, infraf("guest %s: registers: %w", s.name(), err)
 		}
-		st.prev[i] = pc
+		before[i] = toRegs(names[i], vals)
+		st.prev[i] = beUint(before[i].Values[s.arch.PC])
 	}
 	last := time.Now()
 	for n := 1; n <= max; n++ {
@@ -75,19 +78,32 @@ func (r *run) lockstepSteps(ctx context.Context, sides [2]*side, k int, spec sce
 		g, gctx := errgroup.WithContext(ctx)
 		for i, s := range sides {
 			g.Go(func() error {
-				reply, err := s.step(gctx)
-				if err != nil {
-					return infraf("guest %s: step %d after sync point %d: %w", s.name(), n, k+1, err)
+				// QEMU 7.2 now and then answers 's' without executing the
+				// instruction (the vCPU left its loop for an exit request
+				// first): every register is as it was. Step again, a
+				// bounded number of times, or the two sides would fall an
+				// instruction apart; a real self-loop ("jmp .") costs the
+				// retries and moves on.
+				for try := 0; ; try++ {
+					reply, err := s.step(gctx)
+					if err != nil {
+						return infraf("guest %s: step %d after sync point %d: %w", s.name(), n, k+1, err)
+					}
+					if reply.Kind == 'W' || reply.Kind == 'X' || s.exited {
+						st.exited[i] = true
+						return nil
+					}
+					vals, err := s.rsp.ReadRegisterSet(gctx, names[i]...)
+					if err != nil {
+						return infraf("guest %s: registers after step %d: %w", s.name(), n, err)
+					}
+					regs[i] = toRegs(names[i], vals)
+					if try >= maxStepRetries || !sameRegs(before[i], regs[i]) {
+						break
+					}
+					s.lostSteps++
 				}
-				if reply.Kind == 'W' || reply.Kind == 'X' || s.exited {
-					st.exited[i] = true
-					return nil
-				}
-				vals, err := s.rsp.ReadRegisterSet(gctx, names[i]...)
-				if err != nil {
-					return infraf("guest %s: registers after step %d: %w", s.name(), n, err)
-				}
-				regs[i] = toRegs(names[i], vals)
+				before[i] = regs[i]
 				return nil
 			})
 		}
@@ -131,6 +147,22 @@ func (r *run) recordSteps(ctx context.Context, sides [2]*side, k int, st stepped
 		return r.instructionDivergence(ctx, sides, k, st.n, st.prev, st.diffs, st.ropt, where)
 	}
 	return nil
+}
+
+// maxStepRetries bounds the re-steps of a step that changed nothing.
+const maxStepRetries = 3
+
+// sameRegs reports whether two captures of one side hold the same values.
+func sameRegs(a, b compare.Regs) bool {
+	if len(a.Values) != len(b.Values) {
+		return false
+	}
+	for n, v := range a.Values {
+		if !bytes.Equal(v, b.Values[n]) {
+			return false
+		}
+	}
+	return true
 }
 
 func withPC(names []string, pc string) []string {
