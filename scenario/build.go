@@ -134,6 +134,11 @@ func (b *builder) decode(root *yaml.Node) {
 						b.s.Localize.MaxSteps, b.maxStepsSet = n, true
 					}
 				},
+				"checkpoint": func(p string, _, v *yaml.Node) {
+					if c, ok := d.oneOf(p, v, CheckpointAuto, CheckpointRestart, CheckpointSnapshot); ok {
+						b.s.Localize.Checkpoint = c
+					}
+				},
 			})
 		},
 		"noise": func(p string, _, v *yaml.Node) { b.s.Noise = decodeNoise(d, p, v) },

@@ -212,7 +212,22 @@ type Trace struct {
 type Localize struct {
 	Enabled  bool
 	MaxSteps int
+	// Checkpoint is how localisation gets back to the last matching sync
+	// point: CheckpointAuto (the default), CheckpointRestart or
+	// CheckpointSnapshot.
+	Checkpoint string
 }
+
+// Values of localize.checkpoint.
+const (
+	// CheckpointAuto snapshots only where that measurably beats a restart.
+	CheckpointAuto = "auto"
+	// CheckpointRestart relaunches both guests and replays from boot.
+	CheckpointRestart = "restart"
+	// CheckpointSnapshot saves a VM snapshot at every matching sync point
+	// and restores it to localise.
+	CheckpointSnapshot = "snapshot"
+)
 
 // Noise is what calibration learned varies between identical runs; a run
 // marks divergences within it as noise.
