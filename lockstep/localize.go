@@ -3,6 +3,7 @@ package lockstep
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -208,7 +209,7 @@ func (r *run) localizeCalls(ctx context.Context, pair [2]*side, k int) error {
 		return err
 	}
 	a, b := pair[0].lastCalls, pair[1].lastCalls
-	idx, reason, diverged := compare.FirstCallDivergence(a, b, r.callSymbolizers())
+	idx, reason, diverged := firstCallDivergence(pair, a, b, r.callSymbolizers())
 	if !diverged {
 		r.note("localisation: the %d function entries between sync points %d and %d match by name, order and arguments", len(a), k, k+1)
 		return nil
@@ -261,4 +262,71 @@ func (r *run) localizeFuncs(s *side) map[uint64]string {
 		out[f.Addr] = f.Name
 	}
 	return out
+}
+
+// profilingHooks are call targets compiled into function entries that
+// neither read nor clobber arguments.
+var profilingHooks = map[string]bool{"__fentry__": true, "mcount": true, "__cyg_profile_func_enter": true}
+
+// liveArgs returns which argument registers the function at addr may read,
+// from its code in the symbol file; all of them when that is unknown.
+func (s *side) liveArgs(addr uint64) []bool {
+	if v, ok := s.live[addr]; ok {
+		return v
+	}
+	var live []bool
+	if s.arch.LiveArgs != nil && s.syms != nil {
+		if code, err := s.syms.ReadAt(addr, 256); err == nil {
+			live = s.arch.LiveArgs(code, addr, func(t uint64) bool {
+				l, ok := s.symbolize(t)
+				return ok && l.Offset == 0 && profilingHooks[l.Symbol]
+			})
+		}
+	}
+	if s.live == nil {
+		s.live = map[uint64][]bool{}
+	}
+	s.live[addr] = live
+	return live
+}
+
+// maskDeadArgs returns copies of two call sequences in which the argument
+// registers that neither side's function reads are zeroed: without DWARF
+// the arity is unknown, and leftovers in unused registers are not
+// differences.
+func maskDeadArgs(sides [2]*side, a, b []compare.Call) ([]compare.Call, []compare.Call) {
+	a, b = slices.Clone(a), slices.Clone(b)
+	for i := range min(len(a), len(b)) {
+		if a[i].Name != b[i].Name {
+			continue
+		}
+		la, lb := sides[0].liveArgs(a[i].Loc.Addr), sides[1].liveArgs(b[i].Loc.Addr)
+		if la == nil || lb == nil {
+			continue
+		}
+		a[i].Args, b[i].Args = slices.Clone(a[i].Args), slices.Clone(b[i].Args)
+		for j := range min(len(a[i].Args), len(b[i].Args), len(la), len(lb)) {
+			if !la[j] && !lb[j] {
+				a[i].Args[j], b[i].Args[j] = 0, 0
+			}
+		}
+	}
+	return a, b
+}
+
+// firstCallDivergence compares two call sequences by name, order and the
+// argument registers each function reads. Only when those all match does
+// it look at the registers no side reads, and says so: a caller that sets
+// an unused register differently did change, but leftovers in unused
+// registers are the usual reason, and they are noise.
+func firstCallDivergence(sides [2]*side, a, b []compare.Call, sym [2]compare.SymbolizeFunc) (int, string, bool) {
+	ma, mb := maskDeadArgs(sides, a, b)
+	if idx, reason, ok := compare.FirstCallDivergence(ma, mb, sym); ok {
+		return idx, reason, ok
+	}
+	idx, reason, ok := compare.FirstCallDivergence(a, b, sym)
+	if ok {
+		reason += " (an argument register the function does not read)"
+	}
+	return idx, reason, ok
 }

@@ -37,9 +37,9 @@ type side struct {
 	exited   bool
 	exitCode int
 	// steps counts single steps taken on this side.
-	steps      int
+	steps int
 	// lostSteps counts steps QEMU answered without executing anything.
-	lostSteps int
+	lostSteps  int
 	transcript io.Closer
 	traceNoted bool
 	// traceLog, when set before launch, is the path QEMU writes its
@@ -48,6 +48,8 @@ type side struct {
 	traceLog string
 	// traceArgs are extra QEMU arguments for tracing (e.g. -dfilter).
 	traceArgs []string
+	// live caches liveArgs by function address.
+	live map[uint64][]bool
 	// lastCalls are the calls recorded by the last replayTo.
 	lastCalls []compare.Call
 }

@@ -283,7 +283,7 @@ func (r *run) stepWindowCalls(ctx context.Context, k int, sp *scenario.SyncPoint
 		m := min(len(a), len(b))
 		a, b = a[:m], b[:m]
 	}
-	idx, reason, diverged := compare.FirstCallDivergence(a, b, r.callSymbolizers())
+	idx, reason, diverged := firstCallDivergence(r.sides, a, b, r.callSymbolizers())
 	if !diverged {
 		return nil
 	}

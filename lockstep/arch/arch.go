@@ -66,6 +66,10 @@ type Arch struct {
 	// MaxCallLen is how many bytes before a return address CallBefore
 	// wants to see.
 	MaxCallLen int
+	// LiveArgs, when set, reports which ArgRegs the function whose code
+	// starts at code (at pc) may read as arguments; skipCall names call
+	// targets that leave arguments alone. Nil means every one may be.
+	LiveArgs func(code []byte, pc uint64, skipCall func(target uint64) bool) []bool
 	// Link is the link register holding the return address, "" if none.
 	Link string
 }

@@ -35,6 +35,7 @@ func init() {
 		},
 		CallBefore: func(code []byte) bool { return x86CallBefore(code, 64) },
 		MaxCallLen: 15,
+		LiveArgs:   X86LiveArgs,
 	}, "i386:x86-64", "x86-64", "amd64", "x86_64-softmmu")
 	register(&Arch{
 		Name:    "i386",
