@@ -23,8 +23,11 @@ func newProgress(w io.Writer, syncs int) *progress {
 	bar := progressbar.NewOptions(syncs,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("starting"),
-		progressbar.OptionShowCount(),
+		// The description already says "sync k/n"; a count and an ETA
+		// beside it disagreed with it (the bar counts completed points).
 		progressbar.OptionSetWidth(20),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetElapsedTime(false),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionThrottle(100_000_000),
 	)
@@ -35,14 +38,19 @@ func (p *progress) update(u lockstep.Progress) {
 	if p.bar == nil {
 		return
 	}
-	desc := fmt.Sprintf("sync %d/%d %s", max(u.Sync, 0), u.Syncs, u.Phase)
+	desc := u.Phase
+	if u.Sync > 0 {
+		desc = fmt.Sprintf("sync %d/%d %s", u.Sync, u.Syncs, u.Phase)
+	}
 	if u.Steps > 0 {
 		desc += fmt.Sprintf(", %d steps (%.0f/s)", u.Steps, u.StepsPerSec)
 	}
-	p.bar.Describe(desc)
+	// Set before Describe: Describe renders, and a throttled Set after
+	// it would leave the bar one sync point behind the description.
 	if u.Sync > 0 {
 		p.bar.Set(u.Sync - 1)
 	}
+	p.bar.Describe(desc)
 }
 
 func (p *progress) done() {

@@ -14,6 +14,7 @@ type reportFlags struct {
 	formats string
 	outDir  string
 	color   string
+	verbose bool
 }
 
 func newReportCommand(s streams) *cobra.Command {
@@ -23,7 +24,7 @@ func newReportCommand(s streams) *cobra.Command {
 		Short: "Re-render a saved JSON result in other formats",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			formats, err := reports.ParseFormats(f.formats)
+			formats, err := parseFormats(f.formats, f.outDir)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -33,18 +34,18 @@ func newReportCommand(s streams) *cobra.Command {
 			}
 			in, err := os.Open(args[0])
 			if err != nil {
-				return withCode(exitUsage, err)
+				return withCode(exitUsage, fmt.Errorf("open result: %w", err))
 			}
 			defer in.Close()
 			res, err := reports.ReadJSON(in)
 			if err != nil {
-				return withCode(exitUsage, fmt.Errorf("%s: %w", args[0], err))
+				return withCode(exitUsage, fmt.Errorf("%s: not a lockstep JSON result (write one with lockstep run -o DIR --format json): %w", args[0], err))
 			}
 			if f.outDir != "" {
 				if err := os.MkdirAll(f.outDir, 0o755); err != nil {
 					return err
 				}
-				files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{})
+				files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{Verbose: f.verbose})
 				if err != nil {
 					return err
 				}
@@ -54,15 +55,16 @@ func newReportCommand(s streams) *cobra.Command {
 				return nil
 			}
 			for _, fm := range formats {
-				if err := reports.Render(s.out, fm, res, reports.Options{Color: color && fm == reports.FormatText}); err != nil {
+				if err := reports.Render(s.out, fm, res, reports.Options{Color: color && fm == reports.FormatText, Verbose: f.verbose}); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&f.formats, "format", "text", "formats, comma-separated: text,json,junit,html,md")
+	cmd.Flags().StringVar(&f.formats, "format", "text", "report format: text, json, junit, html or md; with -o, several comma-separated")
 	cmd.Flags().StringVarP(&f.outDir, "output", "o", "", "write the formats to this directory instead of stdout")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "show noise divergences, command lines and serial output in full")
 	return cmd
 }

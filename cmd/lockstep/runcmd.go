@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,12 +49,12 @@ not, 2 for a usage or scenario error, 3 for an infrastructure failure
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.formats, "format", "text", "report formats, comma-separated: text,json,junit,html,md")
+	fl.StringVar(&f.formats, "format", "text", "report format: text, json, junit, html or md; with -o, several comma-separated")
 	fl.StringVarP(&f.outDir, "output", "o", "", "write every report format to this directory (default: text to stdout)")
 	fl.BoolVar(&f.keep, "keep", false, "keep the run directory: serial logs, QEMU command lines, QMP and RSP transcripts")
 	fl.BoolVar(&f.bisect, "bisect", false, "exit 125 instead of 3 on infrastructure failure (for git bisect run)")
 	fl.StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines and progress to stderr")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines and progress to stderr; show noise divergences, command lines and serial output in the reports")
 	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directory (default: $TMPDIR)")
 	fl.IntVar(&f.calibrate, "calibrate", 0, "first run each side against itself N times and treat what varies as noise")
 	return cmd
@@ -64,7 +65,7 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	if f.bisect {
 		infraCode = exitSkip
 	}
-	formats, err := reports.ParseFormats(f.formats)
+	formats, err := parseFormats(f.formats, f.outDir)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -90,15 +91,22 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	res, runErr := lockstep.Run(cmd.Context(), sc, opts)
 	prog.done()
 
-	if res != nil {
+	var se *lockstep.ScenarioError
+	scenarioErr := errors.As(runErr, &se)
+	// A scenario error (a missing kernel, a register the target lacks) is
+	// reported like a validation error: the message alone on stderr, no
+	// report of a run that never really happened on stdout. With -o the
+	// report files are still written, for CI that collects them.
+	if res != nil && (!scenarioErr || f.outDir != "") {
 		if err := writeReports(s, f, formats, res, color); err != nil {
-			return withCode(infraCode, err)
+			return withCode(infraCode, fmt.Errorf("write reports: %w", err))
 		}
 	}
-	var se *lockstep.ScenarioError
 	switch {
-	case errors.As(runErr, &se):
-		return withCode(exitUsage, runErr)
+	case scenarioErr:
+		return withCode(exitUsage, fmt.Errorf("%w\n(fix the scenario; lockstep validate %s checks it without starting QEMU)", runErr, path))
+	case runErr != nil && errors.Is(runErr, context.Canceled) && cmd.Context().Err() != nil:
+		return withCode(infraCode, fmt.Errorf("interrupted; both guests were stopped: %w", runErr))
 	case runErr != nil:
 		return withCode(infraCode, runErr)
 	case !res.Passed:
@@ -112,7 +120,7 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 func writeReports(s streams, f runFlags, formats []reports.Format, res *lockstep.Result, color bool) error {
 	if f.outDir == "" {
 		for _, fm := range formats {
-			if err := reports.Render(s.out, fm, res, reports.Options{Color: color && fm == reports.FormatText}); err != nil {
+			if err := reports.Render(s.out, fm, res, reports.Options{Color: color && fm == reports.FormatText, Verbose: f.verbose}); err != nil {
 				return err
 			}
 		}
@@ -121,15 +129,29 @@ func writeReports(s streams, f runFlags, formats []reports.Format, res *lockstep
 	if err := os.MkdirAll(f.outDir, 0o755); err != nil {
 		return err
 	}
-	files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{})
+	files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{Verbose: f.verbose})
 	if err != nil {
 		return err
 	}
-	if err := reports.Render(s.out, reports.FormatText, res, reports.Options{Color: color}); err != nil {
+	if err := reports.Render(s.out, reports.FormatText, res, reports.Options{Color: color, Verbose: f.verbose}); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.out, "\nreports: %s\n", strings.Join(files, ", "))
 	return nil
+}
+
+// parseFormats parses --format. Without -o every format goes to stdout,
+// where two of them would run together into one unreadable stream, so
+// several formats need an output directory.
+func parseFormats(list, outDir string) ([]reports.Format, error) {
+	formats, err := reports.ParseFormats(list)
+	if err != nil {
+		return nil, err
+	}
+	if outDir == "" && len(formats) > 1 {
+		return nil, fmt.Errorf("--format %s: stdout takes one format; add -o DIR to write several", list)
+	}
+	return formats, nil
 }
 
 func reportBase(res *lockstep.Result) string {
