@@ -62,10 +62,26 @@ const maxLocalizations = 4
 //   - with different builds, records the function entries on the way to
 //     sync point k on both sides, with their argument registers, and
 //     reports the first call whose name, order or arguments differ.
-func (r *run) localize(ctx context.Context, k int) error {
+func (r *run) localize(ctx context.Context, k int) (err error) {
 	r.progress("localising", k)
 	r.localized++
 	t0 := time.Now()
+	// Checkpoints (checkpoint.go, docs/checkpoints.md): when the run's own
+	// guests have a snapshot of sync point k-1, restore them there instead
+	// of relaunching a fresh pair and replaying from boot, and put them
+	// back at sync point k when done.
+	restored, err := r.restorePair(ctx, k)
+	if err != nil {
+		return err
+	}
+	if restored {
+		defer func() {
+			if ferr := r.finishLocalize(ctx, k); ferr != nil && err == nil {
+				err = ferr
+			}
+		}()
+		return r.localizeFrom(ctx, r.sides, k, t0)
+	}
 	pair, err := r.relaunch(ctx)
 	defer func() {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -85,6 +101,12 @@ func (r *run) localize(ctx context.Context, k int) error {
 			return err
 		}
 	}
+	return r.localizeFrom(ctx, pair, k, t0)
+}
+
+// localizeFrom localises sync point k with pair standing at sync point
+// k-1 (split from localize for the checkpoint path).
+func (r *run) localizeFrom(ctx context.Context, pair [2]*side, k int, t0 time.Time) (err error) {
 	if r.same {
 		found := false
 		if r.traceable() {
