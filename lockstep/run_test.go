@@ -307,24 +307,45 @@ func TestMissingQEMU(t *testing.T) {
 
 // TestStepWindow steps both CPU models from the first cpuid_result (leaf 0,
 // which matches) and must stop at the cpuid of leaf 1, instruction by
-// instruction, with both disassemblies.
+// instruction, with both disassemblies: through the gdbstub for a window
+// shorter than traceWindowMin, through the trace engine for a longer one.
+// Both must give the same instruction and count.
 func TestStepWindow(t *testing.T) {
-	sc := load(t, "cpu-models.yaml")
-	sc.Sync = sc.Sync[:1]
-	sc.Sync[0].Hit = 1
-	sc.Sync[0].Step = 5000
-	sc.Localize.Enabled = false
-	res := runScenario(t, sc)
-	ins := byKind(res, compare.KindInstruction)
-	if len(ins) != 1 {
-		t.Fatalf("instruction divergences %+v, want 1", res.Divergences)
+	steps := map[string]int{}
+	for _, tt := range []struct {
+		name   string
+		window int
+		engine string
+	}{
+		{"gdbstub", 4999, "step window after sync point 1:"},
+		{"trace", 20000, "(trace engine)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := load(t, "cpu-models.yaml")
+			sc.Sync = sc.Sync[:1]
+			sc.Sync[0].Hit = 1
+			sc.Sync[0].Step = tt.window
+			sc.Localize.Enabled = false
+			res := runScenario(t, sc)
+			ins := byKind(res, compare.KindInstruction)
+			if len(ins) != 1 {
+				t.Fatalf("instruction divergences %+v, want 1 (notes %v)", res.Divergences, res.Notes)
+			}
+			id := ins[0].Instruction
+			if id.Granularity != "instruction" || !strings.Contains(id.Disasm[0], "cpuid") || !strings.Contains(id.Disasm[1], "cpuid") {
+				t.Errorf("step window stopped at %v %+v, want the cpuid of leaf 1", ins[0].PC, id)
+			}
+			if !strings.Contains(ins[0].Summary, tt.engine) {
+				t.Errorf("summary %q does not say %q", ins[0].Summary, tt.engine)
+			}
+			if ins[0].Step <= 0 || ins[0].Step >= tt.window || res.Syncs[0].Steps != ins[0].Step {
+				t.Errorf("step %d, window steps %d", ins[0].Step, res.Syncs[0].Steps)
+			}
+			steps[tt.name] = ins[0].Step
+		})
 	}
-	id := ins[0].Instruction
-	if id.Granularity != "instruction" || !strings.Contains(id.Disasm[0], "cpuid") || !strings.Contains(id.Disasm[1], "cpuid") {
-		t.Errorf("step window stopped at %v %+v, want the cpuid of leaf 1", ins[0].PC, id)
-	}
-	if ins[0].Step <= 0 || ins[0].Step >= 5000 || res.Syncs[0].Steps != ins[0].Step {
-		t.Errorf("step %d, window steps %d", ins[0].Step, res.Syncs[0].Steps)
+	if steps["gdbstub"] != steps["trace"] {
+		t.Errorf("gdbstub found step %d, trace step %d", steps["gdbstub"], steps["trace"])
 	}
 }
 

@@ -25,6 +25,21 @@ func (r *run) stepWindow(ctx context.Context, k int, sp *scenario.SyncPoint) err
 		r.note("sync point %d: step window compared by function entries (different builds: instruction streams differ)", k+1)
 		return r.stepWindowCalls(ctx, k, sp)
 	}
+	if r.traceable() && sp.Step >= traceWindowMin {
+		n := len(r.res.Divergences)
+		done, err := r.traceFrom(ctx, r.sides, k, k, sp.Compare, sp.Step, nil,
+			fmt.Sprintf("step window after sync point %d (trace engine): instruction %%d", k+1))
+		if err != nil {
+			r.note("sync point %d: trace engine failed (%v); stepping through the gdbstub instead", k+1, err)
+		}
+		if done && err == nil {
+			r.res.Syncs[k].Steps = sp.Step
+			if len(r.res.Divergences) > n {
+				r.res.Syncs[k].Steps = r.res.Divergences[len(r.res.Divergences)-1].Step
+			}
+			return nil
+		}
+	}
 	st, err := r.lockstepSteps(ctx, r.sides, k, sp.Compare, sp.Step, nil)
 	if err != nil {
 		return err
@@ -148,6 +163,12 @@ func (r *run) recordSteps(ctx context.Context, sides [2]*side, k int, st stepped
 	}
 	return nil
 }
+
+// traceWindowMin is the step window length from which the trace engine
+// is used when both sides are TCG: it costs about 3 s to start a traced
+// pair (docs/performance.md), which gdbstub stepping at about 1,500
+// lockstep steps/s spends in some 4,500 steps.
+const traceWindowMin = 5000
 
 // maxStepRetries bounds the re-steps of a step that changed nothing.
 const maxStepRetries = 3

@@ -67,9 +67,30 @@ func versionAtLeast(v string, major, minor int) bool {
 // localize.max_steps or before sync point k. On false the caller steps
 // through the gdbstub instead (with a note when err is non-nil).
 func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, error) {
-	t0 := time.Now()
 	sp := &r.sc.Sync[k]
 	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
+	// Stop at the sync point that noticed the divergence, as stepping does.
+	addrK, err := pair[0].resolve(sp.Break)
+	if err != nil {
+		return false, err
+	}
+	arrivals := 0
+	stop := func(i uint64, s *trace.State) bool {
+		if i > 0 && s.PC == addrK {
+			arrivals++
+		}
+		return arrivals >= sp.Hit
+	}
+	return r.traceFrom(ctx, pair, k, k-1, spec, r.sc.Localize.MaxSteps, stop,
+		fmt.Sprintf("localised by trace %%d instructions after sync point %d", k))
+}
+
+// traceFrom compares the two guests with the trace engine from sync point
+// from (pair sits there) for at most max instructions, or until stop says
+// so, and records the first divergent instruction at sync point k, with
+// where (a format taking the instruction count) as its summary prefix.
+func (r *run) traceFrom(ctx context.Context, pair [2]*side, k, from int, spec scenario.CompareSpec, max int, stop func(uint64, *trace.State) bool, where string) (bool, error) {
+	t0 := time.Now()
 	topt, ropt, names, err := r.traceOptions(pair, k, spec)
 	if err != nil {
 		return false, err
@@ -83,10 +104,10 @@ func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, er
 	}
 	w := [2]*trace.Walker{trace.NewWalker(trace.NewParser(readers[0])), trace.NewWalker(trace.NewParser(readers[1]))}
 
-	// Walk both logs through sync points 0..k-1: hit counts are counted
+	// Walk both logs through sync points 0..from: hit counts are counted
 	// from the previous sync point, as runTo counts them.
 	var skipped uint64
-	for j := 0; j < k; j++ {
+	for j := 0; j <= from; j++ {
 		spj := &r.sc.Sync[j]
 		var g errgroup.Group
 		var n [2]uint64
@@ -109,20 +130,8 @@ func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, er
 		skipped += n[0]
 	}
 
-	// Stop at the sync point that noticed the divergence, as stepping does.
-	addrK, err := pair[0].resolve(sp.Break)
-	if err != nil {
-		return false, err
-	}
-	arrivals := 0
-	topt.Stop = func(i uint64, s *trace.State) bool {
-		if i > 0 && s.PC == addrK {
-			arrivals++
-		}
-		return arrivals >= sp.Hit
-	}
-	max := r.sc.Localize.MaxSteps
-	topt.Max = uint64(max) + 1 // state 0 is sync point k-1 itself
+	topt.Stop = stop
+	topt.Max = uint64(max) + 1 // state 0 is sync point from itself
 	tc := time.Now()
 	d, err := trace.CompareFrom(tctx, w[0], w[1], topt)
 	if err != nil {
@@ -130,7 +139,7 @@ func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, er
 	}
 	elapsed := time.Since(tc)
 	r.logf("trace engine: %s after skipping %d states to sync point %d; compared %d instructions in %s (%.0f/s), %d+%d repeated states collapsed",
-		d.String(), skipped, k, d.Index, elapsed.Round(time.Millisecond), float64(d.Index)/max1(elapsed.Seconds()), d.Dups[0], d.Dups[1])
+		d.String(), skipped, from+1, d.Index, elapsed.Round(time.Millisecond), float64(d.Index)/max1(elapsed.Seconds()), d.Dups[0], d.Dups[1])
 	if traceObserver != nil {
 		traceObserver(traceStats{compared: d.Index, skipped: skipped, compare: elapsed})
 	}
@@ -141,10 +150,14 @@ func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, er
 
 	switch d.Outcome {
 	case trace.SameUntilMax:
-		r.note("localisation: no divergence within localize.max_steps (%d instructions) after sync point %d (trace engine)", max, k)
+		if from == k {
+			// A step window that matched: nothing to say.
+			return true, nil
+		}
+		r.note("localisation: no divergence within localize.max_steps (%d instructions) after sync point %d (trace engine)", max, from+1)
 		return true, nil
 	case trace.SameUntilStop:
-		r.note("localisation: the registers matched at every one of the %d instructions from sync point %d to %d (trace engine); the divergence is in memory or call path only", d.Index-1, k, k+1)
+		r.note("localisation: the registers matched at every one of the %d instructions from sync point %d to %d (trace engine); the divergence is in memory or call path only", d.Index-1, from+1, k+1)
 		return true, nil
 	case trace.SameUntilEOF, trace.EndedA, trace.EndedB:
 		// An exit is recorded from the gdbstub pair; let stepping get there.
@@ -152,7 +165,7 @@ func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, er
 		return false, nil
 	}
 	if d.Index == 0 {
-		return false, fmt.Errorf("trace: the guests already differ at sync point %d", k)
+		return false, fmt.Errorf("trace: the guests already differ at sync point %d", from+1)
 	}
 	prev, err := r.reachTraced(ctx, pair, d, names)
 	if err != nil {
@@ -192,11 +205,10 @@ func (r *run) localizeTrace(ctx context.Context, pair [2]*side, k int) (bool, er
 	if !real {
 		return false, fmt.Errorf("%w: no register differs after the instruction at %#x (trace: %s)", errTraceMismatch, prev[0], d.String())
 	}
-	where := fmt.Sprintf("localised by trace %d instructions after sync point %d", d.Index, k)
-	if err := r.instructionDivergence(ctx, pair, k, int(d.Index), prev, diffs, ropt, where); err != nil {
+	if err := r.instructionDivergence(ctx, pair, k, int(d.Index), prev, diffs, ropt, fmt.Sprintf(where, d.Index)); err != nil {
 		return false, err
 	}
-	r.logf("localisation by trace took %s", time.Since(t0).Round(time.Millisecond))
+	r.logf("trace engine: done in %s", time.Since(t0).Round(time.Millisecond))
 	return true, nil
 }
 
