@@ -233,7 +233,7 @@ func (r *run) localizeCalls(ctx context.Context, pair [2]*side, k int) error {
 	a, b := pair[0].lastCalls, pair[1].lastCalls
 	idx, reason, diverged := firstCallDivergence(pair, a, b, r.callSymbolizers())
 	if !diverged {
-		r.note("localisation: the %d function entries between sync points %d and %d match by name, order and arguments", len(a), k, k+1)
+		r.note("localisation: %s between sync points %d and %d match by name, order and arguments", plural(len(a), "function entry", "function entries"), k, k+1)
 		return nil
 	}
 	id := &compare.InstructionDiff{Granularity: "function"}
@@ -351,4 +351,12 @@ func firstCallDivergence(sides [2]*side, a, b []compare.Call, sym [2]compare.Sym
 		reason += " (an argument register the function does not read)"
 	}
 	return idx, reason, ok
+}
+
+// plural returns "1 thing" or "n things".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

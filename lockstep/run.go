@@ -176,6 +176,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 		r.res.Sides[i].Version = s.inst.Version
 		r.res.Sides[i].Command = s.inst.CommandLine
 	}
+	if err := r.checkRegisters(); err != nil {
+		return err
+	}
 	if err := r.applyDeterminism(ctx); err != nil {
 		return err
 	}
@@ -214,6 +217,30 @@ type ScenarioError struct{ Err error }
 
 func (e *ScenarioError) Error() string { return e.Err.Error() }
 func (e *ScenarioError) Unwrap() error { return e.Err }
+
+// checkRegisters checks, as soon as both target descriptions are known
+// and before any guest runs, that every register and group the scenario
+// compares exists on each side.
+func (r *run) checkRegisters() error {
+	var errs []error
+	seen := map[string]bool{}
+	for i := range r.sc.Sync {
+		field := fmt.Sprintf("sync[%d].compare.registers", i)
+		for _, s := range r.sides {
+			if _, err := regNames(s.rsp.Layout(), r.sc.Sync[i].Compare); err != nil {
+				msg := fmt.Sprintf("%s: guest %s: %v", r.sc.PosOf(field), s.name(), err)
+				if !seen[msg] {
+					seen[msg] = true
+					errs = append(errs, errors.New(msg))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return &ScenarioError{Err: errors.Join(errs...)}
+	}
+	return nil
+}
 
 // applyDeterminism sets the single-step mask on each side to what the
 // scenario asks for, where the accelerator supports it, and notes the rest.

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/arch"
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -37,7 +40,8 @@ func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
 	for i, g := range sc.Guests {
 		side := scenario.SideNames[i]
 		for _, f := range []struct{ field, path string }{{"kernel", g.Kernel}, {"initrd", g.Initrd}, {"bios", g.BIOS}, {"symbols", g.Symbols}} {
-			if f.path == "" {
+			if f.path == "" || (f.field == "symbols" && f.path == g.Kernel) {
+				// symbols defaults to the kernel: one mistake, one message.
 				continue
 			}
 			if _, err := os.Stat(f.path); err != nil {
@@ -49,7 +53,9 @@ func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
 	if len(errs) > 0 {
 		return tables, &ScenarioError{Err: errors.Join(errs...)}
 	}
+	errs = append(errs, checkIgnores(sc)...)
 	var loadErrs [2]error
+	var hints []string
 	var g errgroup.Group
 	for i, gu := range sc.Guests {
 		if gu.Symbols == "" || (i == 1 && gu.Symbols == sc.Guests[0].Symbols) {
@@ -57,6 +63,8 @@ func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
 		}
 		if gu.Symbols == gu.Kernel && !isELF(gu.Symbols) {
 			// A bzImage or raw kernel has no symbols; symbols: can name the vmlinux.
+			hints = append(hints, fmt.Sprintf("guest %s: kernel %s is not an ELF file, so it has no symbols; set symbols: to its ELF (e.g. the vmlinux)",
+				scenario.SideNames[i], gu.Kernel))
 			continue
 		}
 		g.Go(func() error {
@@ -82,9 +90,40 @@ func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
 		return tables, &ScenarioError{Err: errors.Join(errs...)}
 	}
 	if err := sc.CheckSymbols(res); err != nil {
+		if len(hints) > 0 {
+			err = fmt.Errorf("%w\n%s", err, strings.Join(hints, "\n"))
+		}
 		return tables, &ScenarioError{Err: err}
 	}
 	return tables, nil
+}
+
+// checkIgnores checks every ignore rule ("reg" or "reg.BIT") against the
+// flag bits of each side's architecture.
+func checkIgnores(sc *scenario.Scenario) []error {
+	a, err := arch.Lookup(sc.Guests[0].Arch)
+	if err != nil {
+		return nil // an architecture lockstep has no tables for: QEMU's target.xml decides
+	}
+	flags := a.CompareFlags()
+	var errs []error
+	check := func(field string, rules []string) {
+		for _, rule := range rules {
+			if err := compare.IgnoreValid(rule, flags); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", sc.PosOf(field), err))
+			}
+		}
+	}
+	check("compare.ignore", sc.Compare.Ignore)
+	for i, sp := range sc.Sync {
+		// A sync point's ignore inherited from compare: points at the
+		// same place; check it once.
+		if p, ok := sc.Pos[fmt.Sprintf("sync[%d].compare.ignore", i)]; ok && p != sc.Pos["compare.ignore"] {
+			check(fmt.Sprintf("sync[%d].compare.ignore", i), sp.Compare.Ignore)
+		}
+	}
+	check("noise.registers", sc.Noise.Registers)
+	return errs
 }
 
 func isELF(path string) bool {

@@ -78,6 +78,7 @@ func TestBadScenarios(t *testing.T) {
 		"notelf": writeScenario(t, "notelf.yaml", strings.Replace(okHead, "{kernel: KERNEL}", "{kernel: KERNEL, symbols: "+notELFSyms+"}", 1)+
 			"sync:\n  - break: kmain\n", notELF),
 		"kernelnotelf": writeScenario(t, "kernelnotelf.yaml", okHead+"sync:\n  - break: kmain\n", notELF),
+		"badignore":    writeScenario(t, "badignore.yaml", okHead+"compare: {ignore: [eflags.NOPE]}\nsync:\n  - break: kmain\n", qemutest.Guest(t, "demo-good")),
 	}
 	var tests []badCase
 	for _, cmd := range []string{"validate", "run"} {
@@ -95,7 +96,9 @@ func TestBadScenarios(t *testing.T) {
 			badCase{cmd + " symbols not ELF", []string{cmd, files["notelf"]}, 2,
 				[]string{"notelf.yaml:3:", "symbols", "notelf.txt"}, []string{"lockstep bad"}},
 			badCase{cmd + " kernel not ELF, no symbols", []string{cmd, files["kernelnotelf"]}, 2,
-				[]string{"kernelnotelf.yaml:", "symbols", "kmain"}, []string{"lockstep bad"}},
+				[]string{"kernelnotelf.yaml:", "symbols", "kmain", "not an ELF file"}, []string{"lockstep bad"}},
+			badCase{cmd + " unknown flag bit", []string{cmd, files["badignore"]}, 2,
+				[]string{"badignore.yaml:6:", "eflags.NOPE", "unknown bit"}, []string{"lockstep bad"}},
 		)
 	}
 	tests = append(tests,
@@ -149,7 +152,7 @@ func TestBadRuns(t *testing.T) {
 		stdout []string
 		stderr []string
 	}{
-		{"unknown register", []string{"run", unknownReg}, 2, nil, []string{"unkreg.yaml:", `"rzz"`, "register"}},
+		{"unknown register", []string{"run", unknownReg}, 2, nil, []string{"unkreg.yaml:6:", `"rzz"`, "register", "guest a", "guest b"}},
 		{"guest hangs", []string{"run", "--color", "never", scenarioPath(t, "demo-hang.yaml")}, 0,
 			[]string{"DIVERGED", "[arrival]", "did not arrive within 5s"}, nil},
 		{"guest exits early", []string{"run", "--color", "never", scenarioPath(t, "demo-exit.yaml")}, 0,

@@ -98,6 +98,10 @@ func Load(path string) (*Table, error) {
 func load(r io.ReaderAt, path string) (*Table, error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("symbols: %s is not an ELF file (%w); name the ELF with symbols (e.g. vmlinux) in symbols:", path, err)
+		}
 		return nil, fmt.Errorf("symbols: open %s: %w", path, err)
 	}
 	raw, err := f.Symbols()

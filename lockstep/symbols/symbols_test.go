@@ -40,7 +40,7 @@ func TestLoadErrors(t *testing.T) {
 		text string
 	}{
 		{"stripped", fixture(t, true), ErrNoSymbols, "build with symbols or set symbols:"},
-		{"not ELF", "testdata/not-elf.txt", nil, "open testdata/not-elf.txt"},
+		{"not ELF", "testdata/not-elf.txt", nil, "testdata/not-elf.txt is not an ELF file"},
 		{"missing", "testdata/missing.elf", fs.ErrNotExist, "missing.elf"},
 	}
 	for _, tc := range tests {
