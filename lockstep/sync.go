@@ -96,6 +96,11 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	if err := r.compareAt(k, sp, caps); err != nil {
 		return false, err
 	}
+	// Save this point before a step window moves the guests on, so that a
+	// later divergence can localise from here without a restart.
+	if err := r.checkpointSyncPoint(ctx, k); err != nil {
+		return false, err
+	}
 	if r.shouldLocalize(k) {
 		if err := r.localize(ctx, k); err != nil {
 			return false, err
