@@ -29,6 +29,7 @@ type htmlPage struct {
 	Counts                                   string
 	Reached                                  string
 	Syncs                                    []htmlSync
+	HasSteps                                 bool // some sync point has a step window
 	Other                                    []htmlDiv
 	HiddenNoise                              int
 	Notes                                    []string
@@ -65,6 +66,7 @@ type htmlDiv struct {
 type htmlRegTable struct {
 	LabelA, LabelB string
 	Regs           []htmlReg
+	HasBits        bool // some row has differing flag bits
 }
 
 type htmlReg struct {
@@ -152,7 +154,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		p.Reached += fmt.Sprintf(" · %d steps", r.Stats.Steps)
 	}
 	if r.Duration > 0 {
-		p.Reached += " · " + r.Duration.String()
+		p.Reached += " · " + fmtDuration(r.Duration)
 	}
 	if !r.Started.IsZero() {
 		p.Generated = r.Started.UTC().Format("2006-01-02 15:04:05 UTC")
@@ -201,6 +203,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		}
 		if sy.Steps > 0 {
 			hs.Steps = fmt.Sprintf("%d", sy.Steps)
+			p.HasSteps = true
 		}
 		hs.Divs = conv(by[sy.Index])
 		hs.Link = len(hs.Divs) > 0
@@ -239,7 +242,7 @@ func statusClass(s string) string {
 func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor string) htmlDiv {
 	h := htmlDiv{
 		Kind: string(d.Kind), Where: divWhere(d), Summary: d.Summary,
-		PC: pcPair(d.PC), Noise: d.Noise, Anchor: anchor,
+		PC: divPC(d), Noise: d.Noise, Anchor: anchor,
 		LabelA: sideLabel(r, 0), LabelB: sideLabel(r, 1),
 	}
 	switch {
@@ -257,12 +260,16 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 		in := d.Instruction
 		hi := &htmlInstr{
 			Granularity: in.Granularity,
-			Rows: [][3]string{
-				{"pc", d.PC[0].String(), d.PC[1].String()},
-				{"bytes", in.Bytes[0], in.Bytes[1]},
-				{"instruction", in.Disasm[0], in.Disasm[1]},
-			},
-			Registers: htmlRegs(r, in.Registers),
+			Registers:   htmlRegs(r, in.Registers),
+		}
+		for _, row := range [][3]string{
+			{"pc", sidePC(d, 0), sidePC(d, 1)},
+			{"bytes", in.Bytes[0], in.Bytes[1]},
+			{"instruction", in.Disasm[0], in.Disasm[1]},
+		} {
+			if row[1] != "" || row[2] != "" {
+				hi.Rows = append(hi.Rows, row)
+			}
 		}
 		if len(in.CallPath[0]) > 0 || len(in.CallPath[1]) > 0 {
 			hi.Paths = [2]string{pathString(in.CallPath[0]), pathString(in.CallPath[1])}
@@ -277,7 +284,9 @@ func htmlRegs(r *lockstep.Result, regs []compare.RegisterDiff) *htmlRegTable {
 		return nil
 	}
 	out := make([]htmlReg, 0, len(regs))
+	hasBits := false
 	for _, rg := range regs {
+		hasBits = hasBits || len(rg.Bits) > 0
 		a, b := digitDiff(rg.Values[0], rg.Values[1])
 		out = append(out, htmlReg{
 			Name: rg.Name, A: a, B: b,
@@ -285,7 +294,7 @@ func htmlRegs(r *lockstep.Result, regs []compare.RegisterDiff) *htmlRegTable {
 			Bits: strings.Join(rg.Bits, " "),
 		})
 	}
-	return &htmlRegTable{LabelA: sideLabel(r, 0), LabelB: sideLabel(r, 1), Regs: out}
+	return &htmlRegTable{LabelA: sideLabel(r, 0), LabelB: sideLabel(r, 1), Regs: out, HasBits: hasBits}
 }
 
 // digitDiff splits two hex values into runs of equal and differing digits,
@@ -345,10 +354,7 @@ func htmlMemory(m *compare.MemoryDiff) *htmlMem {
 // htmlCallPath lays a unified diff out side by side: common lines on both
 // sides, a run of "-" lines paired with the following run of "+" lines.
 func htmlCallPath(c *compare.CallPathDiff, opt Options) *htmlPath {
-	hp := &htmlPath{Source: c.Source}
-	if hp.Source == "" {
-		hp.Source = "backtrace"
-	}
+	hp := &htmlPath{Source: callPathLabel(c.Source)}
 	lines := unifiedLines(c.Unified)
 	if len(lines) == 0 {
 		for i := 0; i < max(len(c.A), len(c.B)); i++ {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
@@ -28,10 +29,13 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	if s.First != nil {
 		d := s.First
 		fmt.Fprintf(&b, "**First divergence** at %s: %s `%s`", mdText(divWhere(d)), d.Kind, mdCode(d.Summary))
-		if d.PC[0].String() == d.PC[1].String() {
-			fmt.Fprintf(&b, " at `%s`", mdCode(d.PC[0].String()))
-		} else {
-			fmt.Fprintf(&b, ": %s at `%s`, %s at `%s`", mdText(sideLabel(r, 0)), mdCode(d.PC[0].String()), mdText(sideLabel(r, 1)), mdCode(d.PC[1].String()))
+		pa, pb := sidePC(d, 0), sidePC(d, 1)
+		switch {
+		case summaryNamesWhere(d) || divPC(d) == "":
+		case pa == pb:
+			fmt.Fprintf(&b, " at `%s`", mdCode(pa))
+		default:
+			fmt.Fprintf(&b, ": %s at `%s`, %s at `%s`", mdText(sideLabel(r, 0)), mdCode(pa), mdText(sideLabel(r, 1)), mdCode(pb))
 		}
 		b.WriteString(".\n\n")
 	}
@@ -74,7 +78,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 		}
 		fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n", htmlEscape(title))
 		if len(g.Regs) > 1 {
-			if pc := pcPair(d.PC); pc != "" {
+			if pc := divPC(d); pc != "" {
 				fmt.Fprintf(&b, "pc: `%s`\n\n", mdCode(pc))
 			}
 			mdRegisters(&b, g.Regs)
@@ -112,7 +116,7 @@ func mdSyncPC(sy lockstep.SyncResult, i int) string {
 }
 
 func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, opt Options) {
-	if pc := pcPair(d.PC); pc != "" {
+	if pc := divPC(d); pc != "" {
 		fmt.Fprintf(b, "pc: `%s`\n\n", mdCode(pc))
 	}
 	switch {
@@ -134,11 +138,7 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 		writeFence(b, "", t.String())
 	case d.CallPath != nil:
 		c := d.CallPath
-		src := c.Source
-		if src == "" {
-			src = "backtrace"
-		}
-		fmt.Fprintf(b, "%s, outermost first (`-` %s only, `+` %s only)\n\n", mdText(src), mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
+		fmt.Fprintf(b, "%s (`-` %s only, `+` %s only)\n\n", mdText(callPathLabel(c.Source)), mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
 		u := c.Unified
 		if strings.TrimSpace(u) == "" {
 			u = "a: " + pathString(c.A) + "\nb: " + pathString(c.B) + "\n"
@@ -166,11 +166,11 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 		if in.Granularity != "" {
 			fmt.Fprintf(b, "compared by %s\n\n", mdText(in.Granularity))
 		}
-		var t strings.Builder
+		var rows [][]string
 		for i := 0; i < 2; i++ {
-			fmt.Fprintf(&t, "%s  %-20s %-24s %s\n", [2]string{"a", "b"}[i], d.PC[i].String(), in.Bytes[i], in.Disasm[i])
+			rows = append(rows, []string{[2]string{"a", "b"}[i], sidePC(d, i), in.Bytes[i], in.Disasm[i]})
 		}
-		writeFence(b, "", t.String())
+		writeFence(b, "", alignColumns(rows))
 		if len(in.Registers) > 0 {
 			b.WriteString("\nRegisters that differ after it:\n\n")
 			mdRegisters(b, in.Registers)
@@ -181,12 +181,67 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 	}
 }
 
+// mdRegisters writes a register table. The symbolic and bits columns are
+// dropped when they are empty in every row.
 func mdRegisters(b *bytes.Buffer, regs []compare.RegisterDiff) {
-	b.WriteString("| register | a | b | a symbolic | b symbolic | bits |\n|---|---|---|---|---|---|\n")
-	for _, rg := range regs {
-		fmt.Fprintf(b, "| `%s` | `%s` | `%s` | %s | %s | %s |\n", mdCode(rg.Name), mdCode(rg.Values[0]), mdCode(rg.Values[1]),
-			mdOptCode(rg.Symbolic[0]), mdOptCode(rg.Symbolic[1]), mdText(strings.Join(rg.Bits, " ")))
+	head := []string{"register", "a", "b", "a symbolic", "b symbolic", "bits"}
+	rows := make([][]string, len(regs))
+	keep := []bool{true, true, true, false, false, false}
+	for i, rg := range regs {
+		rows[i] = []string{"`" + mdCode(rg.Name) + "`", "`" + mdCode(rg.Values[0]) + "`", "`" + mdCode(rg.Values[1]) + "`",
+			mdOptCode(rg.Symbolic[0]), mdOptCode(rg.Symbolic[1]), mdText(strings.Join(rg.Bits, " "))}
+		for c, v := range rows[i] {
+			keep[c] = keep[c] || v != ""
+		}
 	}
+	row := func(cells []string) {
+		for c, v := range cells {
+			if keep[c] {
+				b.WriteString("| " + v + " ")
+			}
+		}
+		b.WriteString("|\n")
+	}
+	row(head)
+	for c := range head {
+		if keep[c] {
+			b.WriteString("|---")
+		}
+	}
+	b.WriteString("|\n")
+	for _, r := range rows {
+		row(r)
+	}
+}
+
+// alignColumns lays plain-text rows out in columns two spaces apart, each
+// as wide as its widest cell; columns empty in every row are dropped and
+// trailing spaces trimmed.
+func alignColumns(rows [][]string) string {
+	var width []int
+	for _, r := range rows {
+		for c, v := range r {
+			if c >= len(width) {
+				width = append(width, 0)
+			}
+			width[c] = max(width[c], utf8.RuneCountInString(v))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		var l strings.Builder
+		for c, v := range r {
+			if width[c] == 0 {
+				continue
+			}
+			if l.Len() > 0 {
+				l.WriteString("  ")
+			}
+			l.WriteString(pad(v, width[c]))
+		}
+		b.WriteString(strings.TrimRight(l.String(), " ") + "\n")
+	}
+	return b.String()
 }
 
 func mdOptCode(s string) string {

@@ -127,11 +127,11 @@ func (t *textWriter) summary(r *lockstep.Result) {
 		reached += fmt.Sprintf(", %d steps", r.Stats.Steps)
 	}
 	if r.Duration > 0 {
-		reached += fmt.Sprintf(", %s", r.Duration)
+		reached += ", " + fmtDuration(r.Duration)
 	}
 	kv("reached", reached)
 	if r.Error != "" {
-		kv("error", p.warn(r.Error))
+		kv("error", p.warn(indentLines(strings.TrimRight(r.Error, "\n"), strings.Repeat(" ", 12))))
 	}
 }
 
@@ -156,7 +156,7 @@ func (t *textWriter) details(r *lockstep.Result) {
 			head += t.p.dim(fmt.Sprintf("  %d steps", sy.Steps))
 		}
 		if t.opt.Verbose && sy.Duration > 0 {
-			head += t.p.dim("  " + sy.Duration.String())
+			head += t.p.dim("  " + fmtDuration(sy.Duration))
 		}
 		t.line("%s", head)
 		t.divergences(by[sy.Index])
@@ -193,7 +193,7 @@ func (t *textWriter) divHeader(d *compare.Divergence, summary string) {
 		step = fmt.Sprintf("step %d: ", d.Step)
 	}
 	t.line("  %s %s%s", kind, step, summary)
-	if pc := pcPair(d.PC); pc != "" {
+	if pc := divPC(d); pc != "" {
 		t.line("    pc  %s", pc)
 	}
 }
@@ -385,11 +385,7 @@ func caretCols(mark []bool) string {
 }
 
 func (t *textWriter) callPath(c *compare.CallPathDiff, ind string) {
-	src := c.Source
-	if src == "" {
-		src = "backtrace"
-	}
-	t.line("%s%s", ind, t.p.dim(fmt.Sprintf("%s, outermost first (- %s only, + %s only)", src, sideLabel(t.r, 0), sideLabel(t.r, 1))))
+	t.line("%s%s", ind, t.p.dim(fmt.Sprintf("%s (- %s only, + %s only)", callPathLabel(c.Source), sideLabel(t.r, 0), sideLabel(t.r, 1))))
 	lines := unifiedLines(c.Unified)
 	if len(lines) == 0 {
 		t.line("%s%s %s", ind, t.p.a("a"), pathString(c.A))
@@ -426,7 +422,7 @@ func (t *textWriter) instruction(d *compare.Divergence, ind string) {
 		st := [2]style{t.p.a, t.p.b}[i]
 		rows = append(rows, []cell{
 			{[2]string{"a", "b"}[i], st},
-			{d.PC[i].String(), nil},
+			{sidePC(d, i), nil},
 			{in.Bytes[i], t.p.dim},
 			{in.Disasm[i], st},
 		})
@@ -487,6 +483,12 @@ func (t *textWriter) trailer(r *lockstep.Result) {
 	}
 	if r.Error != "" {
 		t.buf.WriteByte('\n')
-		t.line("%s %s", t.p.warn("error:"), r.Error)
+		t.line("%s %s", t.p.warn("error:"), indentLines(strings.TrimRight(r.Error, "\n"), "       "))
 	}
+}
+
+// indentLines indents every line of s after the first by ind, so a
+// multi-line value stays under its label.
+func indentLines(s, ind string) string {
+	return strings.ReplaceAll(s, "\n", "\n"+ind)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 
@@ -202,15 +203,66 @@ func divWhere(d *compare.Divergence) string {
 }
 
 // pcPair renders both PCs: "checksum+0x12" when equal, else "a checksum+0x12, b checksum+0x16".
+// A side without a PC (zero Location) reads "not reached", never "0x0".
 func pcPair(pc [2]compare.Location) string {
-	a, b := pc[0].String(), pc[1].String()
-	if pc[0] == (compare.Location{}) && pc[1] == (compare.Location{}) {
+	return pcPairOf(pc, func(i int) string { return "not reached" })
+}
+
+// divPC renders a divergence's PCs like pcPair; a side without a PC reads
+// "exited" when the divergence says it exited, else "not reached".
+func divPC(d *compare.Divergence) string {
+	return pcPairOf(d.PC, func(i int) string { return noPC(d, i) })
+}
+
+// sidePC is one side's PC of a divergence, or why it has none.
+func sidePC(d *compare.Divergence, i int) string {
+	if d.PC[i] == (compare.Location{}) {
+		return noPC(d, i)
+	}
+	return d.PC[i].String()
+}
+
+// noPC says why side i of d has no PC.
+func noPC(d *compare.Divergence, i int) string {
+	switch {
+	case d.Arrival != nil && d.Arrival.State[i] == "exited",
+		d.Exit != nil && d.Exit.State[i] == "exited":
+		return "exited"
+	}
+	return "not reached"
+}
+
+func pcPairOf(pc [2]compare.Location, none func(i int) string) string {
+	zero := compare.Location{}
+	if pc[0] == zero && pc[1] == zero {
 		return ""
 	}
-	if a == b {
-		return a
+	var s [2]string
+	for i := range pc {
+		if pc[i] == zero {
+			s[i] = none(i)
+		} else {
+			s[i] = pc[i].String()
+		}
 	}
-	return "a " + a + ", b " + b
+	if s[0] == s[1] {
+		return s[0]
+	}
+	return "a " + s[0] + ", b " + s[1]
+}
+
+// fmtDuration rounds d for people: microseconds below 1 ms, milliseconds
+// below 10 s, tenths of a second above.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		d = d.Round(time.Microsecond)
+	case d < 10*time.Second:
+		d = d.Round(time.Millisecond)
+	default:
+		d = d.Round(100 * time.Millisecond)
+	}
+	return d.String()
 }
 
 // syncPC renders a sync point's PCs, saying which side never reached it.
@@ -236,10 +288,19 @@ func firstLine(d *compare.Divergence) string {
 		return "none"
 	}
 	s := fmt.Sprintf("%s: %s %s", divWhere(d), d.Kind, d.Summary)
-	if pc := pcPair(d.PC); pc != "" {
+	if summaryNamesWhere(d) {
+		return s
+	}
+	if pc := divPC(d); pc != "" {
 		s += " at " + pc
 	}
 	return s
+}
+
+// summaryNamesWhere reports whether d's Summary already says where each
+// side was (arrival and exit divergences), so " at PC" would repeat it.
+func summaryNamesWhere(d *compare.Divergence) bool {
+	return d.Arrival != nil || d.Exit != nil || d.Kind == compare.KindArrival || d.Kind == compare.KindExit
 }
 
 // groupBySync returns the divergences of each sync index, plus those whose
@@ -274,8 +335,13 @@ func visible(ds []*compare.Divergence, verbose bool) (shown []*compare.Divergenc
 	return shown, noise
 }
 
-// sideState is the state of one side of an arrival divergence.
+// arrivalSide is the state of one side of an arrival divergence: the
+// engine's detail when it wrote one (it already names the state and where,
+// e.g. "exited with status 7"), else the state and PC.
 func arrivalSide(a *compare.ArrivalDiff, pc compare.Location, i int) string {
+	if a.Detail[i] != "" {
+		return a.Detail[i]
+	}
 	st := a.State[i]
 	if st == "" {
 		if a.Reached[i] {
@@ -284,28 +350,16 @@ func arrivalSide(a *compare.ArrivalDiff, pc compare.Location, i int) string {
 			st = "unknown"
 		}
 	}
-	var s string
+	s := st
 	switch st {
-	case "reached":
-		s = "reached"
-		if pc != (compare.Location{}) {
-			s += " at " + pc.String()
-		}
-	case "stopped":
-		s = "stopped at " + pc.String()
 	case "exited":
-		s = "exited"
 		if a.ExitCode[i] != nil {
 			s += fmt.Sprintf(" with code %d", *a.ExitCode[i])
 		}
 	default:
-		s = st
 		if pc != (compare.Location{}) {
 			s += " at " + pc.String()
 		}
-	}
-	if a.Detail[i] != "" {
-		s += " (" + a.Detail[i] + ")"
 	}
 	return s
 }
@@ -421,6 +475,19 @@ func argsString(args map[string]string) string {
 		parts[i] = k + "=" + args[k]
 	}
 	return strings.Join(parts, " ")
+}
+
+// callPathLabel names a call path's source and its order: a backtrace
+// lists frames outermost first, a trace lists function entries in the order
+// they were hit.
+func callPathLabel(source string) string {
+	switch source {
+	case "trace":
+		return "trace, in call order"
+	case "", "backtrace":
+		return "backtrace, outermost first"
+	}
+	return source
 }
 
 // pathString renders a call path in call order, outermost first:
