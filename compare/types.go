@@ -150,7 +150,9 @@ type ArrivalDiff struct {
 	State [2]string `json:"state"`
 	// ExitCode is set for a side that exited.
 	ExitCode [2]*int `json:"exit_code,omitempty"`
-	// Detail is a short free-text explanation per side (e.g. the timeout).
+	// Detail says, complete on its own, what each side did: "reached
+	// report", "exited with status 7", "did not arrive within 5s;
+	// interrupted at hang_here+0xe". Renderers show it as is.
 	Detail [2]string `json:"detail,omitempty"`
 }
 
@@ -172,6 +174,6 @@ type InstructionDiff struct {
 	Bytes [2]string `json:"bytes,omitempty"`
 	// Registers are the registers that differ after it.
 	Registers []RegisterDiff `json:"registers,omitempty"`
-	// CallPath is each side's call path at that point, innermost first.
+	// CallPath is each side's call path at that point, outermost first.
 	CallPath [2][]Frame `json:"callpath,omitempty"`
 }

@@ -290,24 +290,45 @@ func (r *run) localizeFuncs(s *side) map[uint64]string {
 // neither read nor clobber arguments.
 var profilingHooks = map[string]bool{"__fentry__": true, "mcount": true, "__cyg_profile_func_enter": true}
 
+// maxLiveDepth bounds how many calls deep liveArgs follows.
+const maxLiveDepth = 4
+
 // liveArgs returns which argument registers the function at addr may read,
-// from its code in the symbol file; all of them when that is unknown.
+// from its code in the symbol file; nil when that is unknown.
 func (s *side) liveArgs(addr uint64) []bool {
+	return s.liveArgsDepth(addr, 0)
+}
+
+func (s *side) liveArgsDepth(addr uint64, depth int) []bool {
 	if v, ok := s.live[addr]; ok {
 		return v
-	}
-	var live []bool
-	if s.arch.LiveArgs != nil && s.syms != nil {
-		if code, err := s.syms.ReadAt(addr, 256); err == nil {
-			live = s.arch.LiveArgs(code, addr, func(t uint64) bool {
-				l, ok := s.symbolize(t)
-				return ok && l.Offset == 0 && profilingHooks[l.Symbol]
-			})
-		}
 	}
 	if s.live == nil {
 		s.live = map[uint64][]bool{}
 	}
+	// Provisionally unknown, which also ends recursion through cycles.
+	s.live[addr] = nil
+	if s.arch.LiveArgs == nil || s.syms == nil || depth > maxLiveDepth {
+		return nil
+	}
+	l, ok := s.symbolize(addr)
+	if !ok || l.Offset != 0 {
+		return nil // not a function entry: a jump inside a function
+	}
+	// The entry block is short; near the end of a section less is there.
+	var code []byte
+	for n := 256; n >= 1 && code == nil; n /= 2 {
+		code, _ = s.syms.ReadAt(addr, n)
+	}
+	if code == nil {
+		return nil
+	}
+	live := s.arch.LiveArgs(code, addr, func(t uint64) ([]bool, bool) {
+		if l, ok := s.symbolize(t); ok && l.Offset == 0 && profilingHooks[l.Symbol] {
+			return nil, true
+		}
+		return s.liveArgsDepth(t, depth+1), false
+	})
 	s.live[addr] = live
 	return live
 }

@@ -67,9 +67,11 @@ type Arch struct {
 	// wants to see.
 	MaxCallLen int
 	// LiveArgs, when set, reports which ArgRegs the function whose code
-	// starts at code (at pc) may read as arguments; skipCall names call
-	// targets that leave arguments alone. Nil means every one may be.
-	LiveArgs func(code []byte, pc uint64, skipCall func(target uint64) bool) []bool
+	// starts at code (at pc) may read as arguments; callee answers the
+	// same for a call or jump target (nil when unknown), or says it is
+	// transparent (a profiling hook that leaves arguments alone). Nil
+	// means every one may be.
+	LiveArgs func(code []byte, pc uint64, callee func(target uint64) (live []bool, transparent bool)) []bool
 	// Link is the link register holding the return address, "" if none.
 	Link string
 }

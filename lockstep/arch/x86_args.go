@@ -39,11 +39,14 @@ var x86WriteOnly = map[x86asm.Op]bool{
 // r8, r9), whether the function starting at code may read it as an
 // argument. It follows the entry block: a register written before it is
 // read there is dead (the caller's leftover, not an argument); one read
-// first, or still untouched when the block ends (branch, return, call) is
-// taken as live. skipCall, when set, names call targets that neither read
-// nor clobber arguments (e.g. Linux's __fentry__ hook), so the walk goes
-// on past them.
-func X86LiveArgs(code []byte, pc uint64, skipCall func(target uint64) bool) []bool {
+// first is live. At a call or an unconditional jump, the argument
+// registers are clobbered (caller-saved) or handed on, so the ones not yet
+// decided take the target's answer from callee (nil when the target is
+// unknown: they are taken as live); a transparent target (a profiling hook
+// such as Linux's __fentry__, which saves and restores every argument) is
+// walked past. A return makes the rest dead; a
+// conditional branch or the end of the decoded code leaves them live.
+func X86LiveArgs(code []byte, pc uint64, callee func(target uint64) (live []bool, transparent bool)) []bool {
 	live := make([]bool, len(x86ArgFamilies))
 	decided := make([]bool, len(x86ArgFamilies))
 	decide := func(i int, v bool) {
@@ -65,6 +68,24 @@ func X86LiveArgs(code []byte, pc uint64, skipCall func(target uint64) bool) []bo
 			}
 		}
 	}
+	// handOn settles the undecided registers at a call or jump; it reports
+	// false for a transparent target, where the walk goes on.
+	handOn := func(inst x86asm.Inst, next uint64) bool {
+		var target []bool
+		if rel, ok := inst.Args[0].(x86asm.Rel); ok && callee != nil {
+			var transparent bool
+			target, transparent = callee(uint64(int64(next) + int64(rel)))
+			if transparent {
+				return false
+			}
+		} else if inst.Args[0] != nil {
+			read(inst.Args[0]) // an indirect call reads its operand
+		}
+		for i := range live {
+			decide(i, target == nil || i >= len(target) || target[i])
+		}
+		return true
+	}
 	for off, n := 0, 0; off < len(code) && n < 64; n++ {
 		inst, err := x86asm.Decode(code[off:], 64)
 		if err != nil || inst.Op == 0 {
@@ -73,26 +94,21 @@ func X86LiveArgs(code []byte, pc uint64, skipCall func(target uint64) bool) []bo
 		next := pc + uint64(off) + uint64(inst.Len)
 		off += inst.Len
 		switch inst.Op {
-		case x86asm.CALL:
-			if rel, ok := inst.Args[0].(x86asm.Rel); ok && skipCall != nil && skipCall(uint64(int64(next)+int64(rel))) {
-				continue
+		case x86asm.CALL, x86asm.JMP:
+			if handOn(inst, next) {
+				return live
 			}
+			continue
+		case x86asm.RET:
 			for i := range live {
-				decide(i, true)
+				decide(i, false)
 			}
 			return live
-		case x86asm.RET, x86asm.JMP, x86asm.JE, x86asm.JNE, x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE,
+		case x86asm.JE, x86asm.JNE, x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE,
 			x86asm.JG, x86asm.JGE, x86asm.JL, x86asm.JLE, x86asm.JS, x86asm.JNS, x86asm.JO, x86asm.JNO,
 			x86asm.JP, x86asm.JNP, x86asm.JRCXZ, x86asm.JECXZ, x86asm.UD2, x86asm.INT, x86asm.HLT:
-			if inst.Op != x86asm.RET {
-				for _, a := range inst.Args {
-					if a != nil {
-						read(a)
-					}
-				}
-			}
 			for i := range live {
-				decide(i, inst.Op != x86asm.RET)
+				decide(i, true)
 			}
 			return live
 		}

@@ -24,8 +24,12 @@ func TestX86LiveArgs(t *testing.T) {
 		// call __fentry__ (rel32 to 0x2000 from 0x1005); mov %rsi,%rax; ret
 		{"fentry skipped", []byte{0xe8, 0xfb, 0x0f, 0, 0, 0x48, 0x89, 0xf0, 0xc3},
 			[]bool{false, true, false, false, false, false}},
-		// call elsewhere: everything untouched is live
-		{"call", []byte{0xe8, 0x00, 0x01, 0, 0}, []bool{true, true, true, true, true, true}},
+		// call to an unknown target: everything untouched is live
+		{"call unknown", []byte{0xe8, 0x00, 0x01, 0, 0}, []bool{true, true, true, true, true, true}},
+		// mov %rdi,%rbx; call 0x3000 (reads rsi only): rdi read, rsi handed on, the rest clobbered
+		{"call known", []byte{0x48, 0x89, 0xfb, 0xe8, 0xf8, 0x1f, 0, 0}, []bool{true, true, false, false, false, false}},
+		// jmp 0x3000: a tail call hands every argument on
+		{"tail call", []byte{0xe9, 0xfb, 0x1f, 0, 0}, []bool{false, true, false, false, false, false}},
 		// mov (%rdi),%rax: a base register is read
 		{"memory operand", []byte{0x48, 0x8b, 0x07, 0xc3}, []bool{true, false, false, false, false, false}},
 		// mov %sil,%al: a partial read counts
@@ -34,7 +38,15 @@ func TestX86LiveArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := X86LiveArgs(tt.code, 0x1000, func(a uint64) bool { return a == fentry })
+			got := X86LiveArgs(tt.code, 0x1000, func(a uint64) ([]bool, bool) {
+				switch a {
+				case fentry:
+					return nil, true
+				case 0x3000:
+					return []bool{false, true, false, false, false, false}, false
+				}
+				return nil, false
+			})
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("live %v, want %v", got, tt.want)
 			}
