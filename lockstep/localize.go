@@ -242,12 +242,77 @@ func (r *run) localizeCalls(ctx context.Context, pair [2]*side, k int) error {
 		if idx < len(cs) {
 			pcs[i] = cs[idx].Loc
 			id.Disasm[i] = "call " + cs[idx].Name + callArgs(cs[idx])
-			id.CallPath[i] = callFrames(cs[max(0, idx-8) : idx+1])
 		}
 	}
+	// The call path at the divergent call: replay once more and stop there.
+	stacks, err := r.stacksAtCall(ctx, k, idx, trace)
+	if err != nil {
+		r.note("localisation: no call path at the divergent call: %v", err)
+	}
+	id.CallPath = stacks
 	r.diverge(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Instruction: id,
 		Summary: fmt.Sprintf("localised between sync points %d and %d (by function entry: different builds): %s", k, k+1, reason)})
 	return nil
+}
+
+// stacksAtCall replays a fresh pair of guests to sync point k-1, runs each
+// side to its call number idx (0-based) among the function entries of
+// trace, and returns both backtraces there. A side with fewer calls gets
+// no backtrace.
+func (r *run) stacksAtCall(ctx context.Context, k, idx int, trace [2]map[uint64]string) ([2][]compare.Frame, error) {
+	var stacks [2][]compare.Frame
+	pair, err := r.relaunch(ctx)
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		for _, s := range pair {
+			if s != nil {
+				s.close(tctx)
+			}
+		}
+	}()
+	if err != nil {
+		return stacks, err
+	}
+	for j := range k {
+		ok, err := r.replayTo(ctx, pair, j, [2]map[uint64]string{})
+		if err != nil {
+			return stacks, err
+		}
+		if !ok {
+			return stacks, fmt.Errorf("the replay did not reach sync point %d", j+1)
+		}
+	}
+	bound := r.waitBound(ctx, &r.sc.Sync[k])
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range pair {
+		g.Go(func() error {
+			wctx, cancel := context.WithTimeout(gctx, bound)
+			defer cancel()
+			for addr := range trace[i] {
+				if err := s.insert(wctx, rsp.Software, addr); err != nil {
+					return err
+				}
+			}
+			for n := 0; n <= idx; {
+				st, err := s.cont(wctx)
+				if err != nil || s.exited || st.Kind == 'W' || st.Kind == 'X' {
+					return nil // fewer calls on this side
+				}
+				pc, err := s.pc(wctx)
+				if err != nil {
+					return err
+				}
+				if _, ok := trace[i][pc]; ok {
+					n++
+				}
+			}
+			bt, err := r.backtrace(wctx, s)
+			stacks[i] = bt
+			return err
+		})
+	}
+	return stacks, g.Wait()
 }
 
 func callArgs(c compare.Call) string {

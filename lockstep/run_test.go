@@ -189,6 +189,12 @@ func TestLocaliseFirstCallBetweenBuilds(t *testing.T) {
 	if !strings.HasSuffix(ins[0].Summary, "call #10 of deep_mix: rdi 0xf909f7bdd3cae476 vs 0xf909f7bdd3cae478") {
 		t.Errorf("localised %q, want call #10 of deep_mix with rdi", ins[0].Summary)
 	}
+	// The call path at that call: kmain calling deep_mix, on both sides.
+	for i, cp := range ins[0].Instruction.CallPath {
+		if n := len(cp); n < 2 || cp[n-1].Symbol != "deep_mix" || cp[n-2].Symbol != "kmain" {
+			t.Errorf("side %d call path %v, want ... > kmain+off > deep_mix", i, cp)
+		}
+	}
 }
 
 func TestDemoAgainstItselfIsIdentical(t *testing.T) {
