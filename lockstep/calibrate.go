@@ -316,10 +316,35 @@ func (l *learner) memoryItem(d compare.Divergence) (NoiseItem, bool) {
 		// Rows do not account for every differing byte: learn the whole range.
 		return it, true
 	}
-	for _, o := range offs {
-		it.Offsets = append(it.Offsets, base.Offset+uint64(o))
+	// Learn whole aligned words: a counter or timestamp varies as a word,
+	// and its high bytes change only now and then (the TSC's byte 4 every
+	// 2^32 cycles), so bytes seen to vary stand for their word.
+	word := uint64(l.wordSize())
+	end := base.Offset + uint64(md.Length)
+	if md.Length == 0 {
+		end = ^uint64(0) // length unknown: do not clip
 	}
+	seen := map[uint64]bool{}
+	for _, o := range offs {
+		w := (base.Offset + uint64(o)) &^ (word - 1)
+		for b := max(w, base.Offset); b < w+word && b < end; b++ {
+			if !seen[b] {
+				seen[b] = true
+				it.Offsets = append(it.Offsets, b)
+			}
+		}
+	}
+	slices.Sort(it.Offsets)
 	return it, true
+}
+
+// wordSize is the guests' pointer size (8 when the architecture is not
+// known).
+func (l *learner) wordSize() int {
+	if a, err := arch.Lookup(l.sc.Guests[0].Arch); err == nil && a.PtrSize > 0 {
+		return a.PtrSize
+	}
+	return 8
 }
 
 // rangeOf finds the compared memory range of sync point k that a

@@ -130,7 +130,7 @@ func TestCalibrateTSC(t *testing.T) {
 		}
 		// The low half of the TSC always differs between runs; the high
 		// half only when a run takes 2^32 cycles to get there.
-		for _, o := range []uint64{0, 1, 2, 3} {
+		for _, o := range []uint64{0, 1, 2, 3, 4, 5, 6, 7} {
 			if !slices.Contains(m.Offsets, o) {
 				t.Errorf("tsc_sample offsets %v lack %d", m.Offsets, o)
 			}
@@ -304,9 +304,9 @@ func TestClassify(t *testing.T) {
 		{name: "flag bit and ignored bit", d: reg("eflags", "0x0", "0x10040", "ZF"), rules: []string{"eflags.ZF"}},
 		{name: "flag bit and unnamed bit", d: reg("eflags", "0x0", "0x40000040", "ZF"), rules: []string{"eflags"}},
 		{name: "memory bytes", d: mem("buf", 3, row(0, 1, 2), compare.HexRow{Offset: 16, Skipped: 4}, row(80, 15)),
-			rules: []string{"buf"}, offsets: []uint64{1, 2, 95}},
-		{name: "memory with offset", d: mem("tbl+0x10", 1, row(0, 3)), rules: []string{"tbl"}, offsets: []uint64{0x13}},
-		{name: "address range", d: mem("0x1000", 1, row(0, 0)), rules: []string{"0x1000"}, offsets: []uint64{8}},
+			rules: []string{"buf"}, offsets: seq(0, 8, 88, 96)},
+		{name: "memory with offset", d: mem("tbl+0x10", 1, row(0, 3)), rules: []string{"tbl"}, offsets: seq(0x10, 0x18)},
+		{name: "address range", d: mem("0x1000", 1, row(0, 0)), rules: []string{"0x1000"}, offsets: seq(8, 16)},
 		{name: "rows short of diff bytes", d: mem("buf", 5, row(0, 1)), rules: []string{"buf"}},
 		{name: "memory on one side only", d: mem("buf", 0), unstable: true},
 		{name: "call path", d: compare.Divergence{Kind: compare.KindCallPath, SyncName: "f",
@@ -340,7 +340,8 @@ func TestClassify(t *testing.T) {
 }
 
 // TestLearnCountsRuns folds synthetic runs into a learner: each item counts
-// the runs it varied in, offsets union, and a whole-range observation wins.
+// the runs it varied in, offsets (whole words) union, and a whole-range
+// observation wins.
 func TestLearnCountsRuns(t *testing.T) {
 	sc := &scenario.Scenario{Guests: [2]scenario.Guest{{Arch: "x86_64", Label: "good"}, {Arch: "x86_64"}},
 		Sync: []scenario.SyncPoint{{Break: "f", Compare: scenario.CompareSpec{Memory: []scenario.MemoryRange{{Symbol: "a"}, {Symbol: "b"}}}}}}
@@ -370,7 +371,7 @@ func TestLearnCountsRuns(t *testing.T) {
 		t.Errorf("unstable %+v, want one arrival in 1 run", got.Unstable)
 	}
 	want := scenario.Noise{Registers: []string{"rdi"}, Memory: []scenario.NoiseMemory{
-		{Symbol: "a", Offsets: []uint64{0, 4, 5}}, {Symbol: "b"}}}
+		{Symbol: "a", Offsets: seq(0, 8)}, {Symbol: "b"}}}
 	if !noiseEqual(got.Noise, want) {
 		t.Errorf("noise %+v, want %+v", got.Noise, want)
 	}
@@ -446,4 +447,15 @@ func FuzzParseRangeName(f *testing.F) {
 			t.Errorf("%q parsed to %+v, printed %q, parsed back to %+v (%v)", name, m, rangeName(m), back, ok)
 		}
 	})
+}
+
+// seq returns the offsets [lo, hi) of each pair of bounds.
+func seq(bounds ...uint64) []uint64 {
+	var out []uint64
+	for i := 0; i+1 < len(bounds); i += 2 {
+		for o := bounds[i]; o < bounds[i+1]; o++ {
+			out = append(out, o)
+		}
+	}
+	return out
 }
