@@ -82,24 +82,10 @@ func (r *run) localize(ctx context.Context, k int) (err error) {
 		}()
 		return r.localizeFrom(ctx, r.sides, k, t0)
 	}
-	pair, err := r.relaunch(ctx)
-	defer func() {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		for _, s := range pair {
-			if s != nil {
-				s.close(tctx)
-			}
-		}
-	}()
-	if err != nil {
+	pair, closePair, ok, err := r.freshPairAt(ctx, k-1)
+	defer closePair()
+	if err != nil || !ok {
 		return err
-	}
-	for j := range k {
-		ok, err := r.replayTo(ctx, pair, j, [2]map[uint64]string{})
-		if err != nil || !ok {
-			return err
-		}
 	}
 	return r.localizeFrom(ctx, pair, k, t0)
 }
@@ -124,6 +110,33 @@ func (r *run) localizeFrom(ctx context.Context, pair [2]*side, k int, t0 time.Ti
 	}
 	r.logf("localisation of sync point %d took %s", k+1, time.Since(t0).Round(time.Millisecond))
 	return err
+}
+
+// freshPairAt starts a second pair of guests and replays them to sync
+// point j (none when j < 0). ok is false, with a note, when the replay did
+// not get there. The returned func tears the pair down; call it whatever
+// happened.
+func (r *run) freshPairAt(ctx context.Context, j int) (pair [2]*side, closePair func(), ok bool, err error) {
+	pair, err = r.relaunch(ctx)
+	closePair = func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		for _, s := range pair {
+			if s != nil {
+				s.close(tctx)
+			}
+		}
+	}
+	if err != nil {
+		return pair, closePair, false, err
+	}
+	for i := 0; i <= j; i++ {
+		ok, err := r.replayTo(ctx, pair, i, [2]map[uint64]string{})
+		if err != nil || !ok {
+			return pair, closePair, false, err
+		}
+	}
+	return pair, closePair, true, nil
 }
 
 // relaunch starts a second pair of guests like the first.
@@ -261,27 +274,13 @@ func (r *run) localizeCalls(ctx context.Context, pair [2]*side, k int) error {
 // no backtrace.
 func (r *run) stacksAtCall(ctx context.Context, k, idx int, trace [2]map[uint64]string) ([2][]compare.Frame, error) {
 	var stacks [2][]compare.Frame
-	pair, err := r.relaunch(ctx)
-	defer func() {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		for _, s := range pair {
-			if s != nil {
-				s.close(tctx)
-			}
-		}
-	}()
+	pair, closePair, ok, err := r.freshPairAt(ctx, k-1)
+	defer closePair()
 	if err != nil {
 		return stacks, err
 	}
-	for j := range k {
-		ok, err := r.replayTo(ctx, pair, j, [2]map[uint64]string{})
-		if err != nil {
-			return stacks, err
-		}
-		if !ok {
-			return stacks, fmt.Errorf("the replay did not reach sync point %d", j+1)
-		}
+	if !ok {
+		return stacks, fmt.Errorf("the replay did not reach sync point %d", k)
 	}
 	bound := r.waitBound(ctx, &r.sc.Sync[k])
 	g, gctx := errgroup.WithContext(ctx)
