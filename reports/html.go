@@ -26,6 +26,7 @@ type htmlPage struct {
 	Labels                                   [2]string
 	Sides                                    [2]htmlSide
 	First, FirstAnchor                       string
+	Localised                                string
 	Counts                                   string
 	Reached                                  string
 	Syncs                                    []htmlSync
@@ -146,6 +147,9 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		p.Verdict, p.VerdictClass = "PASS", "identical"
 	default:
 		p.Verdict, p.VerdictClass = "FAIL", "diverged"
+	}
+	if s.Localised != nil {
+		p.Localised = firstLine(s.Localised)
 	}
 	if s.First != nil {
 		p.First = firstLine(s.First)

@@ -39,6 +39,9 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 		}
 		b.WriteString(".\n\n")
 	}
+	if d := s.Localised; d != nil {
+		fmt.Fprintf(&b, "**Localised** at %s: `%s`.\n\n", mdText(divWhere(d)), mdCode(d.Summary))
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "**Error:** %s\n\n", mdText(firstTextLine(r.Error)))
 	}

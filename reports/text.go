@@ -121,6 +121,9 @@ func (t *textWriter) summary(r *lockstep.Result) {
 	if s.First != nil {
 		kv("first", p.bold(firstLine(s.First)))
 	}
+	if s.Localised != nil {
+		kv("localised", p.bold(firstLine(s.Localised)))
+	}
 	kv("found", countsLine(s))
 	reached := fmt.Sprintf("%d/%d sync points", s.Reached, s.SyncTotal)
 	if r.Stats.Steps > 0 {

@@ -38,10 +38,14 @@ var kindOrder = []compare.Kind{
 
 // summary is what every human-readable renderer shows at the top.
 type summary struct {
-	Outcome   string // IDENTICAL, DIVERGED or ERROR
-	Verdict   string // PASS or FAIL
-	Expect    string
-	First     *compare.Divergence
+	Outcome string // IDENTICAL, DIVERGED or ERROR
+	Verdict string // PASS or FAIL
+	Expect  string
+	First   *compare.Divergence
+	// Localised is the first instruction divergence (the result of
+	// localisation or a step window) when it is not First itself: the
+	// root cause a reader wants next to the first symptom.
+	Localised *compare.Divergence
 	Counts    []kindCount
 	Total     int // non-noise divergences
 	Noise     int
@@ -76,6 +80,9 @@ func summarize(r *lockstep.Result) summary {
 		}
 		if s.First == nil {
 			s.First = d
+		}
+		if s.Localised == nil && d.Kind == compare.KindInstruction && d != s.First {
+			s.Localised = d
 		}
 		s.Total++
 		counts[d.Kind]++
