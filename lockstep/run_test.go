@@ -405,3 +405,18 @@ func TestGuestKilledMidRun(t *testing.T) {
 	}
 	noLeftovers(t)
 }
+
+// TestSMPStepWindow runs a two-vCPU guest against itself with a step
+// window: stepping must stay on the stopped vCPU (vCont;s:thread) and the
+// run must come out identical.
+func TestSMPStepWindow(t *testing.T) {
+	sc := load(t, "demo-self.yaml")
+	for i := range sc.Guests {
+		sc.Guests[i].SMP = 2
+	}
+	sc.Sync[0].Step = 300
+	res := runScenario(t, sc)
+	if res.Outcome != lockstep.OutcomeIdentical || res.Syncs[0].Steps != 300 {
+		t.Fatalf("outcome %s, window steps %d, divergences %+v", res.Outcome, res.Syncs[0].Steps, res.Divergences)
+	}
+}

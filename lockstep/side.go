@@ -38,6 +38,8 @@ type side struct {
 	exitCode int
 	// steps counts single steps taken on this side.
 	steps int
+	// thread is the vCPU of the last stop reply ("p01.02").
+	thread string
 	// lostSteps counts steps QEMU answered without executing anything.
 	lostSteps  int
 	transcript io.Closer
@@ -251,10 +253,19 @@ func (s *side) pc(ctx context.Context) (uint64, error) {
 	return pc, nil
 }
 
-// step single-steps one instruction, stepping over nothing special: QEMU
-// does not stop on a breakpoint at the PC it steps from.
+// step single-steps one instruction. On a guest with several vCPUs it
+// steps only the vCPU that last stopped ('vCont;s:thread'): a plain 's'
+// steps that vCPU but lets the others run, which no lockstep comparison
+// survives.
 func (s *side) step(ctx context.Context) (rsp.StopReply, error) {
-	st, err := s.rsp.Step(ctx)
+	var st rsp.StopReply
+	var err error
+	if s.guest.SMP > 1 && s.thread != "" {
+		st, err = s.rsp.StepThread(ctx, s.thread)
+	} else {
+		st, err = s.rsp.Step(ctx)
+	}
+	s.noteThread(st)
 	s.steps++
 	if err == nil && (st.Kind == 'W' || st.Kind == 'X') {
 		s.exited, s.exitCode = true, st.ExitCode
@@ -307,10 +318,18 @@ func (s *side) cont(ctx context.Context) (rsp.StopReply, error) {
 		}
 	}
 	st, err := s.rsp.Continue(ctx)
+	s.noteThread(st)
 	if err == nil && (st.Kind == 'W' || st.Kind == 'X') {
 		s.exited, s.exitCode = true, st.ExitCode
 	}
 	return st, err
+}
+
+// noteThread remembers the vCPU a stop reply names.
+func (s *side) noteThread(st rsp.StopReply) {
+	if st.Kind == 'T' && st.Thread != "" {
+		s.thread = st.Thread
+	}
 }
 
 // exitStatus returns the guest's exit status as the process reports it,
