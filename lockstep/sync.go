@@ -75,7 +75,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 		sr.PC[i] = s.loc(arr[i].pc)
 	}
 
-	if r.sc.Trace.Functions != nil && len(r.sc.Trace.Functions) > 0 {
+	if len(r.sc.Trace.Functions) > 0 {
 		fa, fb := callFrames(arr[0].calls), callFrames(arr[1].calls)
 		if d := compare.CallPath("trace", fa, fb); d != nil {
 			r.diverge(k, compare.Divergence{Kind: compare.KindCallPath, PC: sr.PC,
