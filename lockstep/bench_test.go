@@ -4,19 +4,14 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/lockstep-dev/lockstep/compare"
-	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
-	"github.com/lockstep-dev/lockstep/rsp"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -45,41 +40,7 @@ func deepScenario(b *testing.B, guest string) *scenario.Scenario {
 // point (deep_start), where stepping starts.
 func benchRun(b *testing.B, sc *scenario.Scenario) (*run, context.Context) {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	r := &run{sc: sc, log: slog.New(slog.DiscardHandler), start: time.Now(), same: sc.SameBinary(), res: &Result{}}
-	for i := range r.sc.Sync {
-		r.res.Syncs = append(r.res.Syncs, SyncResult{Index: i})
-	}
-	for i := range r.sides {
-		r.sides[i] = &side{idx: i, guest: sc.Guests[i], bps: map[uint64]rsp.BreakKind{}}
-	}
-	dir, err := os.MkdirTemp("", "lockstep-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.dir = dir
-	b.Cleanup(func() {
-		tctx, tcancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer tcancel()
-		for _, s := range r.sides {
-			s.close(tctx)
-		}
-		cancel()
-		os.RemoveAll(dir)
-		if live := qemu.Live(); len(live) > 0 {
-			b.Errorf("QEMU left running: %v", live)
-		}
-	})
-	if err := r.loadSymbols(); err != nil {
-		b.Fatal(err)
-	}
-	var g errgroup.Group
-	for _, s := range r.sides {
-		g.Go(func() error { return s.launch(ctx, dir, r.opts, sc.Determinism) })
-	}
-	if err := g.Wait(); err != nil {
-		b.Fatal(err)
-	}
+	r, ctx := startRun(b, sc)
 	if ok, err := r.replayTo(ctx, r.sides, 0, [2]map[uint64]string{}); err != nil || !ok {
 		b.Fatalf("run to %s: %v (notes %q)", sc.Sync[0].Break, err, r.res.Notes)
 	}

@@ -13,12 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
-	"github.com/lockstep-dev/lockstep/rsp"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -40,15 +37,7 @@ func ckptScenario(tb testing.TB, name string) *scenario.Scenario {
 func startRun(tb testing.TB, sc *scenario.Scenario) (*run, context.Context) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	r := &run{sc: sc, log: slog.New(slog.DiscardHandler), start: time.Now(), same: sc.SameBinary(),
-		res: &Result{Divergences: []compare.Divergence{}}}
-	for i := range r.sc.Sync {
-		sp := &r.sc.Sync[i]
-		r.res.Syncs = append(r.res.Syncs, SyncResult{Index: i, Break: sp.Break, Hit: sp.Hit, Status: "skipped"})
-	}
-	for i := range r.sides {
-		r.sides[i] = &side{idx: i, guest: sc.Guests[i], bps: map[uint64]rsp.BreakKind{}}
-	}
+	r := newRun(sc, Options{})
 	dir, err := os.MkdirTemp("", "lockstep-")
 	if err != nil {
 		tb.Fatal(err)
@@ -69,11 +58,7 @@ func startRun(tb testing.TB, sc *scenario.Scenario) (*run, context.Context) {
 	if err := r.loadSymbols(); err != nil {
 		tb.Fatal(err)
 	}
-	var g errgroup.Group
-	for _, s := range r.sides {
-		g.Go(func() error { return s.launch(ctx, dir, r.opts, sc.Determinism) })
-	}
-	if err := g.Wait(); err != nil {
+	if err := r.launchBoth(ctx, dir); err != nil {
 		tb.Fatal(err)
 	}
 	if err := r.applyDeterminism(ctx); err != nil {

@@ -85,6 +85,21 @@ func (r *run) steps() int { return r.sides[0].steps + r.sides[1].steps }
 // returned Result is then still filled in as far as the run got, with
 // Outcome set to OutcomeError.
 func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, error) {
+	r := newRun(sc, opts)
+	err := r.execute(ctx)
+	r.finish(err)
+	if err != nil {
+		var se *ScenarioError
+		if !errors.Is(err, ErrInfrastructure) && !errors.As(err, &se) {
+			err = infra(err)
+		}
+		return r.res, err
+	}
+	return r.res, nil
+}
+
+// newRun prepares a run of sc: the result skeleton and the two sides.
+func newRun(sc *scenario.Scenario, opts Options) *run {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -108,17 +123,26 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		r.res.Sides[i] = Side{Label: g.Label, Accel: g.Accel, CPU: g.CPU, Machine: g.Machine,
 			Kernel: g.Kernel, Symbols: g.Symbols, QEMU: g.QEMU}
 	}
+	return r
+}
 
-	err := r.execute(ctx)
-	r.finish(err)
-	if err != nil {
-		var se *ScenarioError
-		if !errors.Is(err, ErrInfrastructure) && !errors.As(err, &se) {
-			err = infra(err)
-		}
-		return r.res, err
+// launchBoth starts both guests concurrently in dir and attaches to them.
+// The guests' lifetime is ctx, not the errgroup's, which ends when both
+// have started; a failed start is torn down by the caller's teardown.
+func (r *run) launchBoth(ctx context.Context, dir string) error {
+	var g errgroup.Group
+	for _, s := range r.sides {
+		g.Go(func() error { return s.launch(ctx, dir, r.opts, r.sc.Determinism) })
 	}
-	return r.res, nil
+	if err := g.Wait(); err != nil {
+		return infra(err)
+	}
+	for i, s := range r.sides {
+		r.res.Sides[i].QEMU = s.inst.Argv[0]
+		r.res.Sides[i].Version = s.inst.Version
+		r.res.Sides[i].Command = s.inst.CommandLine
+	}
+	return nil
 }
 
 // execute is the ordered list of steps of a run.
@@ -161,20 +185,8 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}()
 
 	r.progress("starting", -1)
-	// The guests' lifetime is the run's context, not the errgroup's, which
-	// ends when both have started; a failed start is torn down by the
-	// deferred teardown above.
-	var g errgroup.Group
-	for _, s := range r.sides {
-		g.Go(func() error { return s.launch(ctx, dir, r.opts, r.sc.Determinism) })
-	}
-	if err := g.Wait(); err != nil {
-		return infra(err)
-	}
-	for i, s := range r.sides {
-		r.res.Sides[i].QEMU = s.inst.Argv[0]
-		r.res.Sides[i].Version = s.inst.Version
-		r.res.Sides[i].Command = s.inst.CommandLine
+	if err := r.launchBoth(ctx, dir); err != nil {
+		return err
 	}
 	if err := r.checkRegisters(); err != nil {
 		return err
