@@ -145,40 +145,14 @@ func TestBadRuns(t *testing.T) {
 	qemutest.Guest(t, "demo-exit")
 	unknownReg := writeScenario(t, "unkreg.yaml",
 		okHead+"compare: {registers: [rax, rzz]}\nsync:\n  - break: kmain\nexpect: identical\n", good)
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr []string
-	}{
+	tests := []cliCase{
 		{"unknown register", []string{"run", unknownReg}, 2, nil, []string{"unkreg.yaml:6:", `"rzz"`, "register", "guest a", "guest b"}},
 		{"guest hangs", []string{"run", "--color", "never", scenarioPath(t, "demo-hang.yaml")}, 0,
 			[]string{"DIVERGED", "[arrival]", "did not arrive within 5s"}, nil},
 		{"guest exits early", []string{"run", "--color", "never", scenarioPath(t, "demo-exit.yaml")}, 0,
 			[]string{"DIVERGED", "[arrival]", "exited with status 7"}, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := cli(t, tt.args...)
-			if code != tt.code {
-				t.Errorf("status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errs)
-			}
-			for _, w := range tt.stdout {
-				if !strings.Contains(out, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, out)
-				}
-			}
-			for _, w := range tt.stderr {
-				if !strings.Contains(errs, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, errs)
-				}
-			}
-		})
-	}
-	if live := qemu.Live(); len(live) > 0 {
-		t.Errorf("QEMU left running: %v", live)
-	}
+	checkCLI(t, tests)
 }
 
 // TestInterrupt cancels a run while one guest hangs, as SIGINT does

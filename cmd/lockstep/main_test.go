@@ -29,13 +29,7 @@ func scenarioPath(t *testing.T, name string) string {
 func TestExitStatuses(t *testing.T) {
 	qemutest.Require(t, "x86_64", "tcg")
 	qemutest.Guest(t, "demo-good")
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr []string
-	}{
+	tests := []cliCase{
 		{"diverge as expected", []string{"run", "--color", "never", scenarioPath(t, "demo.yaml")}, 0,
 			[]string{"DIVERGED", "rsi: 0x5a5a vs 0x5a5b", "-path_b", "+path_c"}, nil},
 		{"identical as expected", []string{"run", scenarioPath(t, "demo-self.yaml")}, 0, []string{"IDENTICAL"}, nil},
@@ -49,6 +43,22 @@ func TestExitStatuses(t *testing.T) {
 		{"no args", []string{"run"}, 2, nil, []string{"accepts 1 arg"}},
 		{"version", []string{"version"}, 0, []string{"lockstep", lockstep.SchemaVersion}, nil},
 	}
+	checkCLI(t, tests)
+}
+
+// cliCase is one CLI invocation: its exit status and what stdout and
+// stderr must contain.
+type cliCase struct {
+	name   string
+	args   []string
+	code   int
+	stdout []string
+	stderr []string
+}
+
+// checkCLI runs each case as a subtest, then checks that no QEMU is left.
+func checkCLI(t *testing.T, tests []cliCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errs := cli(t, tt.args...)
