@@ -246,7 +246,11 @@ func (r *run) localizeCalls(ctx context.Context, pair [2]*side, k int) error {
 	a, b := pair[0].lastCalls, pair[1].lastCalls
 	idx, reason, diverged := firstCallDivergence(pair, a, b, r.callSymbolizers())
 	if !diverged {
-		r.note("localisation: %s between sync points %d and %d match by name, order and arguments", plural(len(a), "function entry", "function entries"), k, k+1)
+		verb := "match"
+		if len(a) == 1 {
+			verb = "matches"
+		}
+		r.note("localisation: %s between sync points %d and %d %s by name, order and arguments", plural(len(a), "function entry", "function entries"), k, k+1, verb)
 		return nil
 	}
 	id := &compare.InstructionDiff{Granularity: "function"}
