@@ -132,10 +132,18 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 	// path change at leaf and the argument change at marker.
 	loc := map[int]string{}
 	for _, d := range byKind(res, compare.KindInstruction) {
-		if d.Instruction.Granularity != "function" {
-			t.Errorf("localisation between builds by %s, want function", d.Instruction.Granularity)
+		switch d.Instruction.Granularity {
+		case "function":
+			loc[d.Sync] = d.Summary
+		case "write":
+			// The memory divergence at report, localised to its store.
+			if d.Sync != syncIndex(t, sc, "report") ||
+				!strings.HasSuffix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112") {
+				t.Errorf("write localisation %q at sync %d, want results+0x28 stored in kmain at report", d.Summary, d.Sync)
+			}
+		default:
+			t.Errorf("localisation between builds by %s, want function or write", d.Instruction.Granularity)
 		}
-		loc[d.Sync] = d.Summary
 	}
 	if !strings.HasSuffix(loc[syncIndex(t, sc, "leaf")], "call #2: path_b vs path_c") {
 		t.Errorf("localisation at leaf: %q, want call #2: path_b vs path_c", loc[syncIndex(t, sc, "leaf")])
@@ -143,8 +151,8 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 	if !strings.Contains(loc[syncIndex(t, sc, "marker")], "call #1 of marker: rsi 0x5a5a vs 0x5a5b") {
 		t.Errorf("localisation at marker: %q, want call #1 of marker: rsi", loc[syncIndex(t, sc, "marker")])
 	}
-	if n := len(res.Divergences); n != 6 {
-		t.Errorf("%d divergences, want 6 (rsi, results, backtrace, trace, 2 localised): %+v", n, res.Divergences)
+	if n := len(res.Divergences); n != 7 {
+		t.Errorf("%d divergences, want 7 (rsi, results, backtrace, trace, 2 calls and 1 write localised): %+v", n, res.Divergences)
 	}
 }
 
@@ -182,9 +190,21 @@ func TestLocaliseFirstInstruction(t *testing.T) {
 // thousands of instructions before the sync point that notices it.
 func TestLocaliseFirstCallBetweenBuilds(t *testing.T) {
 	res := runScenario(t, load(t, "deep-builds.yaml"))
-	ins := byKind(res, compare.KindInstruction)
-	if len(ins) != 1 {
-		t.Fatalf("instruction divergences %+v, want 1", ins)
+	var ins, writes []compare.Divergence
+	for _, d := range byKind(res, compare.KindInstruction) {
+		if d.Instruction.Granularity == "write" {
+			writes = append(writes, d)
+		} else {
+			ins = append(ins, d)
+		}
+	}
+	if len(ins) != 1 || len(writes) != 1 {
+		t.Fatalf("localised by call %+v and by write %+v, want one each", ins, writes)
+	}
+	// The planted constant reaches deep_state in the same iteration: the
+	// 10th store to it is the first that differs.
+	if !strings.Contains(writes[0].Summary, "write #10 to deep_state+0x0 in kmain") {
+		t.Errorf("write localisation %q, want the 10th store to deep_state", writes[0].Summary)
 	}
 	if !strings.HasSuffix(ins[0].Summary, "call #10 of deep_mix: rdi 0xf909f7bdd3cae476 vs 0xf909f7bdd3cae478") {
 		t.Errorf("localised %q, want call #10 of deep_mix with rdi", ins[0].Summary)

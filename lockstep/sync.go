@@ -105,6 +105,9 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 		if err := r.localize(ctx, k); err != nil {
 			return false, err
 		}
+		if err := r.localizeWrites(ctx, k); err != nil {
+			return false, err
+		}
 	}
 	if sp.Step > 0 {
 		r.progress("stepping", k)
