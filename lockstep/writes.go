@@ -84,6 +84,10 @@ func (r *run) localizeWrites(ctx context.Context, k int) error {
 		r.note("localisation: the writes to %s were not all seen (more than %d, or a side did not reach sync point %d)", target, maxWrites, k+1)
 	}
 	idx, why := r.firstWriteDivergence(writes)
+	if idx < 0 && len(writes[0]) == 0 {
+		r.note("localisation: nothing stores to %s between sync points %d and %d: it differed before (data built into the image, or written earlier)", target, k, k+1)
+		return nil
+	}
 	if idx < 0 {
 		r.note("localisation: the %s to %s between sync points %d and %d are the same on both sides",
 			plural(len(writes[0]), "write", "writes"), target, k, k+1)
