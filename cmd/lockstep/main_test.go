@@ -129,3 +129,22 @@ func TestReportsRoundTrip(t *testing.T) {
 		t.Errorf("report: status %d, stderr %s, output:\n%s", code, errs, out)
 	}
 }
+
+// TestInit writes a starter scenario for the demo guests, validates and
+// runs it, and checks that an unknown sync symbol is a usage error.
+func TestInit(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	good, bad := qemutest.Guest(t, "demo-good"), qemutest.Guest(t, "demo-bad")
+	out := filepath.Join(t.TempDir(), "s.yaml")
+	checkCLI(t, []cliCase{
+		{"init", []string{"init", "--a", good, "--b", bad, "--sync", "kmain,marker", "--expect", "diverge", "-o", out}, 0,
+			[]string{"wrote " + out}, nil},
+		{"no overwrite", []string{"init", "--a", good, "--b", bad, "-o", out}, 2, nil, []string{"exists"}},
+		{"validate it", []string{"validate", out}, 0, []string{"ok"}, nil},
+		{"run it", []string{"run", "--color", "never", out}, 0, []string{"DIVERGED", "rsi: 0x5a5a vs 0x5a5b"}, nil},
+		{"unknown sync symbol", []string{"init", "--a", good, "--b", bad, "--sync", "kmian"}, 2, nil,
+			[]string{`"kmian"`, "kmain"}},
+		{"missing kernel flag", []string{"init", "--a", good}, 2, nil, []string{`"b" not set`}},
+		{"bad expect", []string{"init", "--a", good, "--b", bad, "--sync", "kmain", "--expect", "maybe"}, 2, nil, []string{"expect", "maybe"}},
+	})
+}
