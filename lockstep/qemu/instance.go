@@ -184,28 +184,39 @@ func (i *Instance) launch() error {
 		return fmt.Errorf("stderr log: %w", err)
 	}
 	i.errf = f
-	cmd := exec.Command(i.Argv[0], i.Argv[1:]...)
-	cmd.Dir = i.Dir
-	cmd.Stdin = nil
-	cmd.Stdout = io.MultiWriter(f, i.stderr)
-	cmd.Stderr = cmd.Stdout
-	// The group id equals the pid, so one kill(-pid) reaches QEMU and
-	// anything it spawned. Pdeathsig kills QEMU if we die without cleaning
-	// up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// WaitDelay bounds Wait if something outside the group holds the
-	// output pipe open.
-	cmd.WaitDelay = time.Second
+	var cmd *exec.Cmd
+	// ETXTBSY: an executable (a wrapper script, say) that was just written
+	// can be briefly held open for writing by another fork of this process
+	// (Go issue 22315); that passes within milliseconds, so retry a little.
+	for try := 0; ; try++ {
+		cmd = exec.Command(i.Argv[0], i.Argv[1:]...)
+		cmd.Dir = i.Dir
+		cmd.Stdin = nil
+		cmd.Stdout = io.MultiWriter(f, i.stderr)
+		cmd.Stderr = cmd.Stdout
+		// The group id equals the pid, so one kill(-pid) reaches QEMU and
+		// anything it spawned. Pdeathsig kills QEMU if we die without
+		// cleaning up.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		// WaitDelay bounds Wait if something outside the group holds the
+		// output pipe open.
+		cmd.WaitDelay = time.Second
 
-	// The kernel sends Pdeathsig when the OS *thread* that forked the child
-	// exits, not when the process does. Go only ends a thread when a
-	// goroutine exits while locked to it; pinning this goroutine for the
-	// fork ensures the fork runs on a thread the runtime keeps (we unlock
-	// right after), so QEMU is not killed spuriously when some unrelated
-	// thread goes away, yet still dies with this process.
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
+		// The kernel sends Pdeathsig when the OS *thread* that forked the
+		// child exits, not when the process does. Go only ends a thread
+		// when a goroutine exits while locked to it; pinning this
+		// goroutine for the fork ensures the fork runs on a thread the
+		// runtime keeps (we unlock right after), so QEMU is not killed
+		// spuriously when some unrelated thread goes away, yet still dies
+		// with this process.
+		runtime.LockOSThread()
+		err = cmd.Start()
+		runtime.UnlockOSThread()
+		if !errors.Is(err, syscall.ETXTBSY) || try >= 5 {
+			break
+		}
+		time.Sleep(time.Duration(try+1) * 10 * time.Millisecond)
+	}
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("exec %s: %w", i.Argv[0], err)
