@@ -3,6 +3,7 @@ package rsp
 import (
 	"context"
 	"debug/elf"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +73,17 @@ func (vm *guestVM) dial(t testing.TB, opts ...Option) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, "unix", vm.sock, opts...)
+	// The socket file exists from bind(); until QEMU's listen() a connect
+	// is refused. Retry that, within the deadline.
+	var c *Client
+	var err error
+	for {
+		c, err = Dial(ctx, "unix", vm.sock, opts...)
+		if !errors.Is(err, syscall.ECONNREFUSED) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
