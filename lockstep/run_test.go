@@ -141,6 +141,14 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 				!strings.HasSuffix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112") {
 				t.Errorf("write localisation %q at sync %d, want results+0x28 stored in kmain at report", d.Summary, d.Sync)
 			}
+			// The store instruction itself, found by decoding kmain.
+			for i := range 2 {
+				if d.PC[i].Symbol != "kmain" || !strings.HasPrefix(d.Instruction.Disasm[i], "mov") ||
+					!strings.Contains(d.Instruction.Disasm[i], "<results+0x28>") || d.Instruction.Bytes[i] == "" {
+					t.Errorf("side %d store at %s: %q (bytes %q), want a mov to results+0x28 in kmain",
+						i, d.PC[i], d.Instruction.Disasm[i], d.Instruction.Bytes[i])
+				}
+			}
 		default:
 			t.Errorf("localisation between builds by %s, want function or write", d.Instruction.Granularity)
 		}

@@ -2,6 +2,7 @@ package lockstep
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -95,11 +96,16 @@ func (r *run) localizeWrites(ctx context.Context, k int) error {
 	}
 	id := &compare.InstructionDiff{Granularity: "write"}
 	var pcs [2]compare.Location
-	for i := range pair {
+	for i, s := range pair {
 		if idx < len(writes[i]) {
 			w := writes[i][idx]
 			pcs[i] = w.after
-			id.Disasm[i] = fmt.Sprintf("store %#x to %s (before %s)", w.value, pair[i].loc(addrs[i]), w.after)
+			id.Disasm[i] = fmt.Sprintf("store %#x to %s (before %s)", w.value, s.loc(addrs[i]), w.after)
+			if at, text, code, ok := s.insnBefore(w.after.Addr); ok {
+				pcs[i] = s.loc(at)
+				id.Disasm[i] = fmt.Sprintf("%s  (stores %#x to %s)", text, w.value, s.loc(addrs[i]))
+				id.Bytes[i] = hex.EncodeToString(code)
+			}
 			id.CallPath[i] = w.stack
 		} else {
 			id.Disasm[i] = "(no such write)"
@@ -189,4 +195,32 @@ func (r *run) firstWriteDivergence(w [2][]write) (int, string) {
 		return i, fmt.Sprintf("in %s: %#x vs %#x", a.after.Symbol, a.value, b.value)
 	}
 	return -1, ""
+}
+
+// insnBefore finds the instruction that ends at addr by decoding its
+// function from the start (a linear sweep over the symbol file's code,
+// sound for compiler output), and returns its address, text and bytes.
+func (s *side) insnBefore(addr uint64) (uint64, string, []byte, bool) {
+	l, ok := s.symbolize(addr)
+	if !ok || s.syms == nil || s.arch.Disasm == nil || l.Offset == 0 || l.Offset > 1<<16 {
+		return 0, "", nil, false
+	}
+	start := addr - l.Offset
+	code, err := s.syms.ReadAt(start, int(l.Offset))
+	if err != nil {
+		return 0, "", nil, false
+	}
+	sym := func(a uint64) string { return s.loc(a).String() }
+	for off := 0; off < len(code); {
+		pc := start + uint64(off)
+		text, n, err := s.arch.Disasm(code[off:], pc, sym)
+		if err != nil || n <= 0 {
+			return 0, "", nil, false
+		}
+		if off+n == len(code) {
+			return pc, text, code[off:], true
+		}
+		off += n
+	}
+	return 0, "", nil, false
 }
