@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/localize"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -41,7 +44,7 @@ func deepScenario(b *testing.B, guest string) *scenario.Scenario {
 func benchRun(b *testing.B, sc *scenario.Scenario) (*run, context.Context) {
 	b.Helper()
 	r, ctx := startRun(b, sc)
-	if ok, err := r.replayTo(ctx, r.sides, 0, [2]map[uint64]string{}); err != nil || !ok {
+	if _, err := localize.Replay(ctx, r.eng, r.pair, 0, [2]map[uint64]string{}); err != nil {
 		b.Fatalf("run to %s: %v (notes %q)", sc.Sync[0].Break, err, r.res.Notes)
 	}
 	return r, ctx
@@ -49,11 +52,11 @@ func benchRun(b *testing.B, sc *scenario.Scenario) (*run, context.Context) {
 
 // rawSteps single-steps side s n times with plain 's' round trips and
 // returns the rate.
-func rawSteps(b *testing.B, ctx context.Context, s *side, n int) float64 {
+func rawSteps(b *testing.B, ctx context.Context, g *guest.Guest, n int) float64 {
 	b.Helper()
 	t0 := time.Now()
 	for range n {
-		if _, err := s.rsp.Step(ctx); err != nil {
+		if _, err := g.T.Step(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -62,14 +65,14 @@ func rawSteps(b *testing.B, ctx context.Context, s *side, n int) float64 {
 
 // rawStepsRegs is rawSteps plus the register read lockstepSteps makes
 // after every step, on one side.
-func rawStepsRegs(b *testing.B, ctx context.Context, s *side, names []string, n int) float64 {
+func rawStepsRegs(b *testing.B, ctx context.Context, g *guest.Guest, names []string, n int) float64 {
 	b.Helper()
 	t0 := time.Now()
 	for range n {
-		if _, err := s.rsp.Step(ctx); err != nil {
+		if _, err := g.T.Step(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.rsp.ReadRegisterSet(ctx, names...); err != nil {
+		if _, err := g.T.ReadRegisterSet(ctx, names...); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -91,14 +94,14 @@ func lockstepRate(b *testing.B, sc *scenario.Scenario, n int) (rate float64, fal
 	for done < n && falseDivs < 20 {
 		r, ctx := benchRun(b, sc)
 		t0 := time.Now()
-		st, err := r.lockstepSteps(ctx, r.sides, 1, spec, n-done, nil)
+		st, err := r.eng.LockstepSteps(ctx, r.pair, 1, spec, n-done, nil)
 		took += time.Since(t0)
 		closeRun(r)
 		if err != nil {
 			b.Fatal(err)
 		}
-		done += st.n
-		if st.diverged {
+		done += st.N
+		if st.Diverged {
 			falseDivs++
 		}
 	}
@@ -111,12 +114,12 @@ const rawCount = 2000
 // BenchmarkRawStep measures the single-guest gdbstub step round trip.
 func BenchmarkRawStep(b *testing.B) {
 	r, ctx := benchRun(b, deepScenario(b, "deep-1e5"))
-	s := r.sides[0]
+	g := r.pair[0]
 	b.ResetTimer()
 	t0 := time.Now()
 	n := 0
 	for b.Loop() {
-		if _, err := s.rsp.Step(ctx); err != nil {
+		if _, err := g.T.Step(ctx); err != nil {
 			b.Fatal(err)
 		}
 		n++
@@ -149,13 +152,13 @@ func rawRates(b *testing.B, sc *scenario.Scenario) (raw, rawRegs float64) {
 	b.Helper()
 	r, ctx := benchRun(b, sc)
 	defer closeRun(r)
-	names, err := regNames(r.sides[0].rsp.Layout(), scenario.CompareSpec{Registers: []string{"general"}})
+	g := r.pair[0]
+	names, err := engine.RegNames(g.T.Layout(), scenario.CompareSpec{Registers: []string{"general", g.Arch.PC}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	names = withPC(names, r.sides[0].arch.PC)
-	raw = rawSteps(b, ctx, r.sides[0], rawCount)
-	rawRegs = rawStepsRegs(b, ctx, r.sides[0], names, rawCount)
+	raw = rawSteps(b, ctx, g, rawCount)
+	rawRegs = rawStepsRegs(b, ctx, g, names, rawCount)
 	return raw, rawRegs
 }
 
@@ -163,9 +166,7 @@ func rawRates(b *testing.B, sc *scenario.Scenario) (raw, rawRegs float64) {
 func closeRun(r *run) {
 	tctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for _, s := range r.sides {
-		s.close(tctx)
-	}
+	r.pair.Close(tctx)
 }
 
 // BenchmarkTraceCompare measures the instructions the live trace engine
@@ -181,16 +182,15 @@ func BenchmarkTraceCompare(b *testing.B) {
 	var mu sync.Mutex
 	var compared uint64
 	var dur time.Duration
-	traceObserver = func(st traceStats) {
+	observe := func(st engine.TraceStats) {
 		mu.Lock()
-		compared += st.compared
-		dur += st.compare
+		compared += st.Compared
+		dur += st.Compare
 		mu.Unlock()
 	}
-	defer func() { traceObserver = nil }()
 	b.ResetTimer()
 	for b.Loop() {
-		res, err := Run(context.Background(), sc, Options{})
+		res, err := Run(context.Background(), sc, Options{traceObserver: observe})
 		if err != nil || res.Outcome != OutcomeDiverged {
 			b.Fatalf("run: %v (outcome %s)", err, res.Outcome)
 		}
@@ -224,16 +224,13 @@ func BenchmarkLocalize(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			sc := deepScenario(b, c.guest)
-			prev := traceOff
-			traceOff = !c.trace
-			defer func() { traceOff = prev }()
 			var logBuf bytes.Buffer
 			var total, run time.Duration
 			n := 0
 			for b.Loop() {
 				logBuf.Reset()
 				t0 := time.Now()
-				res, err := Run(context.Background(), sc, Options{Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+				res, err := Run(context.Background(), sc, Options{NoTraceEngine: !c.trace, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 				run += time.Since(t0)
 				if err != nil {
 					b.Fatal(err)
@@ -272,9 +269,9 @@ func firstInstruction(res *Result) *compare.Divergence {
 // at 1 MiB) through 'm' packets and through QMP pmemsave.
 func BenchmarkMemoryDiff(b *testing.B) {
 	r, ctx := benchRun(b, deepScenario(b, "deep-1e3"))
-	s := r.sides[0]
+	g := r.pair[0]
 	const addr, size = 0x100000, 1 << 20
-	want, err := r.bulkRead(ctx, s, scenario.SpacePhysical, addr, size)
+	want, err := g.BulkRead(ctx, scenario.SpacePhysical, addr, size)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -282,8 +279,8 @@ func BenchmarkMemoryDiff(b *testing.B) {
 		name string
 		read func() ([]byte, error)
 	}{
-		{"rsp-m", func() ([]byte, error) { return s.rsp.ReadMemory(ctx, addr, size) }},
-		{"pmemsave", func() ([]byte, error) { return r.bulkRead(ctx, s, scenario.SpacePhysical, addr, size) }},
+		{"rsp-m", func() ([]byte, error) { return g.T.ReadMemory(ctx, addr, size) }},
+		{"pmemsave", func() ([]byte, error) { return g.BulkRead(ctx, scenario.SpacePhysical, addr, size) }},
 	} {
 		b.Run(m.name, func(b *testing.B) {
 			b.SetBytes(size)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/arch"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -122,7 +123,7 @@ func Calibrate(ctx context.Context, sc *scenario.Scenario, opts CalibrateOptions
 		self := selfScenario(sc, s)
 		for j := range runs {
 			if err := ctx.Err(); err != nil {
-				return cal, infraf("calibrate side %s run %d: %w", scenario.SideNames[s], j+1, context.Cause(ctx))
+				return cal, guest.Infraf("calibrate side %s run %d: %w", scenario.SideNames[s], j+1, context.Cause(ctx))
 			}
 			res, err := Run(ctx, self, ropts)
 			if err != nil {

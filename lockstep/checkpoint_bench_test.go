@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockstep-dev/lockstep/lockstep/qemu"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/localize"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -52,79 +53,67 @@ func BenchmarkCheckpoint(b *testing.B) {
 			r, ctx := startRun(b, sc)
 			t0 := time.Now()
 			for j := 0; j <= c.k1; j++ {
-				if ok, err := r.replayTo(ctx, r.sides, j, [2]map[uint64]string{}); err != nil || !ok {
-					b.Fatalf("run to sync point %d: %v %q", j+1, err, r.res.Notes)
+				if _, err := localize.Replay(ctx, r.eng, r.pair, j, [2]map[uint64]string{}); err != nil {
+					b.Fatalf("run to sync point %d: %v", j+1, err)
 				}
 			}
 			first := time.Since(t0)
-			s := r.sides[0]
-			if err := r.attachScratch(ctx, s); err != nil {
+			g := r.pair[0]
+			if err := g.AttachScratch(ctx); err != nil {
 				b.Fatal(err)
 			}
 			var restart, save, load, hsave, hload time.Duration
 			n := 0
 			for b.Loop() {
 				t := time.Now()
-				pair, err := r.relaunch(ctx)
-				if err == nil {
-					for j := 0; j <= c.k1 && err == nil; j++ {
-						var ok bool
-						ok, err = r.replayTo(ctx, pair, j, [2]map[uint64]string{})
-						if !ok && err == nil {
-							b.Fatalf("replay to %d: %q", j+1, r.res.Notes)
-						}
-					}
-				}
+				rw := &localize.Relaunch{Engine: r.eng, Launcher: r.launcher, Specs: [2]scenario.Guest(sc.Guests), Syms: r.syms}
+				_, err := rw.At(ctx, c.k1)
 				restart += time.Since(t)
-				tctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-				for _, p := range pair {
-					if p != nil {
-						p.close(tctx)
-					}
+				if cerr := rw.Close(ctx); err == nil {
+					err = cerr
 				}
-				cancel()
 				if err != nil {
 					b.Fatal(err)
 				}
 
 				t = time.Now()
-				if err := snapshotJob(ctx, s.inst.QMP, "snapshot-save", "bench"); err != nil {
+				if err := snapshotJob(ctx, g.M, "snapshot-save", "bench"); err != nil {
 					b.Fatal(err)
 				}
 				save += time.Since(t)
 				t = time.Now()
-				if err := snapshotJob(ctx, s.inst.QMP, "snapshot-load", "bench"); err != nil {
+				if err := snapshotJob(ctx, g.M, "snapshot-load", "bench"); err != nil {
 					b.Fatal(err)
 				}
 				load += time.Since(t)
-				if err := snapshotJob(ctx, s.inst.QMP, "snapshot-delete", "bench"); err != nil {
+				if err := snapshotJob(ctx, g.M, "snapshot-delete", "bench"); err != nil {
 					b.Fatal(err)
 				}
 
 				t = time.Now()
-				if out, err := s.inst.QMP.HMP(ctx, "savevm hmp"); err != nil || out != "" {
+				if out, err := g.M.HMP(ctx, "savevm hmp"); err != nil || out != "" {
 					b.Fatalf("savevm: %v %q", err, out)
 				}
 				hsave += time.Since(t)
 				t = time.Now()
-				if out, err := s.inst.QMP.HMP(ctx, "loadvm hmp"); err != nil || out != "" {
+				if out, err := g.M.HMP(ctx, "loadvm hmp"); err != nil || out != "" {
 					b.Fatalf("loadvm: %v %q", err, out)
 				}
 				hload += time.Since(t)
-				if st, err := os.Stat(r.ckptFile(s)); err == nil {
+				if st, err := os.Stat(g.CheckpointFile()); err == nil {
 					b.ReportMetric(float64(st.Size())/(1<<20), "MiB/snapshot")
 				}
-				if _, err := s.inst.QMP.HMP(ctx, "delvm hmp"); err != nil {
+				if _, err := g.M.HMP(ctx, "delvm hmp"); err != nil {
 					b.Fatal(err)
 				}
 				n++
 			}
 			// The gdbstub still answers and the guest is where it was.
-			pc, err := s.pc(ctx)
+			pc, err := g.PC(ctx)
 			if err != nil {
 				b.Fatalf("gdbstub after the restores: %v", err)
 			}
-			if want, _ := s.resolve(sc.Sync[c.k1].Break); pc != want {
+			if want, _ := g.Resolve(sc.Sync[c.k1].Break); pc != want {
 				b.Errorf("after the restores pc %#x, want %#x", pc, want)
 			}
 			f := float64(n)
@@ -152,20 +141,20 @@ func nextJobID() string {
 // snapshotJob runs one of QMP's snapshot-save, snapshot-load or
 // snapshot-delete jobs on the scratch node and waits for it to conclude,
 // polling query-jobs, then dismisses it.
-func snapshotJob(ctx context.Context, q *qemu.QMP, command, tag string) error {
-	ctx, cancel := context.WithTimeout(ctx, ckptJobTimeout)
+func snapshotJob(ctx context.Context, q guest.Machine, command, tag string) error {
+	ctx, cancel := context.WithTimeout(ctx, guest.DefaultTimeouts().CheckpointJob)
 	defer cancel()
 	id := nextJobID()
-	args := map[string]any{"job-id": id, "tag": tag, "devices": []string{ckptNode}}
+	args := map[string]any{"job-id": id, "tag": tag, "devices": []string{guest.CheckpointNode}}
 	if command != "snapshot-delete" {
-		args["vmstate"] = ckptNode
+		args["vmstate"] = guest.CheckpointNode
 	}
-	if err := q.Execute(ctx, command, args, nil); err != nil {
+	if err := q.QMP(ctx, command, args, nil); err != nil {
 		return err
 	}
 	for {
 		var raw json.RawMessage
-		if err := q.Execute(ctx, "query-jobs", nil, &raw); err != nil {
+		if err := q.QMP(ctx, "query-jobs", nil, &raw); err != nil {
 			return err
 		}
 		st, err := parseJobs(raw, id)
@@ -174,7 +163,7 @@ func snapshotJob(ctx context.Context, q *qemu.QMP, command, tag string) error {
 		}
 		if st.Status == "concluded" || st.Status == "null" {
 			if st.Status == "concluded" {
-				if err := q.Execute(ctx, "job-dismiss", map[string]string{"id": id}, nil); err != nil {
+				if err := q.QMP(ctx, "job-dismiss", map[string]string{"id": id}, nil); err != nil {
 					return err
 				}
 			}

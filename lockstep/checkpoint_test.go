@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/localize"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 	"github.com/lockstep-dev/lockstep/scenario"
@@ -38,30 +37,14 @@ func startRun(tb testing.TB, sc *scenario.Scenario) (*run, context.Context) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	r := newRun(sc, Options{})
-	dir, err := os.MkdirTemp("", "lockstep-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r.dir = dir
 	tb.Cleanup(func() {
-		tctx, tcancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer tcancel()
-		for _, s := range r.sides {
-			s.close(tctx)
-		}
+		r.teardown(ctx, nil)
 		cancel()
-		os.RemoveAll(dir)
 		if live := qemu.Live(); len(live) > 0 {
 			tb.Errorf("QEMU left running: %v", live)
 		}
 	})
-	if err := r.loadSymbols(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := r.launchBoth(ctx, dir); err != nil {
-		tb.Fatal(err)
-	}
-	if err := r.applyDeterminism(ctx); err != nil {
+	if err := r.prepare(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	return r, ctx
@@ -71,20 +54,26 @@ func startRun(tb testing.TB, sc *scenario.Scenario) (*run, context.Context) {
 // capturing the run's log to see whether a checkpoint was restored.
 func runWithCheckpoints(t *testing.T, sc *scenario.Scenario) (*Result, string, string) {
 	t.Helper()
-	r, ctx := startRun(t, sc)
 	var logBuf bytes.Buffer
-	r.log = slog.New(slog.NewTextHandler(&logBuf, nil))
-	var err error
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r := newRun(sc, Options{Keep: true, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	r.log = r.opts.Logger
+	err := r.prepare(ctx)
 	for k := range sc.Sync {
+		if err != nil {
+			break
+		}
 		var cont bool
-		cont, err = r.syncPoint(ctx, k)
-		if err != nil || !cont {
+		if cont, err = r.syncPoint(ctx, k); !cont {
 			break
 		}
 	}
 	if err == nil {
-		err = r.finishGuests(ctx)
+		_, _, err = r.eng.Finish(ctx, r.pair)
 	}
+	r.teardown(ctx, err)
+	t.Cleanup(func() { os.RemoveAll(r.dir) })
 	r.finish(err)
 	if err != nil {
 		t.Fatalf("run %s with checkpoints: %v (notes %q)", sc.Name, err, r.res.Notes)
@@ -161,83 +150,59 @@ func TestCheckpointSameAnswerAsRestart(t *testing.T) {
 func TestCheckpointGDBStub(t *testing.T) {
 	sc := ckptScenario(t, "demo-self.yaml")
 	r, ctx := startRun(t, sc)
-	if ok, err := r.replayTo(ctx, r.sides, 0, [2]map[uint64]string{}); err != nil || !ok {
-		t.Fatalf("replay: %v %q", err, r.res.Notes)
+	none := [2]map[uint64]string{}
+	if _, err := localize.Replay(ctx, r.eng, r.pair, 0, none); err != nil {
+		t.Fatalf("replay: %v", err)
 	}
-	s := r.sides[0]
-	before, err := s.rsp.ReadRegisters(ctx)
+	g := r.pair[0]
+	regs := []string{"rip", "rsp", "rax", "rdi"}
+	before, err := g.Registers(ctx, regs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.checkpointSave(ctx, r.sides, 0); err != nil {
+	if err := localize.SaveBoth(ctx, r.pair, 0); err != nil {
 		t.Fatal(err)
 	}
 	// Move on, so the restore has something to undo.
-	if ok, err := r.replayTo(ctx, r.sides, 1, [2]map[uint64]string{}); err != nil || !ok {
-		t.Fatalf("replay: %v %q", err, r.res.Notes)
+	if _, err := localize.Replay(ctx, r.eng, r.pair, 1, none); err != nil {
+		t.Fatalf("replay: %v", err)
 	}
-	next, err := s.resolve(sc.Sync[1].Break)
+	next, err := g.Resolve(sc.Sync[1].Break)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.insert(ctx, s.bpKind, next); err != nil {
+	if err := g.Insert(ctx, g.BPKind, next); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.checkpointRestore(ctx, r.sides, 0); err != nil {
+	if err := localize.Restore(ctx, r.pair, 0); err != nil {
 		t.Fatal(err)
 	}
-	after, err := s.rsp.ReadRegisters(ctx)
+	after, err := g.Registers(ctx, regs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"rip", "rsp", "rax", "rdi"} {
+	for _, name := range regs {
 		b, _ := before[name].Uint64()
 		a, _ := after[name].Uint64()
 		if a != b {
 			t.Errorf("%s after restore %#x, saved %#x", name, a, b)
 		}
 	}
-	if _, ok := s.bps[next]; !ok {
+	if !g.HasBreakpoint(next) {
 		t.Fatalf("breakpoint at %#x not re-inserted", next)
 	}
-	if _, err := s.cont(ctx); err != nil {
+	if _, err := g.Cont(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pc, err := s.pc(ctx)
+	pc, err := g.PC(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pc != next {
 		t.Errorf("after restore the guest stopped at %#x, want the breakpoint at %#x", pc, next)
 	}
-	if err := r.checkpointRestore(ctx, r.sides, 7); !errors.Is(err, errNoCheckpoint) {
-		t.Errorf("restore of a missing checkpoint: %v, want errNoCheckpoint", err)
-	}
-}
-
-func TestWantCheckpoint(t *testing.T) {
-	tests := []struct {
-		mode    string
-		enabled bool
-		k       int
-		elapsed time.Duration
-		want    bool
-	}{
-		{scenario.CheckpointRestart, true, 0, time.Hour, false},
-		{scenario.CheckpointSnapshot, true, 0, 0, true},
-		{scenario.CheckpointSnapshot, false, 0, 0, false},
-		{scenario.CheckpointSnapshot, true, 2, 0, false}, // the last point
-		{scenario.CheckpointAuto, true, 0, 0, false},
-		{scenario.CheckpointAuto, true, 1, autoMinReplay + time.Second, true},
-		{"", true, 1, autoMinReplay + time.Second, true},
-	}
-	for _, tc := range tests {
-		sc := &scenario.Scenario{Sync: make([]scenario.SyncPoint, 3),
-			Localize: scenario.Localize{Enabled: tc.enabled, Checkpoint: tc.mode}}
-		r := &run{sc: sc, start: time.Now().Add(-tc.elapsed)}
-		if got := r.wantCheckpoint(tc.k); got != tc.want {
-			t.Errorf("mode %q enabled %v k %d after %s: %v, want %v", tc.mode, tc.enabled, tc.k, tc.elapsed, got, tc.want)
-		}
+	if err := localize.Restore(ctx, r.pair, 7); !errors.Is(err, localize.ErrNoCheckpoint) {
+		t.Errorf("restore of a missing checkpoint: %v, want ErrNoCheckpoint", err)
 	}
 }
 
@@ -268,38 +233,6 @@ func TestParseJobs(t *testing.T) {
 	}
 }
 
-func TestParseSnapshotTags(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzParseSnapshotTags", "named-block-nodes"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := corpusString(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tags, err := parseSnapshotTags([]byte(seed), ckptNode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tags) != 2 || tags[0] != "lockstep-sync1" || tags[1] != "lockstep-sync2" {
-		t.Errorf("tags %q", tags)
-	}
-	if tags, _ := parseSnapshotTags([]byte(seed), "other"); len(tags) != 0 {
-		t.Errorf("tags of a missing node %q", tags)
-	}
-}
-
-// FuzzParseSnapshotTags checks that no query-named-block-nodes reply makes
-// the parser panic.
-func FuzzParseSnapshotTags(f *testing.F) {
-	f.Fuzz(func(t *testing.T, raw string) {
-		tags, err := parseSnapshotTags([]byte(raw), ckptNode)
-		if err != nil && tags != nil {
-			t.Errorf("tags %q with error %v", tags, err)
-		}
-	})
-}
-
 // FuzzParseJobs checks that no query-jobs reply makes the parser panic,
 // and that a found job always has a status.
 func FuzzParseJobs(f *testing.F) {
@@ -311,11 +244,3 @@ func FuzzParseJobs(f *testing.F) {
 	})
 }
 
-// corpusString decodes a one-string file in Go's fuzz corpus format.
-func corpusString(b []byte) (string, error) {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) < 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "string(") {
-		return "", fmt.Errorf("not a fuzz corpus file")
-	}
-	return strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "string("), ")"))
-}

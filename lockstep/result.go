@@ -15,9 +15,46 @@ type Outcome string
 
 // The outcomes of a run.
 const (
-	OutcomeIdentical Outcome = "identical" // no divergence (noise excluded)
+	OutcomeIdentical Outcome = "identical" // every sync point compared, no divergence (noise excluded)
 	OutcomeDiverged  Outcome = "diverged"  // at least one divergence
-	OutcomeError     Outcome = "error"     // infrastructure failure; see Result.Error
+	// OutcomeIncomplete: no divergence, but something the scenario asked
+	// for was not compared (a sync point neither side reached, a memory
+	// range unreadable on both sides). It never passes.
+	OutcomeIncomplete Outcome = "incomplete"
+	OutcomeError      Outcome = "error" // infrastructure failure; see Result.Error
+)
+
+// SyncStatus is what happened at one sync point.
+type SyncStatus string
+
+// The statuses of a sync point.
+const (
+	SyncMatch      SyncStatus = "match"      // reached by both, compared, no divergence
+	SyncNoise      SyncStatus = "noise"      // reached and compared; only noise divergences
+	SyncDiverge    SyncStatus = "diverge"    // reached and compared; at least one divergence
+	SyncIncomplete SyncStatus = "incomplete" // reached by both, but something asked for could be compared on neither side
+	SyncUnreached  SyncStatus = "unreached"  // one or both sides never got there
+	SyncSkipped    SyncStatus = "skipped"    // an earlier stop or failure ended the run first
+)
+
+// Mode says how addresses compare (DESIGN.md "One binary or two builds").
+type Mode string
+
+// The modes of a run.
+const (
+	ModeSameBinary      Mode = "same-binary"
+	ModeDifferentBuilds Mode = "different-builds"
+)
+
+// SideState is how a guest ended.
+type SideState string
+
+// The states of a side at the end of a run.
+const (
+	StateRunning SideState = "running" // still running after the last sync point
+	StateStopped SideState = "stopped" // stopped where nobody asked it to
+	StateExited  SideState = "exited"  // the guest ended (isa-debug-exit, power-off, reset)
+	StateKilled  SideState = "killed"  // QEMU died: killed by a signal, crashed, or stopped answering
 )
 
 // Result is everything a run found. It is JSON-serialisable and is the only
@@ -33,7 +70,7 @@ type Result struct {
 	// Passed reports whether Outcome matched Expect (exit status 0).
 	Passed bool `json:"passed"`
 	// Mode is "same-binary" or "different-builds" (see DESIGN.md).
-	Mode  string  `json:"mode"`
+	Mode  Mode    `json:"mode"`
 	Sides [2]Side `json:"sides"`
 	// Syncs has one entry per sync point in scenario order, including those
 	// never reached.
@@ -61,8 +98,8 @@ type Side struct {
 	Version string `json:"qemu_version"` // from QMP query-version
 	Command string `json:"command"`      // shell-quoted command line
 	// State is how the guest ended: "running", "stopped", "exited", "killed".
-	State    string `json:"state,omitempty"`
-	ExitCode *int   `json:"exit_code,omitempty"`
+	State    SideState `json:"state,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
 	// SerialTail is the last lines of the guest's serial output.
 	SerialTail string `json:"serial_tail,omitempty"`
 }
@@ -72,17 +109,29 @@ type SyncResult struct {
 	Index int    `json:"index"`
 	Break string `json:"break"`
 	Hit   int    `json:"hit"`
-	// Status is "match", "diverge", "noise" (only noise divergences),
-	// "unreached" (one or both sides never got there) or "skipped" (an
-	// earlier failure ended the run).
-	Status  string              `json:"status"`
+	// Status is one of the SyncStatus values.
+	Status  SyncStatus          `json:"status"`
 	Reached [2]bool             `json:"reached"`
 	PC      [2]compare.Location `json:"pc"`
 	// Divergences counts the divergences recorded at this point.
 	Divergences int `json:"divergences"`
+	// Uncompared names what the point asked to compare and neither side
+	// could provide.
+	Uncompared []string `json:"uncompared,omitempty"`
 	// Steps is the number of lockstep instructions executed in its step window.
 	Steps    int           `json:"steps,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
+}
+
+// Reached counts the sync points both sides reached.
+func (r *Result) Reached() int {
+	n := 0
+	for _, s := range r.Syncs {
+		if s.Reached[0] && s.Reached[1] {
+			n++
+		}
+	}
+	return n
 }
 
 // Stats are counters of the run.

@@ -1,6 +1,7 @@
 package lockstep_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -23,9 +24,13 @@ func withGuest(t *testing.T, sc *scenario.Scenario, guest string) *scenario.Scen
 }
 
 // localised returns the one instruction divergence of a run.
-func localised(t *testing.T, sc *scenario.Scenario) compare.Divergence {
+func localised(t *testing.T, sc *scenario.Scenario, opts lockstep.Options) compare.Divergence {
 	t.Helper()
-	res := runScenario(t, sc)
+	res, err := lockstep.Run(context.Background(), sc, opts)
+	if err != nil {
+		t.Fatalf("run %s: %v", sc.Name, err)
+	}
+	noLeftovers(t)
 	ins := byKind(res, compare.KindInstruction)
 	if len(ins) != 1 {
 		t.Fatalf("instruction divergences %+v (notes %q), want 1", ins, res.Notes)
@@ -52,7 +57,7 @@ func TestTraceLocalisation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.guest, func(t *testing.T) {
 			sc := withGuest(t, load(t, "deep.yaml"), tt.guest)
-			d := localised(t, sc)
+			d := localised(t, sc, lockstep.Options{})
 			id := d.Instruction
 			if !strings.Contains(d.Summary, "by trace") {
 				t.Errorf("summary %q, want the trace engine (by trace)", d.Summary)
@@ -81,10 +86,8 @@ func TestTraceLocalisation(t *testing.T) {
 // stepping localise deep-1e3 to the same instruction, step and registers.
 func TestTraceMatchesStepping(t *testing.T) {
 	sc := load(t, "deep.yaml")
-	byTrace := localised(t, sc)
-	restore := lockstep.SetTraceEngine(false)
-	bySteps := localised(t, sc)
-	restore()
+	byTrace := localised(t, sc, lockstep.Options{})
+	bySteps := localised(t, sc, lockstep.Options{NoTraceEngine: true})
 	if strings.Contains(bySteps.Summary, "by trace") || !strings.Contains(byTrace.Summary, "by trace") {
 		t.Fatalf("summaries %q / %q, want trace then gdbstub", byTrace.Summary, bySteps.Summary)
 	}

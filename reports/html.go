@@ -125,7 +125,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		Scenario:    r.Scenario,
 		Description: r.Description,
 		File:        r.File,
-		Mode:        r.Mode,
+		Mode:        string(r.Mode),
 		Outcome:     s.Outcome,
 		Expect:      s.Expect,
 		Counts:      countsLine(s),
@@ -168,7 +168,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		if opt.Verbose {
 			hs.Command = sd.Command
 			hs.Serial = strings.TrimRight(sd.SerialTail, "\n")
-			hs.State = sd.State
+			hs.State = string(sd.State)
 			if sd.ExitCode != nil {
 				hs.State += fmt.Sprintf(" with code %d", *sd.ExitCode)
 			}
@@ -199,7 +199,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		hs := htmlSync{
 			Index:       sy.Index + 1,
 			Title:       syncTitle(sy),
-			Status:      sy.Status,
+			Status:      string(sy.Status),
 			StatusClass: statusClass(sy.Status),
 			PC:          syncPC(sy),
 			Count:       sy.Divergences,
@@ -231,13 +231,13 @@ func slicesContainsReg(regs []compare.RegisterDiff, r *compare.RegisterDiff) boo
 	return false
 }
 
-func statusClass(s string) string {
+func statusClass(s lockstep.SyncStatus) string {
 	switch s {
-	case "match":
+	case lockstep.SyncMatch:
 		return "identical"
-	case "diverge", "unreached":
+	case lockstep.SyncDiverge, lockstep.SyncUnreached, lockstep.SyncIncomplete:
 		return "diverged"
-	case "noise":
+	case lockstep.SyncNoise:
 		return "noise"
 	}
 	return "error"

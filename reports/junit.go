@@ -82,7 +82,7 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 			{"expect", s.Expect},
 			{"outcome", string(r.Outcome)},
 			{"passed", fmt.Sprint(r.Passed)},
-			{"mode", r.Mode},
+			{"mode", string(r.Mode)},
 			{"side.a", sideLabel(r, 0) + ": " + sideLine(r.Sides[0])},
 			{"side.b", sideLabel(r, 1) + ": " + sideLine(r.Sides[1])},
 		},
@@ -102,11 +102,11 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 		real, _ := splitNoise(ds)
 		c.SystemOut = junitOut(sy, ds, opt)
 		switch {
-		case sy.Status == "skipped":
+		case sy.Status == lockstep.SyncSkipped:
 			c.Skipped = &JUnitMessage{Message: "not run: an earlier failure ended the run"}
 		case expectDiverge:
 			// Divergences are what the scenario asks for; the verdict case decides.
-		case len(real) > 0 || sy.Status == "diverge" || sy.Status == "unreached":
+		case len(real) > 0 || sy.Status == lockstep.SyncDiverge || sy.Status == lockstep.SyncUnreached || sy.Status == lockstep.SyncIncomplete:
 			c.Failure = &JUnitMessage{
 				Message: failureMessage(sy, real),
 				Type:    failureType(sy, real),
@@ -185,7 +185,7 @@ func splitNoise(ds []*compare.Divergence) (real, noise []*compare.Divergence) {
 
 func failureMessage(sy lockstep.SyncResult, real []*compare.Divergence) string {
 	if len(real) == 0 {
-		return "sync point " + sy.Status
+		return "sync point " + string(sy.Status)
 	}
 	msg := fmt.Sprintf("%d %s; first: %s %s", len(real), plural(len(real), "divergence", "divergences"), real[0].Kind, real[0].Summary)
 	return msg
@@ -193,7 +193,7 @@ func failureMessage(sy lockstep.SyncResult, real []*compare.Divergence) string {
 
 func failureType(sy lockstep.SyncResult, real []*compare.Divergence) string {
 	if len(real) == 0 {
-		return sy.Status
+		return string(sy.Status)
 	}
 	return string(real[0].Kind)
 }

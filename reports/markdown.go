@@ -48,7 +48,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	fmt.Fprintf(&b, "a = **%s** (%s) · b = **%s** (%s)", mdText(sideLabel(r, 0)), mdText(sideLine(r.Sides[0])),
 		mdText(sideLabel(r, 1)), mdText(sideLine(r.Sides[1])))
 	if r.Mode != "" {
-		fmt.Fprintf(&b, " · %s", mdText(r.Mode))
+		fmt.Fprintf(&b, " · %s", mdText(string(r.Mode)))
 	}
 	fmt.Fprintf(&b, " · %d/%d sync points reached · %s\n\n", s.Reached, s.SyncTotal, mdText(countsLine(s)))
 
@@ -56,8 +56,8 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 		b.WriteString("| # | sync point | hit | status | pc a | pc b | divergences |\n")
 		b.WriteString("|---:|---|---:|---|---|---|---:|\n")
 		for _, sy := range r.Syncs {
-			status := mdText(sy.Status)
-			if sy.Status == "diverge" || sy.Status == "unreached" {
+			status := mdText(string(sy.Status))
+			if sy.Status == lockstep.SyncDiverge || sy.Status == lockstep.SyncUnreached || sy.Status == lockstep.SyncIncomplete {
 				status = "**" + status + "**"
 			}
 			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s | %d |\n", sy.Index+1, mdCode(sy.Break), sy.Hit,

@@ -102,7 +102,7 @@ func (t *textWriter) summary(r *lockstep.Result) {
 		kv("file", r.File)
 	}
 	if r.Mode != "" {
-		kv("mode", r.Mode)
+		kv("mode", string(r.Mode))
 	}
 	var rows [][]cell
 	for i, sd := range r.Sides {
@@ -142,14 +142,14 @@ func (t *textWriter) details(r *lockstep.Result) {
 	by, other := groupBySync(r)
 	for _, sy := range r.Syncs {
 		t.buf.WriteByte('\n')
-		status := sy.Status
-		switch status {
-		case "match":
-			status = t.p.ok(status)
-		case "diverge", "unreached":
-			status = t.p.bad(status)
+		var status string
+		switch sy.Status {
+		case lockstep.SyncMatch:
+			status = t.p.ok(string(sy.Status))
+		case lockstep.SyncDiverge, lockstep.SyncUnreached, lockstep.SyncIncomplete:
+			status = t.p.bad(string(sy.Status))
 		default:
-			status = t.p.warn(status)
+			status = t.p.warn(string(sy.Status))
 		}
 		head := t.p.head("── "+syncTitle(sy)) + "  " + status
 		if pc := syncPC(sy); pc != "" {
@@ -448,7 +448,7 @@ func (t *textWriter) trailer(r *lockstep.Result) {
 		for i, sd := range r.Sides {
 			t.line("  %s %s", [2]string{"a", "b"}[i], sideLabel(r, i))
 			if sd.State != "" {
-				st := sd.State
+				st := string(sd.State)
 				if sd.ExitCode != nil {
 					st += fmt.Sprintf(" with code %d", *sd.ExitCode)
 				}

@@ -58,6 +58,7 @@ type Instance struct {
 	exited   chan struct{}
 	waitErr  error
 	exitCode int
+	signal   syscall.Signal
 
 	closeMu   sync.Mutex
 	closed    bool
@@ -228,6 +229,9 @@ func (i *Instance) launch() error {
 		err := cmd.Wait()
 		i.waitErr = err
 		i.exitCode = cmd.ProcessState.ExitCode()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			i.signal = ws.Signal()
+		}
 		f.Close()
 		// Strays QEMU may have left in its group go with it.
 		syscall.Kill(-i.Pid, syscall.SIGKILL)
@@ -293,6 +297,25 @@ func (i *Instance) ExitCode() (code int, exited bool) {
 	default:
 		return -1, false
 	}
+}
+
+// Signal returns the signal that ended the process, once it has exited;
+// 0 when it exited by itself (or has not exited yet).
+func (i *Instance) Signal() syscall.Signal {
+	select {
+	case <-i.exited:
+		return i.signal
+	default:
+		return 0
+	}
+}
+
+// Closing reports whether Close has been called: an exit from then on is
+// lockstep's doing, not QEMU's.
+func (i *Instance) Closing() bool {
+	i.closeMu.Lock()
+	defer i.closeMu.Unlock()
+	return i.closed
 }
 
 // Stderr returns what QEMU has written to stderr (and stdout) so far, up

@@ -1,4 +1,4 @@
-package lockstep
+package engine
 
 import (
 	"strings"
@@ -31,7 +31,7 @@ func TestTraceIgnore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			whole, mask := traceIgnore(tt.rules, x86Flags)
+			whole, mask := TraceIgnore(tt.rules, x86Flags)
 			if mask != tt.mask {
 				t.Errorf("mask %#x, want %#x", mask, tt.mask)
 			}
@@ -58,7 +58,7 @@ func FuzzTraceIgnore(f *testing.F) {
 		named |= (1<<b.Width - 1) << b.Shift
 	}
 	f.Fuzz(func(t *testing.T, list string) {
-		whole, mask := traceIgnore(strings.Split(list, ","), x86Flags)
+		whole, mask := TraceIgnore(strings.Split(list, ","), x86Flags)
 		for i := range whole {
 			if i < 0 || i >= trace.NumRegs {
 				t.Fatalf("index %d out of range", i)

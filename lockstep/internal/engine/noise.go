@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"strings"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// regOptions are the register comparison options of spec: its ignore
+// rules, the architecture's flag bits and, unless disabled, learned noise.
+func (e *Engine) regOptions(p guest.Pair, spec scenario.CompareSpec) compare.RegOptions {
+	ropt := compare.RegOptions{Ignore: spec.Ignore, Flags: p[0].Arch.CompareFlags()}
+	if !e.cfg.NoNoise {
+		ropt.Noise = e.sc.Noise.Registers
+	}
+	return ropt
+}
+
+// symbolizers returns per-side symbolisation for different builds, and
+// nothing for one binary, whose addresses compare raw.
+func (e *Engine) symbolizers(p guest.Pair) [2]compare.SymbolizeFunc {
+	if e.cfg.Same {
+		return [2]compare.SymbolizeFunc{}
+	}
+	return [2]compare.SymbolizeFunc{p[0].Symbolize, p[1].Symbolize}
+}
+
+// CallSymbolizers are the symbolisers for comparing call arguments and
+// stored values between builds. Beyond symbol+offset they map an address
+// in no symbol but inside an allocated section (a string literal in
+// .rodata, say) to that section alone, so such pointers compare equal
+// between builds: the literal moves with the layout, and without DWARF its
+// identity is unknown.
+func (e *Engine) CallSymbolizers(p guest.Pair) [2]compare.SymbolizeFunc {
+	if e.cfg.Same {
+		return [2]compare.SymbolizeFunc{}
+	}
+	var out [2]compare.SymbolizeFunc
+	for i, g := range p {
+		out[i] = func(addr uint64) (compare.Location, bool) {
+			if l, ok := g.Symbolize(addr); ok {
+				return l, true
+			}
+			if g.Syms == nil {
+				return compare.Location{Addr: addr}, false
+			}
+			if sec, ok := g.Syms.Section(addr); ok {
+				return compare.Location{Addr: addr, Symbol: "(" + sec + ")"}, true
+			}
+			return compare.Location{Addr: addr}, false
+		}
+	}
+	return out
+}
+
+// memoryNoise reports whether every differing byte of range m lies in the
+// learned noise for it. Noise offsets count from the symbol (or address)
+// start, the range from its own offset within it.
+func (e *Engine) memoryNoise(m scenario.MemoryRange, a, b []byte) bool {
+	if e.cfg.NoNoise {
+		return false
+	}
+	for _, nm := range e.sc.Noise.Memory {
+		if nm.HasAddress != m.HasAddress || (m.HasAddress && nm.Address != m.Address) || (!m.HasAddress && nm.Symbol != m.Symbol) {
+			continue
+		}
+		if len(nm.Offsets) == 0 {
+			return true
+		}
+		allowed := map[uint64]bool{}
+		for _, o := range nm.Offsets {
+			allowed[o] = true
+		}
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] && !allowed[m.Offset+uint64(i)] {
+				return false
+			}
+		}
+		return len(a) == len(b)
+	}
+	return false
+}
+
+// callPathNoise reports whether a call-path difference involves only
+// functions learned as noise.
+func (e *Engine) callPathNoise(d *compare.CallPathDiff) bool {
+	if e.cfg.NoNoise || len(e.sc.Noise.CallPath) == 0 {
+		return false
+	}
+	noisy := map[string]bool{}
+	for _, n := range e.sc.Noise.CallPath {
+		noisy[n] = true
+	}
+	for _, name := range OneSided(d) {
+		if !noisy[name] {
+			return false
+		}
+	}
+	return true
+}
+
+// OneSided returns the functions present on one side of a call-path diff
+// only, each once, in order.
+func OneSided(d *compare.CallPathDiff) []string {
+	var out []string
+	for _, line := range strings.Split(d.Unified, "\n") {
+		if !strings.HasPrefix(line, "-") && !strings.HasPrefix(line, "+") {
+			continue
+		}
+		if name := strings.TrimSpace(line[1:]); name != "" && !contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

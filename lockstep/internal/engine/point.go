@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/rsp"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// Point is what happened at one sync point.
+type Point struct {
+	Arrivals [2]Arrival
+	PC       [2]compare.Location
+	// Divergences found at the point, in the order found (noise included,
+	// marked).
+	Divergences []compare.Divergence
+	// Uncompared names what the point asked to compare and neither side
+	// could provide (a memory range unreadable on both sides): the point
+	// was not fully compared.
+	Uncompared []string
+}
+
+// Reached reports whether both sides got to the sync point.
+func (pt *Point) Reached() bool { return pt.Arrivals[0].Reached() && pt.Arrivals[1].Reached() }
+
+// Point drives p to sync point k, then captures and compares both sides
+// there. It does not step windows or localise.
+func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) {
+	var pt Point
+	sp := &e.sc.Sync[k]
+	e.Progress(PhaseRunning, k)
+	var trace [2]map[uint64]string
+	for i, g := range p {
+		trace[i] = e.TraceAddrs(g, k)
+		if k == 0 && len(e.sc.Trace.Functions) > 0 && g.Spec.Accel == scenario.AccelKVM {
+			e.note("guest %s: trace.functions starts after sync point 1 under kvm (software breakpoints need the code in place)", g.Name())
+		}
+	}
+	arr, err := e.Reach(ctx, p, k, trace)
+	if err != nil {
+		return pt, err
+	}
+	pt.Arrivals = arr
+	for i, g := range p {
+		pt.PC[i] = g.Loc(arr[i].PC)
+	}
+	if len(e.sc.Trace.Functions) > 0 {
+		if d := compare.CallPath("trace", callFrames(arr[0].Calls), callFrames(arr[1].Calls)); d != nil {
+			pt.Divergences = append(pt.Divergences, e.at(k, compare.Divergence{Kind: compare.KindCallPath, PC: pt.PC,
+				Summary: compare.CallPathSummary(d), CallPath: d, Noise: e.callPathNoise(d)}))
+		}
+	}
+	if !pt.Reached() {
+		if d, ok := e.arrivalDivergence(p, k, arr, pt.PC); ok {
+			pt.Divergences = append(pt.Divergences, d)
+		}
+		return pt, nil
+	}
+	var caps [2]*capture
+	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		c, err := e.capture(ctx, g, sp)
+		caps[i] = c
+		return err
+	})
+	if err != nil {
+		return pt, err
+	}
+	e.Progress(PhaseComparing, k)
+	divs, uncompared := e.compareAt(p, k, sp, caps)
+	pt.Divergences = append(pt.Divergences, divs...)
+	pt.Uncompared = uncompared
+	return pt, nil
+}
+
+// arrivalDivergence describes sync point k that at most one side reached.
+// Both sides ending the same way without reaching it is no divergence
+// (the guests agree; the point was not compared, which the caller
+// records), and ok is false.
+func (e *Engine) arrivalDivergence(p guest.Pair, k int, arr [2]Arrival, pcs [2]compare.Location) (compare.Divergence, bool) {
+	var ad compare.ArrivalDiff
+	for i, g := range p {
+		ad.Reached[i] = arr[i].Reached()
+		ad.State[i] = string(arr[i].State)
+		ad.Detail[i] = arr[i].Detail
+		if arr[i].State == Exited {
+			ad.ExitCode[i] = g.ExitStatus()
+		}
+	}
+	if !arr[0].Reached() && !arr[1].Reached() && arr[0].State == arr[1].State && arr[0].Detail == arr[1].Detail {
+		return compare.Divergence{}, false
+	}
+	parts := make([]string, 2)
+	for i, g := range p {
+		parts[i] = g.Name() + " " + arr[i].Detail
+	}
+	return e.at(k, compare.Divergence{Kind: compare.KindArrival, PC: pcs, Summary: strings.Join(parts, "; "), Arrival: &ad}), true
+}
+
+// capture is what one side looked like at a sync point.
+type capture struct {
+	pc        uint64
+	regs      compare.Regs
+	mem       []guest.Memory
+	backtrace []compare.Frame
+	note      string
+}
+
+// capture reads what the sync point asks for on one side.
+func (e *Engine) capture(ctx context.Context, g *guest.Guest, sp *scenario.SyncPoint) (*capture, error) {
+	c := &capture{}
+	pc, err := g.PC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.pc = pc
+	names, err := RegNames(g.T.Layout(), sp.Compare)
+	if err != nil {
+		return nil, &guest.ScenarioError{Err: fmt.Errorf("%s: guest %s: %w", sp.Pos, g.Name(), err)}
+	}
+	if len(names) > 0 {
+		vals, err := g.Registers(ctx, names...)
+		if err != nil {
+			return nil, err
+		}
+		c.regs = ToRegs(names, vals)
+	}
+	for _, m := range sp.Compare.Memory {
+		c.mem = append(c.mem, g.ReadRange(ctx, m))
+	}
+	if sp.Compare.CallPath == scenario.CallPathBacktrace {
+		c.backtrace, c.note, err = g.Backtrace(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// compareAt compares the two captures of sync point k.
+func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]*capture) (divs []compare.Divergence, uncompared []string) {
+	pcs := locs(p, [2]uint64{caps[0].pc, caps[1].pc})
+	add := func(d compare.Divergence) {
+		d.PC = pcs
+		divs = append(divs, e.at(k, d))
+	}
+	ropt := e.regOptions(p, sp.Compare)
+	ropt.Symbolize = e.symbolizers(p)
+	for _, d := range compare.Registers(caps[0].regs, caps[1].regs, ropt) {
+		add(compare.Divergence{Kind: compare.KindRegister, Summary: compare.RegisterSummary(d), Register: &d, Noise: ropt.IsNoise(d)})
+	}
+	for j := range caps[0].mem {
+		ma, mb := caps[0].mem[j], caps[1].mem[j]
+		switch {
+		case ma.Err != nil && mb.Err != nil:
+			e.note("sync point %d: memory %s unreadable on both sides, not compared: %v", k+1, ma.Name, ma.Err)
+			uncompared = append(uncompared, "memory "+ma.Name)
+			continue
+		case ma.Err != nil || mb.Err != nil:
+			md := &compare.MemoryDiff{Name: ma.Name, Space: ma.Space, Addr: [2]uint64{ma.Addr, mb.Addr}}
+			add(compare.Divergence{Kind: compare.KindMemory, Memory: md,
+				Summary: fmt.Sprintf("memory %s readable on one side only: a: %v, b: %v", ma.Name, errText(ma.Err), errText(mb.Err))})
+			continue
+		}
+		mopt := compare.MemOptions{PtrSize: p[0].Arch.PtrSize, BigEndian: p[0].Arch.BigEndian}
+		if !e.cfg.Same {
+			mopt.Symbolize = ropt.Symbolize
+		}
+		md := compare.Memory(ma.Name, ma.Space, [2]uint64{ma.Addr, mb.Addr}, ma.Data, mb.Data, mopt)
+		if md == nil {
+			continue
+		}
+		add(compare.Divergence{Kind: compare.KindMemory, Summary: compare.MemorySummary(md), Memory: md,
+			Noise: e.memoryNoise(sp.Compare.Memory[j], ma.Data, mb.Data)})
+	}
+	if sp.Compare.CallPath == scenario.CallPathBacktrace {
+		for _, c := range caps {
+			if c.note != "" {
+				e.note("%s", c.note)
+			}
+		}
+		if d := compare.CallPath("backtrace", caps[0].backtrace, caps[1].backtrace); d != nil {
+			add(compare.Divergence{Kind: compare.KindCallPath, Summary: compare.CallPathSummary(d), CallPath: d, Noise: e.callPathNoise(d)})
+		}
+	}
+	return divs, uncompared
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+// RegNames expands a compare spec's register list (names and target.xml
+// groups) through a layout, minus whole-register ignores.
+func RegNames(l *rsp.Layout, spec scenario.CompareSpec) ([]string, error) {
+	ignored := map[string]bool{}
+	for _, ig := range spec.Ignore {
+		if !strings.Contains(ig, ".") {
+			ignored[strings.ToLower(ig)] = true
+		}
+	}
+	var names []string
+	add := func(n string) {
+		if !slices.Contains(names, n) && !ignored[strings.ToLower(n)] {
+			names = append(names, n)
+		}
+	}
+	for _, want := range spec.Registers {
+		if reg, ok := l.Lookup(want); ok {
+			add(reg.Name)
+			continue
+		}
+		group := l.Group(want)
+		if len(group) == 0 {
+			return nil, fmt.Errorf("%q is neither a register nor a register group of %s", want, l.Arch)
+		}
+		for _, reg := range group {
+			add(reg.Name)
+		}
+	}
+	return names, nil
+}
+
+// ToRegs converts rsp values into compare's big-endian form.
+func ToRegs(names []string, vals rsp.Registers) compare.Regs {
+	out := compare.Regs{Names: names, Values: make(map[string][]byte, len(names))}
+	for _, n := range names {
+		v, ok := vals[n]
+		if !ok {
+			continue
+		}
+		b := slices.Clone(v.Bytes)
+		if !v.BigEndian {
+			slices.Reverse(b)
+		}
+		out.Values[n] = b
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+package guest
+
+import (
+	"context"
+	"fmt"
+)
+
+// maxInsn is the longest instruction of any supported architecture.
+const maxInsn = 16
+
+// Disasm disassembles the instruction at pc, from the symbol file when the
+// address is in it and from guest memory otherwise. It returns the text
+// (or why there is none) and the instruction's bytes.
+func (g *Guest) Disasm(ctx context.Context, pc uint64) (string, []byte) {
+	var code []byte
+	if g.Syms != nil {
+		code, _ = g.Syms.ReadAt(pc, maxInsn)
+	}
+	if code == nil {
+		b, err := g.T.ReadMemory(ctx, pc, maxInsn)
+		if err != nil {
+			return fmt.Sprintf("(unreadable: %v)", err), nil
+		}
+		code = b
+	}
+	if g.Arch.Disasm == nil {
+		return "(no disassembler for " + g.Arch.Name + ")", code
+	}
+	text, n, err := g.Arch.Disasm(code, pc, g.symName)
+	if err != nil {
+		return fmt.Sprintf("(bad instruction: %v)", err), code
+	}
+	return text, code[:n]
+}
+
+func (g *Guest) symName(a uint64) string { return g.Loc(a).String() }
+
+// InsnBefore finds the instruction that ends at addr by decoding its
+// function from the start (a linear sweep over the symbol file's code,
+// sound for compiler output), and returns its address, text and bytes.
+func (g *Guest) InsnBefore(addr uint64) (uint64, string, []byte, bool) {
+	l, ok := g.Symbolize(addr)
+	if !ok || g.Syms == nil || g.Arch.Disasm == nil || l.Offset == 0 || l.Offset > 1<<16 {
+		return 0, "", nil, false
+	}
+	start := addr - l.Offset
+	code, err := g.Syms.ReadAt(start, int(l.Offset))
+	if err != nil {
+		return 0, "", nil, false
+	}
+	for off := 0; off < len(code); {
+		pc := start + uint64(off)
+		text, n, err := g.Arch.Disasm(code[off:], pc, g.symName)
+		if err != nil || n <= 0 {
+			return 0, "", nil, false
+		}
+		if off+n == len(code) {
+			return pc, text, code[off:], true
+		}
+		off += n
+	}
+	return 0, "", nil, false
+}
+
+// profilingHooks are call targets compiled into function entries that
+// neither read nor clobber arguments.
+var profilingHooks = map[string]bool{"__fentry__": true, "mcount": true, "__cyg_profile_func_enter": true}
+
+// maxLiveDepth bounds how many calls deep LiveArgs follows.
+const maxLiveDepth = 4
+
+// LiveArgs returns which argument registers the function at addr may read,
+// from its code in the symbol file; nil when that is unknown.
+func (g *Guest) LiveArgs(addr uint64) []bool {
+	return g.liveArgsDepth(addr, 0)
+}
+
+func (g *Guest) liveArgsDepth(addr uint64, depth int) []bool {
+	if v, ok := g.live[addr]; ok {
+		return v
+	}
+	if g.live == nil {
+		g.live = map[uint64][]bool{}
+	}
+	// Provisionally unknown, which also ends recursion through cycles.
+	g.live[addr] = nil
+	if g.Arch.LiveArgs == nil || g.Syms == nil || depth > maxLiveDepth {
+		return nil
+	}
+	l, ok := g.Symbolize(addr)
+	if !ok || l.Offset != 0 {
+		return nil // not a function entry: a jump inside a function
+	}
+	// The entry block is short; near the end of a section less is there.
+	var code []byte
+	for n := 256; n >= 1 && code == nil; n /= 2 {
+		code, _ = g.Syms.ReadAt(addr, n)
+	}
+	if code == nil {
+		return nil
+	}
+	live := g.Arch.LiveArgs(code, addr, func(t uint64) ([]bool, bool) {
+		if l, ok := g.Symbolize(t); ok && l.Offset == 0 && profilingHooks[l.Symbol] {
+			return nil, true
+		}
+		return g.liveArgsDepth(t, depth+1), false
+	})
+	g.live[addr] = live
+	return live
+}

@@ -1,0 +1,133 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lockstep-dev/lockstep/rsp"
+)
+
+// maxStepOff bounds the steps taken to move off a breakpoint: a step can
+// stop without moving (QEMU reports a pending event first).
+const maxStepOff = 4
+
+// exitReply is the stop reply of a guest that has ended.
+func (g *Guest) exitReply() rsp.StopReply {
+	return rsp.StopReply{Kind: 'W', ExitCode: g.exitCode}
+}
+
+// Step single-steps one instruction. On a guest with several vCPUs it
+// steps only the vCPU that last stopped ('vCont;s:thread'): a plain 's'
+// steps that vCPU but lets the others run, which no lockstep comparison
+// survives.
+//
+// A guest that ends returns a reply for which Exited() is true and no
+// error; a QEMU that died or stopped answering returns a *Fault.
+func (g *Guest) Step(ctx context.Context) (rsp.StopReply, error) {
+	if g.exited {
+		return g.exitReply(), nil
+	}
+	var st rsp.StopReply
+	var err error
+	if g.Spec.SMP > 1 && g.thread != "" {
+		st, err = g.T.StepThread(ctx, g.thread)
+	} else {
+		st, err = g.T.Step(ctx)
+	}
+	g.Steps++
+	return g.stopped(ctx, "step", st, err)
+}
+
+// Cont resumes the guest until the next stop. If the guest sits on one of
+// lockstep's breakpoints it first steps off it with the breakpoint removed,
+// as gdb does, so the same breakpoint does not fire again at once.
+//
+// When ctx ends first, the guest is interrupted and the stop is returned
+// with an error wrapping ctx.Err(). A guest that ends returns a reply for
+// which Exited() is true and no error; a QEMU that died, or did not answer
+// the interrupt, returns a *Fault.
+func (g *Guest) Cont(ctx context.Context) (rsp.StopReply, error) {
+	if g.exited {
+		return g.exitReply(), nil
+	}
+	pc, err := g.PC(ctx)
+	if err != nil {
+		return rsp.StopReply{}, err
+	}
+	if kind, ok := g.bps[pc]; ok {
+		if err := g.T.RemoveBreakpoint(ctx, kind, pc, g.bpSize()); err != nil {
+			return rsp.StopReply{}, g.fail(ctx, fmt.Errorf("step off breakpoint: %w", err))
+		}
+		var st rsp.StopReply
+		npc := pc
+		for try := 0; try < maxStepOff && npc == pc; try++ {
+			st, err = g.Step(ctx)
+			if err != nil || st.Exited() {
+				return st, err
+			}
+			if npc, err = g.PC(ctx); err != nil {
+				return st, err
+			}
+		}
+		if err := g.T.InsertBreakpoint(ctx, kind, pc, g.bpSize()); err != nil {
+			return st, g.fail(ctx, fmt.Errorf("re-insert breakpoint: %w", err))
+		}
+		if _, hit := g.bps[npc]; hit {
+			// The step landed on another breakpoint: that is a stop.
+			return st, nil
+		}
+	}
+	st, err := g.T.Continue(ctx)
+	return g.stopped(ctx, "continue", st, err)
+}
+
+// stopped normalises what a step or continue returned: an exit is checked
+// against the process (a guest that ended, or a QEMU that died), and a
+// lost gdbstub is diagnosed.
+func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err error) (rsp.StopReply, error) {
+	switch {
+	case err == nil && !st.Exited():
+		if st.Thread != "" {
+			g.thread = st.Thread
+		}
+		return st, nil
+	case err == nil || errors.Is(err, rsp.ErrClosed):
+		if st.Exited() {
+			g.exitCode = st.ExitCode
+		}
+		if d := g.Diagnose(ctx, err); d != nil {
+			return st, d
+		}
+		return g.exitReply(), nil
+	case ctx.Err() != nil && st.Kind != 0:
+		// Interrupted at the caller's bound: the guest is alive and
+		// stopped where st says.
+		if st.Thread != "" {
+			g.thread = st.Thread
+		}
+		return st, fmt.Errorf("guest %s: %s: %w", g.Name(), op, err)
+	}
+	// No stop reply: an interrupt that was not answered, or a broken
+	// connection.
+	if d := g.Diagnose(ctx, fmt.Errorf("%s: %w", op, err)); d != nil {
+		return st, d
+	}
+	return g.exitReply(), nil
+}
+
+// fail turns an error of a request to the gdbstub into what it means: a
+// refusal stays the guest's error; anything else (a closed connection, a
+// request that timed out) is diagnosed against the process.
+func (g *Guest) fail(ctx context.Context, err error) error {
+	if errors.Is(err, rsp.ErrRefused) || errors.Is(err, rsp.ErrUnsupported) || errors.Is(err, rsp.ErrNoRegister) {
+		return fmt.Errorf("guest %s: %w", g.Name(), err)
+	}
+	if d := g.Diagnose(ctx, err); d != nil {
+		return d
+	}
+	return fmt.Errorf("guest %s: %w: %w", g.Name(), ErrExited, err)
+}
+
+// ErrExited is wrapped by requests made to a guest that has ended.
+var ErrExited = errors.New("the guest has exited")

@@ -1,0 +1,161 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lockstep-dev/lockstep/rsp"
+)
+
+// stderrLines is how many of QEMU's last stderr lines a Fault carries.
+const stderrLines = 8
+
+// fatalMarks are stderr texts by which QEMU reports that it, not the guest,
+// failed: accelerator internal errors, TCG and assertion aborts, crashes.
+var fatalMarks = []string{
+	"KVM internal error",
+	"emulation failure",
+	"internal error",
+	"Assertion",
+	"assertion failed",
+	"Aborted",
+	"core dumped",
+	"Segmentation fault",
+	"tcg fatal error",
+	"fatal error",
+	"hardware error",
+	"Bail out!",
+}
+
+// hostShutdowns are SHUTDOWN reasons that come from the host, not the guest.
+var hostShutdowns = map[string]bool{
+	"host-error": true, "host-qmp-quit": true, "host-qmp-system-reset": true,
+	"host-signal": true, "host-ui": true, "subsystem-reset": true,
+}
+
+// fatalLine returns the first stderr line that says QEMU itself failed.
+func fatalLine(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		for _, m := range fatalMarks {
+			if strings.Contains(line, m) {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
+}
+
+// Diagnose tells a guest that ended from a QEMU that failed. It is called
+// when the gdbstub reported an exit, closed, or did not answer (cause says
+// how, nil for an exit reply). It returns nil, and marks the guest exited,
+// when the guest itself ended: the process exited by itself with a normal
+// status (isa-debug-exit, power-off, reset under -no-reboot, a guest
+// panic). It returns a *Fault, an infrastructure failure, when the process
+// was killed by a signal, reported an internal error, was shut down from
+// the host, stopped answering QMP, or is alive with its gdbstub gone. The
+// decision rests on the wait status, QMP and stderr, never on timing.
+func (g *Guest) Diagnose(ctx context.Context, cause error) *Fault {
+	ctx = context.WithoutCancel(ctx)
+	f := &Fault{Index: g.Side, Side: g.Name(), Err: cause}
+	if g.M == nil {
+		f.What = fmt.Sprintf("the gdbstub was lost: %v", cause)
+		return f
+	}
+	if cause == nil || errors.Is(cause, rsp.ErrClosed) {
+		// The exit status arrives a moment after the stub's W reply or
+		// the connection closing.
+		wctx, cancel := context.WithTimeout(ctx, g.Timeouts.ExitWait)
+		select {
+		case <-g.M.Exited():
+		case <-wctx.Done():
+		}
+		cancel()
+	}
+	f.Stderr = lastLines(strings.TrimSpace(g.M.Stderr()), stderrLines)
+	if pe, ok := g.M.ExitStatus(); ok {
+		return g.diagnoseExit(f, pe)
+	}
+	hctx, cancel := context.WithTimeout(ctx, g.Timeouts.Health)
+	state, err := g.M.Status(hctx)
+	cancel()
+	switch {
+	case err != nil:
+		f.What = fmt.Sprintf("QEMU stopped answering: %v", err)
+		if cause != nil {
+			f.What += fmt.Sprintf(" (gdbstub: %v)", cause)
+		}
+		return f
+	case state == "internal-error":
+		f.What = "QEMU stopped the guest with an internal error (run state internal-error)"
+		if line := fatalLine(f.Stderr); line != "" {
+			f.What += ": " + line
+		}
+		return f
+	}
+	if line := fatalLine(f.Stderr); line != "" {
+		f.What = "QEMU reported a failure: " + line
+		return f
+	}
+	if cause == nil {
+		// The stub said the target exited and QEMU still answers: trust
+		// the stub; the process is on its way out.
+		g.exited = true
+		return nil
+	}
+	f.What = fmt.Sprintf("the gdbstub stopped answering while QEMU still runs (state %s): %v", state, cause)
+	return f
+}
+
+// diagnoseExit decides about a process that has exited.
+func (g *Guest) diagnoseExit(f *Fault, pe ProcessExit) *Fault {
+	reason, _ := g.M.Shutdown()
+	switch {
+	case pe.Closed:
+		f.What = "QEMU was stopped by lockstep"
+	case pe.Signal != 0:
+		f.What = fmt.Sprintf("QEMU was killed by signal %d (%v)", int(pe.Signal), pe.Signal)
+	case fatalLine(f.Stderr) != "":
+		f.What = fmt.Sprintf("QEMU failed (exit status %d): %s", pe.Code, fatalLine(f.Stderr))
+	case hostShutdowns[reason]:
+		f.What = fmt.Sprintf("QEMU was shut down from the host (%s)", reason)
+	default:
+		g.exited = true
+		g.exitCode = pe.Code
+		return nil
+	}
+	return f
+}
+
+// Healthy checks a guest that stopped where nobody asked it to: QEMU may
+// have stopped the VM itself (an accelerator internal error) rather than
+// the guest taking an exception. It returns a *Fault when QEMU reports an
+// internal error, stopped answering, or wrote a failure to stderr.
+func (g *Guest) Healthy(ctx context.Context) *Fault {
+	if g.M == nil {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	f := &Fault{Index: g.Side, Side: g.Name(), Stderr: lastLines(strings.TrimSpace(g.M.Stderr()), stderrLines)}
+	if pe, ok := g.M.ExitStatus(); ok {
+		return g.diagnoseExit(f, pe)
+	}
+	hctx, cancel := context.WithTimeout(ctx, g.Timeouts.Health)
+	state, err := g.M.Status(hctx)
+	cancel()
+	switch {
+	case err != nil:
+		f.What = fmt.Sprintf("QEMU stopped answering: %v", err)
+	case state == "internal-error":
+		f.What = "QEMU stopped the guest with an internal error (run state internal-error)"
+		if line := fatalLine(f.Stderr); line != "" {
+			f.What += ": " + line
+		}
+	case fatalLine(f.Stderr) != "":
+		f.What = "QEMU reported a failure: " + fatalLine(f.Stderr)
+	default:
+		return nil
+	}
+	return f
+}

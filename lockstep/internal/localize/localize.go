@@ -1,0 +1,293 @@
+package localize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/lockstep/trace"
+	"github.com/lockstep-dev/lockstep/rsp"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// maxFuncs bounds how many function-entry breakpoints localisation between
+// different builds inserts when trace.functions does not say.
+const maxFuncs = 4096
+
+// Localizer localises divergences with one engine and one rewinder.
+type Localizer struct {
+	E  *engine.Engine
+	RW Rewinder
+}
+
+// At finds where the guests parted between sync points k-1 and k, given
+// the divergences found at k. It returns the localised divergences; what
+// it could not find is said in notes. The error is for infrastructure
+// (a QEMU that failed) and the run's end only.
+func (l *Localizer) At(ctx context.Context, k int, found []compare.Divergence) ([]compare.Divergence, error) {
+	e := l.E
+	e.Progress(engine.PhaseLocalising, k)
+	t0 := time.Now()
+	var out []compare.Divergence
+	var divs []compare.Divergence
+	var err error
+	if e.Same() {
+		divs, err = l.instructions(ctx, k)
+	} else {
+		divs, err = l.calls(ctx, k)
+	}
+	if err = l.settle(err); err != nil {
+		return out, err
+	}
+	out = append(out, divs...)
+	e.Logf("localisation of sync point %d took %s", k+1, time.Since(t0).Round(time.Millisecond))
+	if md := firstMemory(found); md != nil {
+		divs, err := l.writes(ctx, k, md)
+		if err = l.settle(err); err != nil {
+			return out, err
+		}
+		out = append(out, divs...)
+	}
+	return out, nil
+}
+
+// settle turns a replay that did not get there into a note: the guests are
+// not deterministic enough to replay. Anything else stays an error.
+func (l *Localizer) settle(err error) error {
+	if errors.Is(err, ErrNotReplayed) {
+		l.E.Notef("localisation: %v; the guests are not deterministic enough to replay", err)
+		return nil
+	}
+	return err
+}
+
+// firstMemory returns the first real memory divergence in virtual space.
+func firstMemory(divs []compare.Divergence) *compare.MemoryDiff {
+	for _, d := range divs {
+		if d.Kind == compare.KindMemory && !d.Noise && d.Memory != nil && d.Memory.Length > 0 &&
+			d.Memory.Space != scenario.SpacePhysical {
+			return d.Memory
+		}
+	}
+	return nil
+}
+
+// instructions finds the first divergent instruction between sync points
+// k-1 and k (one binary), with the trace engine when it applies and by
+// gdbstub single steps otherwise.
+func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergence, error) {
+	e := l.E
+	p, err := l.RW.At(ctx, k-1)
+	if err != nil {
+		return nil, err
+	}
+	sp := &e.Scenario().Sync[k]
+	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
+	if e.Traceable(p) {
+		w, done, err := l.trace(ctx, p, k, spec)
+		switch {
+		case err != nil && (ctx.Err() != nil || errors.Is(err, guest.ErrInfrastructure) && !errors.Is(err, guest.ErrTraceMismatch)):
+			return nil, err
+		case err != nil:
+			e.Notef("localisation: trace engine failed (%v); stepping through the gdbstub instead", err)
+		case done:
+			return w.Divergences, nil
+		}
+		// The gdbstub pair may have moved: start again from k-1.
+		if p, err = l.RW.At(ctx, k-1); err != nil {
+			return nil, err
+		}
+	}
+	return l.steps(ctx, p, k, spec)
+}
+
+// trace localises with the trace engine; p stands at sync point k-1.
+func (l *Localizer) trace(ctx context.Context, p guest.Pair, k int, spec scenario.CompareSpec) (engine.Window, bool, error) {
+	sp := &l.E.Scenario().Sync[k]
+	addrK, err := p[0].Resolve(sp.Break)
+	if err != nil {
+		return engine.Window{}, false, err
+	}
+	arrivals := 0
+	stop := func(i uint64, s *trace.State) bool {
+		if i > 0 && s.PC == addrK {
+			arrivals++
+		}
+		return arrivals >= sp.Hit
+	}
+	return l.E.TraceFrom(ctx, p, k, k-1, spec, l.E.Scenario().Localize.MaxSteps, stop, func(n int) string {
+		return fmt.Sprintf("localised by trace %d instructions after sync point %d", n, k)
+	})
+}
+
+// steps single-steps p from sync point k-1 towards sync point k.
+func (l *Localizer) steps(ctx context.Context, p guest.Pair, k int, spec scenario.CompareSpec) ([]compare.Divergence, error) {
+	e := l.E
+	sp := &e.Scenario().Sync[k]
+	var addrs [2]uint64
+	for i, g := range p {
+		a, err := g.Resolve(sp.Break)
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
+	}
+	var hits [2]int
+	stop := func(pcs [2]uint64) bool {
+		for i := range pcs {
+			if pcs[i] == addrs[i] {
+				hits[i]++
+			}
+		}
+		return hits[0] >= sp.Hit && hits[1] >= sp.Hit
+	}
+	st, err := e.LockstepSteps(ctx, p, k, spec, e.Scenario().Localize.MaxSteps, stop)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case st.Diverged || st.Exited[0] || st.Exited[1]:
+		divs, err := e.StepFindings(ctx, p, k, st, func(n int) string {
+			return fmt.Sprintf("localised %d instructions after sync point %d", n, k)
+		})
+		if err == nil && len(divs) == 0 {
+			e.Notef("localisation: both guests exited after %d instructions from sync point %d, alike", st.N, k)
+		}
+		return divs, err
+	case st.Stopped:
+		e.Notef("localisation: the registers matched at every one of the %d instructions from sync point %d to %d; the divergence is in memory or call path only", st.N, k, k+1)
+	default:
+		e.Notef("localisation: no divergence within localize.max_steps (%d instructions) after sync point %d", st.N, k)
+	}
+	return nil, nil
+}
+
+// calls compares the function entries both builds make between sync
+// points k-1 and k and reports the first call whose name, order or
+// arguments differ, with the call path there.
+func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, error) {
+	e := l.E
+	p, err := l.RW.At(ctx, k-1)
+	if err != nil {
+		return nil, err
+	}
+	var fns [2]map[uint64]string
+	for i, g := range p {
+		fns[i] = l.funcs(g)
+		if len(fns[i]) == 0 {
+			e.Notef("localisation: no function symbols to follow on side %s", g.Name())
+			return nil, nil
+		}
+	}
+	arr, err := Replay(ctx, e, p, k, fns)
+	if err != nil {
+		return nil, err
+	}
+	a, b := arr[0].Calls, arr[1].Calls
+	idx, reason, diverged := engine.FirstCallDivergence(p, a, b, e.CallSymbolizers(p))
+	if !diverged {
+		verb := "match"
+		if len(a) == 1 {
+			verb = "matches"
+		}
+		e.Notef("localisation: %s between sync points %d and %d %s by name, order and arguments", plural(len(a), "function entry", "function entries"), k, k+1, verb)
+		return nil, nil
+	}
+	id := &compare.InstructionDiff{Granularity: "function"}
+	var pcs [2]compare.Location
+	for i, cs := range [2][]compare.Call{a, b} {
+		if idx < len(cs) {
+			pcs[i] = cs[idx].Loc
+			id.Disasm[i] = "call " + engine.CallText(cs[idx])
+		}
+	}
+	// The call path at the divergent call: rewind once more and stop there.
+	stacks, err := l.stacksAtCall(ctx, k, idx, fns)
+	switch {
+	case errors.Is(err, ErrNotReplayed) || err != nil && !errors.Is(err, guest.ErrInfrastructure) && ctx.Err() == nil:
+		e.Notef("localisation: no call path at the divergent call: %v", err)
+	case err != nil:
+		return nil, err
+	}
+	id.CallPath = stacks
+	d := compare.Divergence{Kind: compare.KindInstruction, Sync: k, PC: pcs, Instruction: id,
+		Summary: fmt.Sprintf("localised between sync points %d and %d (by function entry: different builds): %s", k, k+1, reason)}
+	d.SyncName, d.Hit = e.Scenario().Sync[k].Break, e.Scenario().Sync[k].Hit
+	return []compare.Divergence{d}, nil
+}
+
+// stacksAtCall rewinds to sync point k-1, runs each side to its call
+// number idx (0-based) among the function entries fns, and returns both
+// backtraces there. A side with fewer calls gets no backtrace.
+func (l *Localizer) stacksAtCall(ctx context.Context, k, idx int, fns [2]map[uint64]string) ([2][]compare.Frame, error) {
+	var stacks [2][]compare.Frame
+	p, err := l.RW.At(ctx, k-1)
+	if err != nil {
+		return stacks, err
+	}
+	bound := l.E.WaitBound(ctx, &l.E.Scenario().Sync[k])
+	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		wctx, cancel := context.WithTimeout(ctx, bound)
+		defer cancel()
+		defer g.RemoveAll(context.WithoutCancel(ctx))
+		for addr := range fns[i] {
+			if err := g.Insert(wctx, rsp.Software, addr); err != nil {
+				return err
+			}
+		}
+		for n := 0; n <= idx; {
+			st, err := g.Cont(wctx)
+			var f *guest.Fault
+			if errors.As(err, &f) {
+				return err
+			}
+			if err != nil || st.Exited() {
+				return nil // fewer calls on this side
+			}
+			pc, err := g.PC(wctx)
+			if err != nil {
+				return err
+			}
+			if _, ok := fns[i][pc]; ok {
+				n++
+			}
+		}
+		bt, _, err := g.Backtrace(wctx)
+		stacks[i] = bt
+		return err
+	})
+	return stacks, err
+}
+
+// funcs picks the function entries to follow on g: every function when
+// there are few enough, else the scenario's trace.functions.
+func (l *Localizer) funcs(g *guest.Guest) map[uint64]string {
+	if g.Syms == nil {
+		return nil
+	}
+	fns := g.Syms.Functions()
+	if len(fns) > maxFuncs {
+		if len(l.E.Scenario().Trace.Functions) > 0 {
+			return l.E.TraceAddrs(g, 1)
+		}
+		l.E.Notef("localisation: %d functions on side %s is too many to follow; name some in trace.functions", len(fns), g.Name())
+		return nil
+	}
+	out := make(map[uint64]string, len(fns))
+	for _, f := range fns {
+		out[f.Addr] = f.Name
+	}
+	return out
+}
+
+// plural returns "1 thing" or "n things".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
