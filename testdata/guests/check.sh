@@ -73,6 +73,8 @@ done
 for g in tsc tsc-bad; do
 	syms $g kmain tsc_compute tsc_done tsc_sample tsc_value
 done
+syms stepexit kmain window_start late_point stepexit_count
+syms stepexit-pad kmain window_start late_point stepexit_count stepexit_pad
 
 expect demo-good qemu64 1 "demo: done"
 expect demo-bad qemu64 1 "demo: done"
@@ -90,6 +92,8 @@ expect deep-good qemu64 1 "deep: verify ok"
 expect deep-bad qemu64 3 "deep: verify failed"
 expect tsc qemu64 1 "tsc: done"
 expect tsc-bad qemu64 1 "tsc: done"
+expect stepexit qemu64 1 "stepexit: start"
+expect stepexit-pad qemu64 1 "stepexit: start"
 run tsc qemu64 10
 run tsc-bad qemu64 10
 if cmp -s "$tmp/tsc.qemu64.out" "$tmp/tsc-bad.qemu64.out"; then
