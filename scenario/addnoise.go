@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -305,13 +306,8 @@ func mergeNoiseMemory(seq *yaml.Node, m NoiseMemory) error {
 		for _, o := range m.Offsets {
 			set[o] = true
 		}
-		all := make([]uint64, 0, len(set))
-		for o := range set {
-			all = append(all, o)
-		}
-		slices.Sort(all)
 		offs.Content = offs.Content[:0]
-		for _, o := range all {
+		for _, o := range slices.Sorted(maps.Keys(set)) {
 			offs.Content = append(offs.Content, intScalar(o))
 		}
 		return nil

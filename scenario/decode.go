@@ -2,8 +2,9 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -346,13 +347,8 @@ func label(path string) string {
 
 // suggest returns the known field closest to name, if close enough.
 func suggest(name string, fields map[string]fieldFunc) string {
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	best, bestD := "", 3
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		if dist := EditDistance(name, k, 2); dist < bestD {
 			best, bestD = k, dist
 		}
