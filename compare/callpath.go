@@ -19,7 +19,8 @@ func frameName(f Frame) string {
 // CallPath compares two call paths as sequences of symbol names (offsets
 // are ignored, so a layout shift is not a difference) and returns nil when
 // they are equal. Unified is a line diff computed with go-diff: "-" marks a
-// name only in a, "+" one only in b, " " one in both.
+// name only in a, "+" one only in b, " " one in both. OnlyA and OnlyB list
+// the names of the "-" and "+" lines, in order.
 func CallPath(source string, a, b []Frame) *CallPathDiff {
 	na := make([]string, len(a))
 	for i, f := range a {
@@ -32,11 +33,14 @@ func CallPath(source string, a, b []Frame) *CallPathDiff {
 	if slices.Equal(na, nb) {
 		return nil
 	}
-	return &CallPathDiff{Source: source, A: a, B: b, Unified: unified(na, nb)}
+	d := &CallPathDiff{Source: source, A: a, B: b}
+	d.Unified, d.OnlyA, d.OnlyB = diffNames(na, nb)
+	return d
 }
 
-// unified returns a line diff of two name lists, one prefixed line per name.
-func unified(a, b []string) string {
+// diffNames returns a line diff of two name lists, one prefixed line per
+// name, and the names on its "-" and "+" lines.
+func diffNames(a, b []string) (unified string, onlyA, onlyB []string) {
 	dmp := diffmatchpatch.New()
 	ta, tb := joinLines(a), joinLines(b)
 	ca, cb, lines := dmp.DiffLinesToChars(ta, tb)
@@ -44,22 +48,27 @@ func unified(a, b []string) string {
 	var sb strings.Builder
 	for _, d := range diffs {
 		prefix := " "
+		var only *[]string
 		switch d.Type {
 		case diffmatchpatch.DiffDelete:
-			prefix = "-"
+			prefix, only = "-", &onlyA
 		case diffmatchpatch.DiffInsert:
-			prefix = "+"
+			prefix, only = "+", &onlyB
 		}
 		for _, line := range strings.SplitAfter(d.Text, "\n") {
 			if line == "" {
 				continue
 			}
+			name := strings.TrimSuffix(line, "\n")
+			if only != nil {
+				*only = append(*only, name)
+			}
 			sb.WriteString(prefix)
-			sb.WriteString(strings.TrimSuffix(line, "\n"))
+			sb.WriteString(name)
 			sb.WriteByte('\n')
 		}
 	}
-	return sb.String()
+	return sb.String(), onlyA, onlyB
 }
 
 // joinLines joins names with a newline after each, so that every line,

@@ -1,6 +1,10 @@
 package compare
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 func frames(names ...string) []Frame {
 	f := make([]Frame, len(names))
@@ -51,6 +55,49 @@ func TestCallPath(t *testing.T) {
 			}
 			if d.Source != "backtrace" || len(d.A) != len(tc.a) || len(d.B) != len(tc.b) {
 				t.Errorf("Source/A/B = %q %d %d", d.Source, len(d.A), len(d.B))
+			}
+		})
+	}
+}
+
+func TestCallPathOnly(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		a, b         []Frame
+		onlyA, onlyB []string
+	}{
+		{"replaced", frames("path_b", "kmain", "_start"), frames("path_c", "kmain", "_start"), []string{"path_b"}, []string{"path_c"}},
+		{"extra frame in b", frames("kmain", "_start"), frames("helper", "kmain", "_start"), nil, []string{"helper"}},
+		{"repeated frame in a", frames("fib", "fib", "kmain"), frames("fib", "kmain"), []string{"fib"}, nil},
+		{"in order", frames("x", "y", "kmain", "z"), frames("kmain", "u", "v"), []string{"x", "y", "z"}, []string{"u", "v"}},
+		{"both repeated", frames("tick", "main", "tick"), frames("tock", "main", "tock"), []string{"tick", "tick"}, []string{"tock", "tock"}},
+		{"unsymbolised frames by address", []Frame{{Location: Location{Addr: 0x10}}}, []Frame{{Location: Location{Addr: 0x20}}}, []string{"0x10"}, []string{"0x20"}},
+		{"empty vs one", nil, frames("kmain"), nil, []string{"kmain"}},
+		{"newline in a name", frames("a\nb"), frames("c"), []string{"a b"}, []string{"c"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := CallPath("trace", tc.a, tc.b)
+			if d == nil {
+				t.Fatal("CallPath() = nil")
+			}
+			if !slices.Equal(d.OnlyA, tc.onlyA) || !slices.Equal(d.OnlyB, tc.onlyB) {
+				t.Errorf("OnlyA, OnlyB = %q, %q; want %q, %q", d.OnlyA, d.OnlyB, tc.onlyA, tc.onlyB)
+			}
+			// The same names as the "-" and "+" lines of Unified.
+			var minus, plus []string
+			for line := range strings.Lines(d.Unified) {
+				switch line[0] {
+				case '-':
+					minus = append(minus, strings.TrimSuffix(line[1:], "\n"))
+				case '+':
+					plus = append(plus, strings.TrimSuffix(line[1:], "\n"))
+				}
+			}
+			if !slices.Equal(d.OnlyA, minus) || !slices.Equal(d.OnlyB, plus) {
+				t.Errorf("OnlyA, OnlyB = %q, %q; Unified has\n%s", d.OnlyA, d.OnlyB, d.Unified)
 			}
 		})
 	}

@@ -1,9 +1,11 @@
 package compare
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -110,11 +112,7 @@ func IgnoreValid(rule string, flags map[string][]FlagBit) error {
 	}
 	bits, ok := flagsFor(flags, reg)
 	if !ok {
-		var regs []string
-		for k := range flags {
-			regs = append(regs, k)
-		}
-		slices.Sort(regs)
+		regs := slices.Sorted(maps.Keys(flags))
 		return fmt.Errorf("%q: %s has no named bits (flags registers: %s): %w", rule, reg, strings.Join(regs, ", "), ErrBadIgnore)
 	}
 	var names []string
@@ -278,15 +276,7 @@ func symOf(f SymbolizeFunc, v uint64) (Location, bool) {
 
 // equalValue compares two big-endian numbers of possibly different widths.
 func equalValue(a, b []byte) bool {
-	a, b = trimZeros(a), trimZeros(b)
-	return string(a) == string(b)
-}
-
-func trimZeros(v []byte) []byte {
-	for len(v) > 0 && v[0] == 0 {
-		v = v[1:]
-	}
-	return v
+	return bytes.Equal(bytes.TrimLeft(a, "\x00"), bytes.TrimLeft(b, "\x00"))
 }
 
 func toUint(v []byte) uint64 {

@@ -140,6 +140,10 @@ type CallPathDiff struct {
 	// Unified is a unified diff of the symbol names, one per line, "-" for a
 	// only, "+" for b only, " " for both.
 	Unified string `json:"unified"`
+	// OnlyA and OnlyB are the names on the "-" and "+" lines of Unified, in
+	// order: the frames found on one side only.
+	OnlyA []string `json:"only_a,omitempty"`
+	OnlyB []string `json:"only_b,omitempty"`
 }
 
 // ArrivalDiff says where each side was when only one reached a sync point.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/lockstep-dev/lockstep/lockstep"
@@ -90,12 +91,7 @@ func validList() string {
 }
 
 func (f Format) valid() bool {
-	for _, v := range Formats {
-		if f == v {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(Formats, f)
 }
 
 // Ext returns the file extension for the format, with the dot: ".txt",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -223,12 +224,7 @@ func containsDiv(g divGroup, d *compare.Divergence) bool {
 }
 
 func slicesContainsReg(regs []compare.RegisterDiff, r *compare.RegisterDiff) bool {
-	for i := range regs {
-		if regs[i].Name == r.Name && regs[i].Values == r.Values {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(regs, func(x compare.RegisterDiff) bool { return x.Name == r.Name && x.Values == r.Values })
 }
 
 func statusClass(s lockstep.SyncStatus) string {

@@ -152,7 +152,7 @@ func (c *Client) attach(ctx context.Context) error {
 	if c.initial, err = ParseStopReply(rep); err != nil {
 		return fmt.Errorf("initial stop reply: %w", err)
 	}
-	if c.initial.Kind == 'W' || c.initial.Kind == 'X' {
+	if c.initial.Exited() {
 		c.exited = &ExitError{Stop: c.initial}
 		return c.exited
 	}

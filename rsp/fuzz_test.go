@@ -66,7 +66,8 @@ func FuzzParseStopReply(f *testing.F) {
 }
 
 // FuzzParseTargetXML checks that target descriptions parse within their
-// bounds; includes resolve to the samples in testdata/tdesc.
+// bounds, and that every failure matches one of the package's sentinel
+// errors; includes resolve to the samples in testdata/tdesc.
 func FuzzParseTargetXML(f *testing.F) {
 	samples, _ := filepath.Glob(filepath.Join("testdata", "tdesc", "*", "*.xml"))
 	docs := map[string][]byte{}
@@ -77,6 +78,9 @@ func FuzzParseTargetXML(f *testing.F) {
 		}
 		docs[filepath.Base(p)] = b
 		f.Add(b)
+	}
+	for _, s := range []string{"<target", `<?xml version="1.0" encoding="latin1"?><target/>`, "<target><reg/></target>", `<xi:include href="nope.xml"/>`} {
+		f.Add([]byte(s))
 	}
 	fetch := func(annex string) ([]byte, error) {
 		if d, ok := docs[annex]; ok {
@@ -89,6 +93,9 @@ func FuzzParseTargetXML(f *testing.F) {
 		if err != nil {
 			if l != nil {
 				t.Fatal("layout with error")
+			}
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("error matches no sentinel: %v", err)
 			}
 			return
 		}
@@ -107,6 +114,5 @@ func FuzzParseTargetXML(f *testing.F) {
 			t.Fatalf("g size %d", l.GSize)
 		}
 		_ = l.PC()
-		_ = errors.Is(err, ErrMalformed)
 	})
 }

@@ -8,16 +8,6 @@ import (
 	"strings"
 )
 
-const hexdigits = "0123456789abcdef"
-
-// appendHex appends the lowercase hex encoding of b.
-func appendHex(dst, b []byte) []byte {
-	for _, x := range b {
-		dst = append(dst, hexdigits[x>>4], hexdigits[x&15])
-	}
-	return dst
-}
-
 func unhex1(c byte) (byte, bool) {
 	switch {
 	case c >= '0' && c <= '9':

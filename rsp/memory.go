@@ -2,6 +2,7 @@ package rsp
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -80,7 +81,7 @@ func (c *Client) writeMemLocked(ctx context.Context, op string, addr uint64, dat
 		req = append(req, ',')
 		req = strconv.AppendUint(req, uint64(k), 16)
 		req = append(req, ':')
-		req = appendHex(req, data[done:done+k])
+		req = hex.AppendEncode(req, data[done:done+k])
 		rep, err := c.exchangeBytes(ctx, op+" memory", req)
 		if err != nil {
 			return &MemoryError{Op: op, Addr: a, Len: k, Err: err}

@@ -2,6 +2,7 @@ package rsp
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -105,7 +106,7 @@ func (c *Client) Monitor(ctx context.Context, cmd string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	const op = "monitor command"
-	req := appendHex([]byte("qRcmd,"), []byte(cmd))
+	req := hex.AppendEncode([]byte("qRcmd,"), []byte(cmd))
 	rep, err := c.roundTrip(ctx, op, req)
 	if err != nil {
 		return "", err

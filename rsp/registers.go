@@ -2,7 +2,9 @@ package rsp
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"slices"
 )
 
 // Value is a register value: its bytes in target byte order exactly as on
@@ -31,11 +33,7 @@ func (v Value) be() []byte {
 	if v.BigEndian {
 		return v.Bytes
 	}
-	out := make([]byte, len(v.Bytes))
-	for i, b := range v.Bytes {
-		out[len(out)-1-i] = b
-	}
-	return out
+	return reverse(v.Bytes)
 }
 
 // Uint64 returns the numeric value; ok is false when the value is wider
@@ -62,7 +60,7 @@ func (v Value) Uint64() (u uint64, ok bool) {
 // Hex returns the numeric value as "0x" and full-width big-endian hex:
 // two digits per byte, never truncated (a 128-bit xmm gives 32 digits).
 func (v Value) Hex() string {
-	return "0x" + string(appendHex(nil, v.be()))
+	return "0x" + hex.EncodeToString(v.be())
 }
 
 // String returns Hex.
@@ -192,7 +190,7 @@ func (c *Client) WriteRegister(ctx context.Context, name string, v Value) error 
 	if v.BigEndian != c.layout.BigEndian {
 		v = Value{Bytes: reverse(v.Bytes), BigEndian: c.layout.BigEndian}
 	}
-	req := appendHex([]byte(fmt.Sprintf("P%x=", r.Num)), v.Bytes)
+	req := hex.AppendEncode([]byte(fmt.Sprintf("P%x=", r.Num)), v.Bytes)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rep, err := c.exchangeBytes(ctx, "write register "+r.Name, req)
@@ -219,10 +217,9 @@ func (c *Client) PC(ctx context.Context) (uint64, error) {
 	return u, nil
 }
 
+// reverse returns a reversed copy of b.
 func reverse(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, x := range b {
-		out[len(b)-1-i] = x
-	}
+	out := slices.Clone(b)
+	slices.Reverse(out)
 	return out
 }

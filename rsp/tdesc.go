@@ -173,7 +173,7 @@ func (p *tdescParser) parse(doc []byte, depth int) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("xml: %w", err)
+			return fmt.Errorf("xml: %w: %w", err, ErrMalformed)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

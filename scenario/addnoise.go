@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,19 +53,45 @@ func AddNoise(path string, n Noise, comment string) error {
 		return fmt.Errorf("add noise: %s: %w", path, err)
 	}
 
+	out, err := encodeYAML(root)
+	if err != nil {
+		return fmt.Errorf("add noise: encode: %w", err)
+	}
+	if err := checkNoiseSection(path, out); err != nil {
+		return fmt.Errorf("add noise: result does not decode: %w", err)
+	}
+	return writeAtomic(path, out)
+}
+
+// NoiseYAML renders n as a scenario's noise section, a mapping with the
+// single key "noise", laid out as AddNoise writes it. It does not validate
+// n; names that YAML would misread are quoted.
+func NoiseYAML(n Noise) ([]byte, error) {
+	val := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	if err := mergeNoiseNode(val, n); err != nil {
+		return nil, fmt.Errorf("noise yaml: %w", err)
+	}
+	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{scalar("noise"), val}}
+	out, err := encodeYAML(root)
+	if err != nil {
+		return nil, fmt.Errorf("noise yaml: encode: %w", err)
+	}
+	return out, nil
+}
+
+// encodeYAML encodes the document with root as its top node, with the
+// two-space indent of scenario files.
+func encodeYAML(root *yaml.Node) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(rootDoc(root)); err != nil {
-		return fmt.Errorf("add noise: encode: %w", err)
+		return nil, err
 	}
 	if err := enc.Close(); err != nil {
-		return fmt.Errorf("add noise: encode: %w", err)
+		return nil, err
 	}
-	if err := checkNoiseSection(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("add noise: result does not decode: %w", err)
-	}
-	return writeAtomic(path, buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // validateNoise checks n with the same rules as a scenario's noise section.
@@ -279,13 +306,8 @@ func mergeNoiseMemory(seq *yaml.Node, m NoiseMemory) error {
 		for _, o := range m.Offsets {
 			set[o] = true
 		}
-		all := make([]uint64, 0, len(set))
-		for o := range set {
-			all = append(all, o)
-		}
-		slices.Sort(all)
 		offs.Content = offs.Content[:0]
-		for _, o := range all {
+		for _, o := range slices.Sorted(maps.Keys(set)) {
 			offs.Content = append(offs.Content, intScalar(o))
 		}
 		return nil

@@ -125,6 +125,49 @@ func TestAddNoiseErrors(t *testing.T) {
 	}
 }
 
+func TestNoiseYAML(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		n    Noise
+		want string
+	}{
+		{"registers", Noise{Registers: []string{"rdi", "eflags.RF"}},
+			"noise:\n  registers: [rdi, eflags.RF]\n"},
+		{"memory", Noise{Memory: []NoiseMemory{
+			{Symbol: "tsc_sample", Offsets: []uint64{0, 1, 2, 3}},
+			{HasAddress: true, Address: 0x1000},
+		}}, "noise:\n  memory:\n    - {symbol: tsc_sample, offsets: [0, 1, 2, 3]}\n    - {address: 0x1000}\n"},
+		{"names YAML 1.2 would misread are quoted", Noise{CallPath: []string{"tick", "true", "null", "no"}},
+			"noise:\n  callpath: [tick, \"true\", \"null\", no]\n"},
+		{"all", Noise{Registers: []string{"rax"}, Memory: []NoiseMemory{{Symbol: "results"}}, CallPath: []string{"tock"}},
+			"noise:\n  registers: [rax]\n  memory:\n    - {symbol: results}\n  callpath: [tock]\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := NoiseYAML(tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tc.want {
+				t.Errorf("NoiseYAML() =\n%s\nwant\n%s", out, tc.want)
+			}
+			s, err := parse("s.yaml", []byte(minimal+string(out)), noEnv)
+			if err != nil {
+				t.Fatalf("output does not parse as a noise section: %v\n%s", err, out)
+			}
+			got := s.Noise
+			for i := range got.Memory {
+				got.Memory[i].Pos = Position{}
+			}
+			if !reflect.DeepEqual(got, tc.n) {
+				t.Errorf("decoded noise = %+v, want %+v\n%s", got, tc.n, out)
+			}
+		})
+	}
+}
+
 func TestNoiseIsZero(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -2,8 +2,9 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -346,24 +347,21 @@ func label(path string) string {
 
 // suggest returns the known field closest to name, if close enough.
 func suggest(name string, fields map[string]fieldFunc) string {
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	best, bestD := "", 3
-	for _, k := range keys {
-		if dist := editDistance(strings.ToLower(name), k); dist < bestD {
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if dist := EditDistance(name, k, 2); dist < bestD {
 			best, bestD = k, dist
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance, bounded for long inputs.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
+// EditDistance returns the Levenshtein distance of a and b, ignoring ASCII
+// case, or limit+1 as soon as the distance must exceed limit (limit >= 0).
+// It is the measure behind every "did you mean" suggestion.
+func EditDistance(a, b string, limit int) int {
+	if max(len(a)-len(b), len(b)-len(a)) > limit {
+		return limit + 1
 	}
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
@@ -372,14 +370,26 @@ func editDistance(a, b string) int {
 	}
 	for i := 1; i <= len(a); i++ {
 		cur[0] = i
+		rowMin := cur[0]
 		for j := 1; j <= len(b); j++ {
 			cost := 1
-			if a[i-1] == b[j-1] {
+			if lowerASCII(a[i-1]) == lowerASCII(b[j-1]) {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			rowMin = min(rowMin, cur[j])
+		}
+		if rowMin > limit {
+			return limit + 1
 		}
 		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return min(prev[len(b)], limit+1)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -72,7 +71,9 @@ func calibrateScenario(ctx context.Context, s streams, f calibrateFlags, path st
 	if err != nil {
 		return err
 	}
-	printCalibration(s.out, cal)
+	if err := printCalibration(s.out, cal); err != nil {
+		return withCode(exitInfra, err)
+	}
 	if cal.Noise.IsZero() {
 		return nil
 	}
@@ -120,7 +121,7 @@ func plural(n int, word string) string {
 }
 
 // printCalibration prints what varied, per side and item, and the rules.
-func printCalibration(w io.Writer, cal *lockstep.Calibration) {
+func printCalibration(w io.Writer, cal *lockstep.Calibration) error {
 	fmt.Fprintf(w, "calibrate %s: %s per side (each side against itself)\n", cal.Scenario, plural(cal.Runs, "run"))
 	for _, sd := range cal.Sides {
 		fmt.Fprintf(w, "\nside %s (%s): %d/%d runs differed\n", sd.Side, sd.Label, sd.Varied, sd.Runs)
@@ -142,10 +143,14 @@ func printCalibration(w io.Writer, cal *lockstep.Calibration) {
 	}
 	if cal.Noise.IsZero() {
 		fmt.Fprintln(w, "\nno noise learned: identical runs compare equal")
-		return
+		return nil
 	}
-	fmt.Fprintln(w, "\nignore rules:")
-	fmt.Fprint(w, noiseYAML(cal.Noise))
+	rules, err := scenario.NoiseYAML(cal.Noise)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nignore rules:\n%s", rules)
+	return nil
 }
 
 // itemText is an item's rule, with the offsets of a memory item.
@@ -177,40 +182,6 @@ func offsetRanges(offs []uint64) string {
 	return strings.Join(parts, ",")
 }
 
-// noiseYAML renders n as the scenario's noise section.
-func noiseYAML(n scenario.Noise) string {
-	var b strings.Builder
-	b.WriteString("noise:\n")
-	if len(n.Registers) > 0 {
-		fmt.Fprintf(&b, "  registers: [%s]\n", strings.Join(n.Registers, ", "))
-	}
-	if len(n.Memory) > 0 {
-		b.WriteString("  memory:\n")
-		for _, m := range n.Memory {
-			if m.HasAddress {
-				fmt.Fprintf(&b, "    - address: %#x\n", m.Address)
-			} else {
-				fmt.Fprintf(&b, "    - symbol: %s\n", yamlName(m.Symbol))
-			}
-			if len(m.Offsets) > 0 {
-				os := make([]string, len(m.Offsets))
-				for i, o := range m.Offsets {
-					os[i] = strconv.FormatUint(o, 10)
-				}
-				fmt.Fprintf(&b, "      offsets: [%s]\n", strings.Join(os, ", "))
-			}
-		}
-	}
-	if len(n.CallPath) > 0 {
-		names := make([]string, len(n.CallPath))
-		for i, fn := range n.CallPath {
-			names[i] = yamlName(fn)
-		}
-		fmt.Fprintf(&b, "  callpath: [%s]\n", strings.Join(names, ", "))
-	}
-	return b.String()
-}
-
 // calibrateBeforeRun is `run --calibrate N`: it calibrates sc and merges the
 // learned noise into it in memory, summarising on stderr.
 func calibrateBeforeRun(ctx context.Context, s streams, sc *scenario.Scenario, runs int, opts lockstep.Options) error {
@@ -226,28 +197,15 @@ func calibrateBeforeRun(ctx context.Context, s streams, sc *scenario.Scenario, r
 	if cal.Noise.IsZero() {
 		fmt.Fprintf(s.err, "calibrate: no noise learned in %d runs per side\n", runs)
 	} else {
-		fmt.Fprintf(s.err, "calibrate: learned noise, applied to this run:\n%s", noiseYAML(cal.Noise))
+		rules, err := scenario.NoiseYAML(cal.Noise)
+		if err != nil {
+			return withCode(exitInfra, err)
+		}
+		fmt.Fprintf(s.err, "calibrate: learned noise, applied to this run:\n%s", rules)
 	}
 	if cal.Unstable() {
 		fmt.Fprintf(s.err, "calibrate: warning: %v\ncalibrate: %s\n", cal.Err(), lockstep.UnstableHint)
 	}
 	lockstep.ApplyCalibration(sc, cal)
 	return nil
-}
-
-// yamlName quotes a symbol or function name unless it is a plain identifier
-// that YAML reads as the same string.
-func yamlName(s string) string {
-	for i, c := range s {
-		plain := c == '_' || c == '.' || c == '$' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') ||
-			(i > 0 && '0' <= c && c <= '9')
-		if !plain {
-			return strconv.Quote(s)
-		}
-	}
-	switch strings.ToLower(s) {
-	case "", "true", "false", "yes", "no", "on", "off", "null", "y", "n":
-		return strconv.Quote(s)
-	}
-	return s
 }

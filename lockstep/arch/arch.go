@@ -3,7 +3,8 @@ package arch
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -118,10 +119,5 @@ func Lookup(name string) (*Arch, error) {
 
 // Names returns the canonical names of the known architectures, sorted.
 func Names() []string {
-	var ns []string
-	for n := range registry {
-		ns = append(ns, n)
-	}
-	sort.Strings(ns)
-	return ns
+	return slices.Sorted(maps.Keys(registry))
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/lockstep-dev/lockstep/scenario"
 )
 
 // UnknownSymbolError reports a name that is not in the table, with up to
@@ -118,7 +120,6 @@ func (t *Table) Suggest(name string, n int) []string {
 		fn   bool
 	}
 	limit := max(2, len(name)/4)
-	lower := strings.ToLower(name)
 	var cands []cand
 	for other, idx := range t.byName {
 		d := -1
@@ -128,10 +129,7 @@ func (t *Table) Suggest(name string, n int) []string {
 		case len(other) > len(name) && strings.EqualFold(other[:len(name)], name):
 			d = limit + 1 + (len(other)-len(name))/8
 		default:
-			if abs(len(other)-len(name)) > limit {
-				continue
-			}
-			if d = editDistance(lower, other, limit); d > limit {
+			if d = scenario.EditDistance(name, other, limit); d > limit {
 				continue
 			}
 		}
@@ -152,47 +150,6 @@ func (t *Table) Suggest(name string, n int) []string {
 		out = append(out, cands[i].name)
 	}
 	return out
-}
-
-func lowerASCII(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-// editDistance returns the ASCII-case-insensitive Levenshtein distance of
-// a (already lowercase) and b, or limit+1 as soon as it must exceed limit.
-func editDistance(a, b string, limit int) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == lowerASCII(b[j-1]) {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-			rowMin = min(rowMin, cur[j])
-		}
-		if rowMin > limit {
-			return limit + 1
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // ValidPattern reports whether glob is a well-formed path.Match pattern.
