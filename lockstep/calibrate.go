@@ -10,6 +10,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/arch"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -455,21 +456,9 @@ func DiffOffsets(md *compare.MemoryDiff) []int {
 	return slices.Compact(offs)
 }
 
-// CallPathFunctions returns the function names on the "-" and "+" lines of
-// a call-path diff: those present on one side only.
-func CallPathFunctions(d *compare.CallPathDiff) []string {
-	var out []string
-	for _, line := range strings.Split(d.Unified, "\n") {
-		if !strings.HasPrefix(line, "-") && !strings.HasPrefix(line, "+") {
-			continue
-		}
-		name := strings.TrimSpace(line[1:])
-		if name != "" && !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	return out
-}
+// CallPathFunctions returns the functions present on one side only of a
+// call-path diff, each once, in order.
+func CallPathFunctions(d *compare.CallPathDiff) []string { return engine.OneSided(d) }
 
 // MergeNoise returns the union of a and b: registers and call-path functions
 // once each in order of first appearance; memory entries for the same

@@ -310,7 +310,7 @@ func TestClassify(t *testing.T) {
 		{name: "rows short of diff bytes", d: mem("buf", 5, row(0, 1)), rules: []string{"buf"}},
 		{name: "memory on one side only", d: mem("buf", 0), unstable: true},
 		{name: "call path", d: compare.Divergence{Kind: compare.KindCallPath, SyncName: "f",
-			CallPath: &compare.CallPathDiff{Unified: " main\n-tick\n+tock\n-tick\n work"}}, rules: []string{"tick", "tock"}},
+			CallPath: &compare.CallPathDiff{Unified: " main\n-tick\n+tock\n-tick\n work", OnlyA: []string{"tick", "tick"}, OnlyB: []string{"tock"}}}, rules: []string{"tick", "tock"}},
 		{name: "arrival", d: compare.Divergence{Kind: compare.KindArrival, SyncName: "f"}, unstable: true},
 		{name: "exit", d: compare.Divergence{Kind: compare.KindExit}, unstable: true},
 		{name: "instruction", d: compare.Divergence{Kind: compare.KindInstruction, SyncName: "f"}, unstable: true},

@@ -243,4 +243,3 @@ func FuzzParseJobs(f *testing.F) {
 		}
 	})
 }
-

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"strings"
+	"slices"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
@@ -105,22 +105,10 @@ func (e *Engine) callPathNoise(d *compare.CallPathDiff) bool {
 // only, each once, in order.
 func OneSided(d *compare.CallPathDiff) []string {
 	var out []string
-	for _, line := range strings.Split(d.Unified, "\n") {
-		if !strings.HasPrefix(line, "-") && !strings.HasPrefix(line, "+") {
-			continue
-		}
-		if name := strings.TrimSpace(line[1:]); name != "" && !contains(out, name) {
+	for _, name := range slices.Concat(d.OnlyA, d.OnlyB) {
+		if name != "" && !slices.Contains(out, name) {
 			out = append(out, name)
 		}
 	}
 	return out
-}
-
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

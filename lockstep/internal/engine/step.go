@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -204,7 +205,7 @@ func sameRegs(a, b compare.Regs) bool {
 }
 
 func withPC(names []string, pc string) []string {
-	if contains(names, pc) {
+	if slices.Contains(names, pc) {
 		return names
 	}
 	return append(names, pc)

@@ -31,4 +31,3 @@ func TestWantCheckpoint(t *testing.T) {
 		}
 	}
 }
-

@@ -1,13 +1,16 @@
 package qemutest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 )
@@ -51,14 +54,65 @@ func RequireGDB(t testing.TB) string {
 	return bin
 }
 
-// KVMUsable reports why /dev/kvm cannot be used, or nil when it opens
-// read-write.
-func KVMUsable() error {
+// KVMUsable reports why KVM cannot be used, or nil when /dev/kvm opens
+// read-write and a qemu64 x86_64 machine starts under it. Nested KVM can
+// open and still refuse the vCPU state QEMU sets at reset ("failed to set
+// MSR 0x10a"): that host cannot run KVM guests, and the tests skip.
+func KVMUsable() error { return KVMUsableCPU("qemu64") }
+
+// KVMUsableCPU is KVMUsable for one CPU model ("max" passes host features
+// through, which a nested host may refuse where qemu64 works).
+func KVMUsableCPU(cpu string) error {
+	kvmMu.Lock()
+	defer kvmMu.Unlock()
+	if err, ok := kvmProbed[cpu]; ok {
+		return err
+	}
+	err := probeKVM(cpu)
+	kvmProbed[cpu] = err
+	return err
+}
+
+// RequireKVM skips the test unless an x86_64 machine with CPU model cpu
+// starts under KVM here.
+func RequireKVM(t testing.TB, cpu string) {
+	t.Helper()
+	Require(t, "x86_64", "tcg")
+	if err := KVMUsableCPU(cpu); err != nil {
+		t.Skipf("KVM unavailable for -cpu %s: %v", cpu, err)
+	}
+}
+
+var (
+	kvmMu     sync.Mutex
+	kvmProbed = map[string]error{}
+)
+
+func probeKVM(cpu string) error {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("cannot open /dev/kvm: %w", err)
 	}
-	return f.Close()
+	f.Close()
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return nil // nothing to probe with; the tests skip on QEMU anyway
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-accel", "kvm", "-machine", "pc", "-cpu", cpu,
+		"-display", "none", "-nodefaults", "-S", "-qmp", "stdio")
+	cmd.Stdin = strings.NewReader(`{"execute":"qmp_capabilities"}` + "\n" + `{"execute":"quit"}` + "\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.IndexByte(msg, '\n'); i > 0 {
+			msg = msg[:i]
+		}
+		return fmt.Errorf("a -cpu %s KVM machine does not start here (%v): %s", cpu, err, msg)
+	}
+	return nil
 }
 
 var buildOnce sync.Once
