@@ -78,3 +78,11 @@ scan:
 	}
 	return label + ": differs"
 }
+
+// Plural returns "1 thing" or "n things", given both forms.
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -166,12 +166,21 @@ type ExitDiff struct {
 	ExitCode [2]*int   `json:"exit_code,omitempty"`
 }
 
+// Granularity is how a localised divergence was found.
+type Granularity string
+
+// The granularities of an InstructionDiff.
+const (
+	ByInstruction Granularity = "instruction" // one binary: instruction by instruction
+	ByFunction    Granularity = "function"    // two builds: by function entry and arguments
+	ByWrite       Granularity = "write"       // either: the stores to a watched word
+)
+
 // InstructionDiff is the first divergent instruction in a step window or
 // found by localisation.
 type InstructionDiff struct {
-	// Granularity is "instruction" (same binary) or "function" (different
-	// builds, compared by function entry).
-	Granularity string `json:"granularity"`
+	// Granularity is how the two sides were compared to find it.
+	Granularity Granularity `json:"granularity"`
 	// Disasm is each side's disassembly of the instruction just executed.
 	Disasm [2]string `json:"disasm"`
 	// Bytes is each side's instruction bytes, hex.

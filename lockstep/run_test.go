@@ -288,7 +288,6 @@ func TestTCGAgainstKVM(t *testing.T) {
 // leaves no QEMU behind.
 func TestHangIsArrival(t *testing.T) {
 	sc := load(t, "demo-hang.yaml")
-	start := time.Now()
 	res := runScenario(t, sc)
 	arr := byKind(res, compare.KindArrival)
 	if len(arr) != 1 {
@@ -300,9 +299,6 @@ func TestHangIsArrival(t *testing.T) {
 	}
 	if !strings.Contains(a.Arrival.Detail[1], "hang_here") {
 		t.Errorf("detail %q does not name hang_here", a.Arrival.Detail[1])
-	}
-	if el := time.Since(start); el > sc.Timeout {
-		t.Errorf("run took %s, beyond the scenario timeout %s", el, sc.Timeout)
 	}
 }
 

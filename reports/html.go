@@ -259,7 +259,7 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 	case d.Instruction != nil:
 		in := d.Instruction
 		hi := &htmlInstr{
-			Granularity: in.Granularity,
+			Granularity: string(in.Granularity),
 			Registers:   htmlRegs(r, in.Registers),
 		}
 		for _, row := range [][3]string{
@@ -333,7 +333,7 @@ func htmlMemory(m *compare.MemoryDiff) *htmlMem {
 	for _, row := range m.Rows {
 		hr := htmlHexRow{Offset: fmt.Sprintf("+%04x", row.Offset)}
 		if row.Skipped > 0 {
-			hr.Skipped = fmt.Sprintf("… %d equal %s …", row.Skipped, plural(row.Skipped, "row", "rows"))
+			hr.Skipped = "… " + compare.Plural(row.Skipped, "equal row", "equal rows") + " …"
 			hm.Rows = append(hm.Rows, hr)
 			continue
 		}

@@ -121,7 +121,7 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 		c.SystemOut = summaries(other)
 		if !expectDiverge && len(real) > 0 {
 			c.Failure = &JUnitMessage{
-				Message: fmt.Sprintf("%d %s", len(real), plural(len(real), "divergence", "divergences")),
+				Message: compare.Plural(len(real), "divergence", "divergences"),
 				Type:    string(real[0].Kind),
 				Text:    summaries(real),
 			}
@@ -187,7 +187,7 @@ func failureMessage(sy lockstep.SyncResult, real []*compare.Divergence) string {
 	if len(real) == 0 {
 		return "sync point " + string(sy.Status)
 	}
-	msg := fmt.Sprintf("%d %s; first: %s %s", len(real), plural(len(real), "divergence", "divergences"), real[0].Kind, real[0].Summary)
+	msg := fmt.Sprintf("%s; first: %s %s", compare.Plural(len(real), "divergence", "divergences"), real[0].Kind, real[0].Summary)
 	return msg
 }
 

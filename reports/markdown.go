@@ -91,7 +91,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 		b.WriteString("\n</details>\n\n")
 	}
 	if noise > 0 {
-		fmt.Fprintf(&b, "_%d %s within noise not shown._\n\n", noise, plural(noise, "divergence", "divergences"))
+		fmt.Fprintf(&b, "_%s within noise not shown._\n\n", compare.Plural(noise, "divergence", "divergences"))
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("**Notes**\n\n")
@@ -131,7 +131,7 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 		p := newPalette(false)
 		for _, row := range d.Memory.Rows {
 			if row.Skipped > 0 {
-				fmt.Fprintf(&t, "  … %d equal %s …\n", row.Skipped, plural(row.Skipped, "row", "rows"))
+				fmt.Fprintf(&t, "  … %s …\n", compare.Plural(row.Skipped, "equal row", "equal rows"))
 				continue
 			}
 			for _, l := range hexRowLines(row, p) {
@@ -167,7 +167,7 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 	case d.Instruction != nil:
 		in := d.Instruction
 		if in.Granularity != "" {
-			fmt.Fprintf(b, "compared by %s\n\n", mdText(in.Granularity))
+			fmt.Fprintf(b, "compared by %s\n\n", mdText(string(in.Granularity)))
 		}
 		var rows [][]string
 		for i := 0; i < 2; i++ {

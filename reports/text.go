@@ -182,7 +182,7 @@ func (t *textWriter) divergences(ds []*compare.Divergence) {
 		t.divergence(g.D)
 	}
 	if noise > 0 {
-		t.line("  %s", t.p.dim(fmt.Sprintf("(%d %s within noise; -v shows them)", noise, plural(noise, "divergence", "divergences"))))
+		t.line("  %s", t.p.dim(fmt.Sprintf("(%s within noise; -v shows them)", compare.Plural(noise, "divergence", "divergences"))))
 	}
 }
 
@@ -314,7 +314,7 @@ func (t *textWriter) memory(m *compare.MemoryDiff, ind string) {
 	t.line("%s%s", ind, memHeader(m))
 	for _, row := range m.Rows {
 		if row.Skipped > 0 {
-			t.line("%s%s", ind, t.p.dim(fmt.Sprintf("  … %d equal %s …", row.Skipped, plural(row.Skipped, "row", "rows"))))
+			t.line("%s%s", ind, t.p.dim("  … "+compare.Plural(row.Skipped, "equal row", "equal rows")+" …"))
 			continue
 		}
 		for _, l := range hexRowLines(row, t.p) {
@@ -418,7 +418,7 @@ func (t *textWriter) callPath(c *compare.CallPathDiff, ind string) {
 func (t *textWriter) instruction(d *compare.Divergence, ind string) {
 	in := d.Instruction
 	if in.Granularity != "" {
-		t.line("%s%s", ind, t.p.dim("compared by "+in.Granularity))
+		t.line("%s%s", ind, t.p.dim("compared by "+string(in.Granularity)))
 	}
 	rows := [][]cell{}
 	for i := 0; i < 2; i++ {

@@ -128,7 +128,7 @@ func countsLine(s summary) string {
 	for _, c := range s.Counts {
 		parts = append(parts, fmt.Sprintf("%d %s", c.Count, c.Kind))
 	}
-	out := fmt.Sprintf("%d %s", s.Total, plural(s.Total, "divergence", "divergences"))
+	out := compare.Plural(s.Total, "divergence", "divergences")
 	if len(parts) > 0 {
 		out += ": " + strings.Join(parts, ", ")
 	}
@@ -136,13 +136,6 @@ func countsLine(s summary) string {
 		out += fmt.Sprintf(" (+%d within noise)", s.Noise)
 	}
 	return out
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // sideLine describes a side in one line: "tcg, qemu64, pc, demo-good.elf, QEMU 7.2.0".

@@ -109,20 +109,13 @@ func calibrate(ctx context.Context, s streams, sc *scenario.Scenario, runs int, 
 
 // calibrationComment is the comment --write puts above the noise key.
 func calibrationComment(cal *lockstep.Calibration, now time.Time) string {
-	return fmt.Sprintf("learned by lockstep calibrate on %s: %s per side", now.Format("2006-01-02"), plural(cal.Runs, "run"))
+	return fmt.Sprintf("learned by lockstep calibrate on %s: %s per side", now.Format("2006-01-02"), compare.Plural(cal.Runs, "run", "runs"))
 }
 
-// plural is "1 run" or "3 runs".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
 
 // printCalibration prints what varied, per side and item, and the rules.
 func printCalibration(w io.Writer, cal *lockstep.Calibration) error {
-	fmt.Fprintf(w, "calibrate %s: %s per side (each side against itself)\n", cal.Scenario, plural(cal.Runs, "run"))
+	fmt.Fprintf(w, "calibrate %s: %s per side (each side against itself)\n", cal.Scenario, compare.Plural(cal.Runs, "run", "runs"))
 	for _, sd := range cal.Sides {
 		fmt.Fprintf(w, "\nside %s (%s): %d/%d runs differed\n", sd.Side, sd.Label, sd.Varied, sd.Runs)
 		if len(sd.Items) == 0 && len(sd.Unstable) == 0 {

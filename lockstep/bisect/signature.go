@@ -77,14 +77,16 @@ const (
 	RunBad   RunVerdict = "bad"   // diverged the way the bad end does
 	RunGood  RunVerdict = "good"  // identical
 	RunOther RunVerdict = "other" // diverged, but not the way the bad end does
-	RunError RunVerdict = "error" // infrastructure or scenario failure
+	RunError RunVerdict = "error" // infrastructure or scenario failure, or a run that did not compare everything
 )
 
 // ClassifyRun classifies one run against the bad end's signature. A nil
 // sig (the bad end itself, whose signature is not known yet) makes every
 // divergence bad. runErr is Run's error.
 func ClassifyRun(res *lockstep.Result, runErr error, sig *Signature) RunVerdict {
-	if runErr != nil || res == nil || res.Outcome == lockstep.OutcomeError {
+	if runErr != nil || res == nil || res.Outcome == lockstep.OutcomeError || res.Outcome == lockstep.OutcomeIncomplete {
+		// An incomplete run (a sync point neither side reached) cannot
+		// call the commit good: nothing was compared there.
 		return RunError
 	}
 	_, diverged := FirstSignature(res)
@@ -180,6 +182,6 @@ func Decide(c Counts) (Verdict, string) {
 	case c.Total() == 0:
 		return Skip, "no run"
 	default:
-		return Skip, "every run failed"
+		return Skip, "every run failed or compared nothing"
 	}
 }

@@ -223,7 +223,7 @@ func beUint(b []byte) uint64 {
 // one each side executed at prev, after which diffs appeared, n
 // instructions after the starting sync point.
 func (e *Engine) InstructionDivergence(ctx context.Context, p guest.Pair, k, n int, prev [2]uint64, diffs []compare.RegisterDiff, ropt compare.RegOptions, where string) compare.Divergence {
-	id := &compare.InstructionDiff{Granularity: "instruction", Registers: diffs}
+	id := &compare.InstructionDiff{Granularity: compare.ByInstruction, Registers: diffs}
 	pcs := locs(p, prev)
 	for i, g := range p {
 		text, code := g.Disasm(ctx, prev[i])
@@ -299,7 +299,7 @@ func (e *Engine) stepWindowCalls(ctx context.Context, p guest.Pair, k int, sp *s
 	if !diverged {
 		return w, nil
 	}
-	id := &compare.InstructionDiff{Granularity: "function"}
+	id := &compare.InstructionDiff{Granularity: compare.ByFunction}
 	var pcs [2]compare.Location
 	for i, cs := range [2][]compare.Call{a, b} {
 		if idx < len(cs) {

@@ -51,12 +51,16 @@ func (g *Guest) Cont(ctx context.Context) (rsp.StopReply, error) {
 	if g.exited {
 		return g.exitReply(), nil
 	}
-	pc, err := g.PC(ctx)
+	// The requests around the wait are short and bounded by the stub's
+	// own request timeout: a caller's bound that expires between them
+	// must interrupt the wait, not leave a request half done.
+	rctx := context.WithoutCancel(ctx)
+	pc, err := g.PC(rctx)
 	if err != nil {
 		return rsp.StopReply{}, err
 	}
 	if kind, ok := g.bps[pc]; ok {
-		if err := g.T.RemoveBreakpoint(ctx, kind, pc, g.bpSize()); err != nil {
+		if err := g.T.RemoveBreakpoint(rctx, kind, pc, g.bpSize()); err != nil {
 			return rsp.StopReply{}, g.fail(ctx, fmt.Errorf("step off breakpoint: %w", err))
 		}
 		var st rsp.StopReply
@@ -66,11 +70,11 @@ func (g *Guest) Cont(ctx context.Context) (rsp.StopReply, error) {
 			if err != nil || st.Exited() {
 				return st, err
 			}
-			if npc, err = g.PC(ctx); err != nil {
+			if npc, err = g.PC(rctx); err != nil {
 				return st, err
 			}
 		}
-		if err := g.T.InsertBreakpoint(ctx, kind, pc, g.bpSize()); err != nil {
+		if err := g.T.InsertBreakpoint(rctx, kind, pc, g.bpSize()); err != nil {
 			return st, g.fail(ctx, fmt.Errorf("re-insert breakpoint: %w", err))
 		}
 		if _, hit := g.bps[npc]; hit {
@@ -120,7 +124,9 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 // refusal stays the guest's error; anything else (a closed connection, a
 // request that timed out) is diagnosed against the process.
 func (g *Guest) fail(ctx context.Context, err error) error {
-	if errors.Is(err, rsp.ErrRefused) || errors.Is(err, rsp.ErrUnsupported) || errors.Is(err, rsp.ErrNoRegister) {
+	if errors.Is(err, rsp.ErrRefused) || errors.Is(err, rsp.ErrUnsupported) || errors.Is(err, rsp.ErrNoRegister) || ctx.Err() != nil {
+		// A refusal is the guest's; a request cut short by the caller's
+		// own bound says nothing about QEMU.
 		return fmt.Errorf("guest %s: %w", g.Name(), err)
 	}
 	if d := g.Diagnose(ctx, err); d != nil {

@@ -90,9 +90,11 @@ func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergen
 	if e.Traceable(p) {
 		w, done, err := l.trace(ctx, p, k, spec)
 		switch {
-		case err != nil && (ctx.Err() != nil || errors.Is(err, guest.ErrInfrastructure) && !errors.Is(err, guest.ErrTraceMismatch)):
+		case err != nil && ctx.Err() != nil:
 			return nil, err
 		case err != nil:
+			// Stepping still gets the answer, on a pair rewound afresh; a
+			// QEMU of that pair that fails is then infrastructure.
 			e.Notef("localisation: trace engine failed (%v); stepping through the gdbstub instead", err)
 		case done:
 			return w.Divergences, nil
@@ -194,10 +196,10 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 		if len(a) == 1 {
 			verb = "matches"
 		}
-		e.Notef("localisation: %s between sync points %d and %d %s by name, order and arguments", plural(len(a), "function entry", "function entries"), k, k+1, verb)
+		e.Notef("localisation: %s between sync points %d and %d %s by name, order and arguments", compare.Plural(len(a), "function entry", "function entries"), k, k+1, verb)
 		return nil, nil
 	}
-	id := &compare.InstructionDiff{Granularity: "function"}
+	id := &compare.InstructionDiff{Granularity: compare.ByFunction}
 	var pcs [2]compare.Location
 	for i, cs := range [2][]compare.Call{a, b} {
 		if idx < len(cs) {
@@ -282,12 +284,4 @@ func (l *Localizer) funcs(g *guest.Guest) map[uint64]string {
 		out[f.Addr] = f.Name
 	}
 	return out
-}
-
-// plural returns "1 thing" or "n things".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

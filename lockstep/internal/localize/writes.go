@@ -73,10 +73,10 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 	}
 	if idx < 0 {
 		e.Notef("localisation: the %s to %s between sync points %d and %d are the same on both sides",
-			plural(len(ws[0]), "write", "writes"), target, k, k+1)
+			compare.Plural(len(ws[0]), "write", "writes"), target, k, k+1)
 		return nil, nil
 	}
-	id := &compare.InstructionDiff{Granularity: "write"}
+	id := &compare.InstructionDiff{Granularity: compare.ByWrite}
 	var pcs [2]compare.Location
 	for i, g := range p {
 		if idx >= len(ws[i]) {
