@@ -112,7 +112,6 @@ func calibrationComment(cal *lockstep.Calibration, now time.Time) string {
 	return fmt.Sprintf("learned by lockstep calibrate on %s: %s per side", now.Format("2006-01-02"), compare.Plural(cal.Runs, "run", "runs"))
 }
 
-
 // printCalibration prints what varied, per side and item, and the rules.
 func printCalibration(w io.Writer, cal *lockstep.Calibration) error {
 	fmt.Fprintf(w, "calibrate %s: %s per side (each side against itself)\n", cal.Scenario, compare.Plural(cal.Runs, "run", "runs"))
