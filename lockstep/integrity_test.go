@@ -39,10 +39,10 @@ func useBuild(t *testing.T, sc *scenario.Scenario, guest string) {
 // that run is left, whatever Run returned.
 func runIn(t *testing.T, sc *scenario.Scenario) (*lockstep.Result, error) {
 	t.Helper()
-	runDir := shortRunDir(t)
-	t.Cleanup(func() { release(runDir) })
+	runDir := qemutest.ShortDir(t)
+	t.Cleanup(func() { qemutest.Release(runDir) })
 	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir})
-	noQEMUUnder(t, runDir)
+	qemutest.NoQEMUUnder(t, runDir)
 	if res == nil {
 		t.Fatalf("Run returned a nil Result with %v", err)
 	}

@@ -1,14 +1,9 @@
 package lockstep_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,91 +12,9 @@ import (
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
-
-// shortRunDir returns a fresh directory for Options.RunDir, removed when
-// the test ends. t.TempDir is too long a parent: the gdbstub and QMP
-// sockets live two levels below it and a unix socket path is limited to
-// 107 bytes.
-func shortRunDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "lsk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// qemuProc is a live QEMU process found in /proc.
-type qemuProc struct {
-	pid int
-	dir string // its private directory: runDir/lockstep-N/lockstep-SIDE-M
-}
-
-// findQEMU scans /proc for the QEMU of one side of a run under runDir.
-// qemu.Start makes that side's directory with
-// MkdirTemp(runDir/lockstep-N, "lockstep-"+side+"-"), which appends only
-// digits, and QEMU's command line names files inside it. Zombies have an
-// empty command line and are never found.
-func findQEMU(runDir, side string) (qemuProc, bool) {
-	re := regexp.MustCompile("^(" + regexp.QuoteMeta(filepath.Clean(runDir)) +
-		"/lockstep-[0-9]+/lockstep-" + regexp.QuoteMeta(side) + "-[0-9]+)/")
-	for _, p := range runQEMUs(runDir) {
-		for _, arg := range p.argv[1:] {
-			// Arguments look like "file:DIR/serial.log" or "socket,path=DIR/gdb.sock".
-			if i := strings.Index(arg, "/"); i >= 0 {
-				if m := re.FindStringSubmatch(arg[i:]); m != nil {
-					return qemuProc{pid: p.pid, dir: m[1]}, true
-				}
-			}
-		}
-	}
-	return qemuProc{}, false
-}
-
-type procArgs struct {
-	pid  int
-	argv []string
-}
-
-// runQEMUs returns the live qemu-system processes whose command line
-// mentions runDir.
-func runQEMUs(runDir string) []procArgs {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []procArgs
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if !strings.HasPrefix(filepath.Base(argv[0]), "qemu-system") ||
-			!strings.Contains(string(b), filepath.Clean(runDir)+"/") {
-			continue
-		}
-		out = append(out, procArgs{pid, argv})
-	}
-	return out
-}
-
-// noQEMUUnder fails the test if any QEMU of the run under runDir is still
-// alive. Unlike noLeftovers it looks only at this run, so parallel tests
-// do not see each other's guests.
-func noQEMUUnder(t *testing.T, runDir string) {
-	t.Helper()
-	for _, p := range runQEMUs(runDir) {
-		t.Errorf("QEMU left running: pid %d: %s", p.pid, strings.Join(p.argv, " "))
-	}
-}
 
 // sideSignal sends a signal to one side's QEMU while the run waits for
 // that side to reach sync point sync (1-based): once Progress reports the
@@ -142,37 +55,8 @@ func (s *sideSignal) start(ctx context.Context) {
 			s.err = fmt.Errorf("sync point %d never reported running: %w", s.sync, ctx.Err())
 			return
 		}
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if p, ok := findQEMU(s.runDir, s.side); ok {
-				serial, _ := os.ReadFile(filepath.Join(p.dir, "serial.log"))
-				if bytes.Contains(serial, []byte(s.marker)) {
-					if err := syscall.Kill(p.pid, s.sig); err != nil {
-						s.err = fmt.Errorf("kill %d: %w", p.pid, err)
-						return
-					}
-					s.pid = p.pid
-					return
-				}
-			}
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				s.err = fmt.Errorf("side %s never printed %q: %w", s.side, s.marker, ctx.Err())
-				return
-			}
-		}
+		s.pid, s.err = qemutest.SignalWhenSerial(ctx, s.runDir, s.side, s.marker, s.sig)
 	}()
-}
-
-// release makes sure a stopped or straggling QEMU of the run is gone: the
-// safety net behind the run's own teardown, which the test checks first.
-func release(runDir string) {
-	for _, p := range runQEMUs(runDir) {
-		syscall.Kill(p.pid, syscall.SIGCONT)
-		syscall.Kill(p.pid, syscall.SIGKILL)
-	}
 }
 
 // runSignalled runs sc under a short run directory, signals side b's QEMU
@@ -182,8 +66,8 @@ func release(runDir string) {
 // must return by itself, within the scenario's bound.
 func runSignalled(t *testing.T, sc *scenario.Scenario, sig syscall.Signal) (*lockstep.Result, error) {
 	t.Helper()
-	runDir := shortRunDir(t)
-	t.Cleanup(func() { release(runDir) })
+	runDir := qemutest.ShortDir(t)
+	t.Cleanup(func() { qemutest.Release(runDir) })
 	ctx, cancel := context.WithTimeout(context.Background(), sc.Timeout+30*time.Second)
 	defer cancel()
 	ss := newSideSignal(runDir, "b", 2, "demo: hang", sig)
@@ -195,7 +79,7 @@ func runSignalled(t *testing.T, sc *scenario.Scenario, sig syscall.Signal) (*loc
 	if ctx.Err() != nil {
 		t.Errorf("Run returned only when the test's safety deadline ended it (scenario timeout %s)", sc.Timeout)
 	}
-	noQEMUUnder(t, runDir)
+	qemutest.NoQEMUUnder(t, runDir)
 	if ss.pid == 0 {
 		t.Fatalf("side b's QEMU was never sent %v (the run returned %v, %+v): %v", sig, err, res, ss.err)
 	}

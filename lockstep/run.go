@@ -136,6 +136,13 @@ func (r *run) execute(ctx context.Context) (err error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, r.sc.Timeout, fmt.Errorf("run timed out after %s", r.sc.Timeout))
 	defer cancel()
 	defer func() { r.teardown(ctx, err) }()
+	defer func() {
+		// Whatever failed once the run's own time was up failed because
+		// of it: say so first ("run timed out after 60s").
+		if err != nil && ctx.Err() != nil && !errors.Is(err, context.Cause(ctx)) {
+			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		}
+	}()
 	if err := r.prepare(ctx); err != nil {
 		return err
 	}
@@ -306,7 +313,8 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	if !pt.Reached() {
 		sr.Status = SyncUnreached
 		if len(pt.Divergences) == 0 || onlyCallPath(pt.Divergences) {
-			r.Note(fmt.Sprintf("neither side reached sync point %d (%s): both %s; nothing was compared there", k+1, sp.Break, pt.Arrivals[0].Detail))
+			r.Note(fmt.Sprintf("neither side reached sync point %d (%s), so nothing was compared there: a %s; b %s",
+				k+1, sp.Break, pt.Arrivals[0].Detail, pt.Arrivals[1].Detail))
 		}
 		return false, nil
 	}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,108 +23,14 @@ import (
 // finding, not a failure). Each runs under its own --run-dir and finds its
 // QEMU processes in /proc by that directory, so they run in parallel.
 
-// shortRunDir returns a fresh --run-dir, removed when the test ends; short
-// because the QMP and gdbstub sockets live two levels below it and a unix
-// socket path is limited to 107 bytes.
-func shortRunDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "lsk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-type procArgs struct {
-	pid  int
-	argv []string
-}
-
-// runQEMUs returns the live qemu-system processes whose command line
-// mentions runDir (zombies have an empty command line and are skipped).
-func runQEMUs(runDir string) []procArgs {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []procArgs
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if strings.HasPrefix(filepath.Base(argv[0]), "qemu-system") &&
-			strings.Contains(string(b), filepath.Clean(runDir)+"/") {
-			out = append(out, procArgs{pid, argv})
-		}
-	}
-	return out
-}
-
-// findQEMU returns the pid and private directory of one side's QEMU of the
-// run under runDir: qemu.Start makes runDir/lockstep-N/lockstep-SIDE-M
-// (MkdirTemp appends only digits) and QEMU's arguments name files in it.
-func findQEMU(runDir, side string) (int, string, bool) {
-	re := regexp.MustCompile("^(" + regexp.QuoteMeta(filepath.Clean(runDir)) +
-		"/lockstep-[0-9]+/lockstep-" + regexp.QuoteMeta(side) + "-[0-9]+)/")
-	for _, p := range runQEMUs(runDir) {
-		for _, arg := range p.argv[1:] {
-			if i := strings.Index(arg, "/"); i >= 0 {
-				if m := re.FindStringSubmatch(arg[i:]); m != nil {
-					return p.pid, m[1], true
-				}
-			}
-		}
-	}
-	return 0, "", false
-}
-
-// noQEMUUnder fails the test if a QEMU of the run under runDir lives on.
-func noQEMUUnder(t *testing.T, runDir string) {
-	t.Helper()
-	for _, p := range runQEMUs(runDir) {
-		t.Errorf("QEMU left running: pid %d: %s", p.pid, strings.Join(p.argv, " "))
-	}
-}
-
-// release kills whatever QEMU of the run is left, stopped or not: the
-// safety net behind the run's own teardown, which noQEMUUnder checks.
-func release(runDir string) {
-	for _, p := range runQEMUs(runDir) {
-		syscall.Kill(p.pid, syscall.SIGCONT)
-		syscall.Kill(p.pid, syscall.SIGKILL)
-	}
-}
-
 // signalWhenSerial sends sig to side's QEMU of the run under runDir as
 // soon as its serial log holds marker, polling until ctx ends. The channel
 // gets nil once the signal is sent, or why it was not.
 func signalWhenSerial(ctx context.Context, runDir, side, marker string, sig syscall.Signal) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if pid, dir, ok := findQEMU(runDir, side); ok {
-				serial, _ := os.ReadFile(filepath.Join(dir, "serial.log"))
-				if bytes.Contains(serial, []byte(marker)) {
-					done <- syscall.Kill(pid, sig)
-					return
-				}
-			}
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				done <- fmt.Errorf("side %s never printed %q: %w", side, marker, ctx.Err())
-				return
-			}
-		}
+		_, err := qemutest.SignalWhenSerial(ctx, runDir, side, marker, sig)
+		done <- err
 	}()
 	return done
 }
@@ -183,8 +87,8 @@ func TestCLILostGuest(t *testing.T) {
 				timeout, reportTimeout = 20*time.Second, 3*time.Second
 			}
 			sc := hangScenario(t, tt.expect, timeout, reportTimeout)
-			runDir := shortRunDir(t)
-			t.Cleanup(func() { release(runDir) })
+			runDir := qemutest.ShortDir(t)
+			t.Cleanup(func() { qemutest.Release(runDir) })
 			args := []string{"run", "--color", "never", "--run-dir", runDir}
 			if tt.bisect {
 				args = append(args, "--bisect")
@@ -206,7 +110,7 @@ func TestCLILostGuest(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Errorf("the run ended only when the test's safety deadline cancelled it")
 			}
-			noQEMUUnder(t, runDir)
+			qemutest.NoQEMUUnder(t, runDir)
 			if code != tt.code {
 				t.Errorf("status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out.String(), errb.String())
 			}
@@ -225,11 +129,11 @@ func TestCLINeverReachedSync(t *testing.T) {
 	qemutest.Require(t, "x86_64", "tcg")
 	qemutest.Guest(t, "demo-good")
 	t.Parallel()
-	runDir, outDir := shortRunDir(t), t.TempDir()
-	t.Cleanup(func() { release(runDir) })
+	runDir, outDir := qemutest.ShortDir(t), t.TempDir()
+	t.Cleanup(func() { qemutest.Release(runDir) })
 	code, stdout, stderr := cli(t, "run", "--color", "never", "--run-dir", runDir, "-o", outDir,
 		"--format", "text,junit", scenarioPath(t, "never-reached.yaml"))
-	noQEMUUnder(t, runDir)
+	qemutest.NoQEMUUnder(t, runDir)
 	if code != exitMismatch {
 		t.Errorf("status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitMismatch, stdout, stderr)
 	}
@@ -282,10 +186,10 @@ func TestCLIExitInStepWindow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
 			t.Parallel()
-			runDir := shortRunDir(t)
-			t.Cleanup(func() { release(runDir) })
+			runDir := qemutest.ShortDir(t)
+			t.Cleanup(func() { qemutest.Release(runDir) })
 			code, stdout, stderr := cli(t, "run", "--color", "never", "--run-dir", runDir, scenarioPath(t, tt.scenario))
-			noQEMUUnder(t, runDir)
+			qemutest.NoQEMUUnder(t, runDir)
 			if code != exitOK {
 				t.Errorf("status %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
 			}

@@ -50,6 +50,20 @@ func FirstCallDivergence(p guest.Pair, a, b []compare.Call, sym [2]compare.Symbo
 	return idx, reason, ok
 }
 
+// CallDivergence describes the calls number idx of a and b, the first that
+// differ, as an instruction divergence by function at sync point k.
+func (e *Engine) CallDivergence(k, idx int, a, b []compare.Call, summary string) compare.Divergence {
+	id := &compare.InstructionDiff{Granularity: compare.ByFunction}
+	var pcs [2]compare.Location
+	for i, cs := range [2][]compare.Call{a, b} {
+		if idx < len(cs) {
+			pcs[i] = cs[idx].Loc
+			id.Disasm[i] = "call " + CallText(cs[idx])
+		}
+	}
+	return e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Summary: summary, Instruction: id})
+}
+
 // CallText renders a call with its arguments: "f(rdi=0x1, rsi=0x2)".
 func CallText(c compare.Call) string {
 	args := make([]string, len(c.Args))

@@ -120,9 +120,9 @@ func (e *Engine) WaitBound(ctx context.Context, sp *scenario.SyncPoint) time.Dur
 	return rest
 }
 
-// at fills in the sync point of a divergence found at sync point k (-1:
+// At fills in the sync point of a divergence found at sync point k (-1:
 // after the last one).
-func (e *Engine) at(k int, d compare.Divergence) compare.Divergence {
+func (e *Engine) At(k int, d compare.Divergence) compare.Divergence {
 	d.Sync = k
 	if k >= 0 && k < len(e.sc.Sync) {
 		d.SyncName = e.sc.Sync[k].Break

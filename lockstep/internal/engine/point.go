@@ -51,7 +51,7 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 	}
 	if len(e.sc.Trace.Functions) > 0 {
 		if d := compare.CallPath("trace", callFrames(arr[0].Calls), callFrames(arr[1].Calls)); d != nil {
-			pt.Divergences = append(pt.Divergences, e.at(k, compare.Divergence{Kind: compare.KindCallPath, PC: pt.PC,
+			pt.Divergences = append(pt.Divergences, e.At(k, compare.Divergence{Kind: compare.KindCallPath, PC: pt.PC,
 				Summary: compare.CallPathSummary(d), CallPath: d, Noise: e.callPathNoise(d)}))
 		}
 	}
@@ -91,14 +91,17 @@ func (e *Engine) arrivalDivergence(p guest.Pair, k int, arr [2]Arrival, pcs [2]c
 			ad.ExitCode[i] = g.ExitStatus()
 		}
 	}
-	if !arr[0].Reached() && !arr[1].Reached() && arr[0].State == arr[1].State && arr[0].Detail == arr[1].Detail {
+	// Two guests that both still run at the bound agree, wherever the
+	// interrupt caught each; stops and exits must match exactly.
+	if !arr[0].Reached() && !arr[1].Reached() && arr[0].State == arr[1].State &&
+		(arr[0].State == Timeout || arr[0].Detail == arr[1].Detail) {
 		return compare.Divergence{}, false
 	}
 	parts := make([]string, 2)
 	for i, g := range p {
 		parts[i] = g.Name() + " " + arr[i].Detail
 	}
-	return e.at(k, compare.Divergence{Kind: compare.KindArrival, PC: pcs, Summary: strings.Join(parts, "; "), Arrival: &ad}), true
+	return e.At(k, compare.Divergence{Kind: compare.KindArrival, PC: pcs, Summary: strings.Join(parts, "; "), Arrival: &ad}), true
 }
 
 // capture is what one side looked like at a sync point.
@@ -146,7 +149,7 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 	pcs := locs(p, [2]uint64{caps[0].pc, caps[1].pc})
 	add := func(d compare.Divergence) {
 		d.PC = pcs
-		divs = append(divs, e.at(k, d))
+		divs = append(divs, e.At(k, d))
 	}
 	ropt := e.regOptions(p, sp.Compare)
 	ropt.Symbolize = e.symbolizers(p)

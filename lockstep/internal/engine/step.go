@@ -243,7 +243,7 @@ func (e *Engine) InstructionDivergence(ctx context.Context, p guest.Pair, k, n i
 	if len(diffs) > 1 {
 		summary += fmt.Sprintf(" (+%d more registers)", len(diffs)-1)
 	}
-	return e.at(k, compare.Divergence{Kind: compare.KindInstruction, Step: n, PC: pcs, Summary: summary,
+	return e.At(k, compare.Divergence{Kind: compare.KindInstruction, Step: n, PC: pcs, Summary: summary,
 		Instruction: id, Noise: noise})
 }
 
@@ -299,15 +299,7 @@ func (e *Engine) stepWindowCalls(ctx context.Context, p guest.Pair, k int, sp *s
 	if !diverged {
 		return w, nil
 	}
-	id := &compare.InstructionDiff{Granularity: compare.ByFunction}
-	var pcs [2]compare.Location
-	for i, cs := range [2][]compare.Call{a, b} {
-		if idx < len(cs) {
-			pcs[i] = cs[idx].Loc
-			id.Disasm[i] = "call " + cs[idx].Name
-		}
-	}
-	w.Divergences = append(w.Divergences, e.at(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Summary: reason, Instruction: id}))
+	w.Divergences = append(w.Divergences, e.CallDivergence(k, idx, a, b, reason))
 	return w, nil
 }
 
@@ -342,7 +334,7 @@ func (e *Engine) ExitDivergence(ctx context.Context, p guest.Pair, k, step int, 
 	if step > 0 {
 		summary = fmt.Sprintf("step %d: %s", step, summary)
 	}
-	return e.at(k, compare.Divergence{Kind: compare.KindExit, Step: step, PC: pcs, Summary: summary, Exit: &ed}), true
+	return e.At(k, compare.Divergence{Kind: compare.KindExit, Step: step, PC: pcs, Summary: summary, Exit: &ed}), true
 }
 
 func exitText(state string, code *int) string {
@@ -411,7 +403,7 @@ func (e *Engine) Finish(ctx context.Context, p guest.Pair) ([2]string, []compare
 			}
 		}
 		summary := fmt.Sprintf("after the last sync point: a %s, b %s", exitText(states[0], ca), exitText(states[1], cb))
-		return states, []compare.Divergence{e.at(-1, compare.Divergence{Kind: compare.KindExit, PC: pcs, Summary: summary, Exit: &ed})}, nil
+		return states, []compare.Divergence{e.At(-1, compare.Divergence{Kind: compare.KindExit, PC: pcs, Summary: summary, Exit: &ed})}, nil
 	}
 	return states, nil, nil
 }

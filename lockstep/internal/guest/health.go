@@ -77,25 +77,11 @@ func (g *Guest) Diagnose(ctx context.Context, cause error) *Fault {
 	if pe, ok := g.M.ExitStatus(); ok {
 		return g.diagnoseExit(f, pe)
 	}
-	hctx, cancel := context.WithTimeout(ctx, g.Timeouts.Health)
-	state, err := g.M.Status(hctx)
-	cancel()
-	switch {
-	case err != nil:
-		f.What = fmt.Sprintf("QEMU stopped answering: %v", err)
+	state, failed := g.failed(ctx, f)
+	if failed {
 		if cause != nil {
 			f.What += fmt.Sprintf(" (gdbstub: %v)", cause)
 		}
-		return f
-	case state == "internal-error":
-		f.What = "QEMU stopped the guest with an internal error (run state internal-error)"
-		if line := fatalLine(f.Stderr); line != "" {
-			f.What += ": " + line
-		}
-		return f
-	}
-	if line := fatalLine(f.Stderr); line != "" {
-		f.What = "QEMU reported a failure: " + line
 		return f
 	}
 	if cause == nil {
@@ -131,31 +117,41 @@ func (g *Guest) diagnoseExit(f *Fault, pe ProcessExit) *Fault {
 // Healthy checks a guest that stopped where nobody asked it to: QEMU may
 // have stopped the VM itself (an accelerator internal error) rather than
 // the guest taking an exception. It returns a *Fault when QEMU reports an
-// internal error, stopped answering, or wrote a failure to stderr.
+// internal error, stopped answering, wrote a failure to stderr, or is gone.
 func (g *Guest) Healthy(ctx context.Context) *Fault {
 	if g.M == nil {
 		return nil
 	}
-	ctx = context.WithoutCancel(ctx)
 	f := &Fault{Index: g.Side, Side: g.Name(), Stderr: lastLines(strings.TrimSpace(g.M.Stderr()), stderrLines)}
 	if pe, ok := g.M.ExitStatus(); ok {
 		return g.diagnoseExit(f, pe)
 	}
-	hctx, cancel := context.WithTimeout(ctx, g.Timeouts.Health)
+	if _, failed := g.failed(ctx, f); failed {
+		return f
+	}
+	return nil
+}
+
+// failed asks the running process for its run state and reads its
+// stderr. It says, in f, what failed: no answer within Timeouts.Health,
+// the internal-error run state, or a failure on stderr.
+func (g *Guest) failed(ctx context.Context, f *Fault) (state string, failed bool) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.Timeouts.Health)
 	state, err := g.M.Status(hctx)
 	cancel()
+	line := fatalLine(f.Stderr)
 	switch {
 	case err != nil:
 		f.What = fmt.Sprintf("QEMU stopped answering: %v", err)
 	case state == "internal-error":
 		f.What = "QEMU stopped the guest with an internal error (run state internal-error)"
-		if line := fatalLine(f.Stderr); line != "" {
+		if line != "" {
 			f.What += ": " + line
 		}
-	case fatalLine(f.Stderr) != "":
-		f.What = "QEMU reported a failure: " + fatalLine(f.Stderr)
+	case line != "":
+		f.What = "QEMU reported a failure: " + line
 	default:
-		return nil
+		return state, false
 	}
-	return f
+	return state, true
 }

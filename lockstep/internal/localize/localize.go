@@ -199,14 +199,8 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 		e.Notef("localisation: %s between sync points %d and %d %s by name, order and arguments", compare.Plural(len(a), "function entry", "function entries"), k, k+1, verb)
 		return nil, nil
 	}
-	id := &compare.InstructionDiff{Granularity: compare.ByFunction}
-	var pcs [2]compare.Location
-	for i, cs := range [2][]compare.Call{a, b} {
-		if idx < len(cs) {
-			pcs[i] = cs[idx].Loc
-			id.Disasm[i] = "call " + engine.CallText(cs[idx])
-		}
-	}
+	d := e.CallDivergence(k, idx, a, b,
+		fmt.Sprintf("localised between sync points %d and %d (by function entry: different builds): %s", k, k+1, reason))
 	// The call path at the divergent call: rewind once more and stop there.
 	stacks, err := l.stacksAtCall(ctx, k, idx, fns)
 	switch {
@@ -215,10 +209,7 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 	case err != nil:
 		return nil, err
 	}
-	id.CallPath = stacks
-	d := compare.Divergence{Kind: compare.KindInstruction, Sync: k, PC: pcs, Instruction: id,
-		Summary: fmt.Sprintf("localised between sync points %d and %d (by function entry: different builds): %s", k, k+1, reason)}
-	d.SyncName, d.Hit = e.Scenario().Sync[k].Break, e.Scenario().Sync[k].Hit
+	d.Instruction.CallPath = stacks
 	return []compare.Divergence{d}, nil
 }
 

@@ -93,9 +93,8 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 		}
 		id.CallPath[i] = w.stack
 	}
-	d := compare.Divergence{Kind: compare.KindInstruction, Sync: k, PC: pcs, Instruction: id,
-		SyncName: sp.Break, Hit: sp.Hit,
-		Summary: fmt.Sprintf("localised between sync points %d and %d (by write watchpoint): write #%d to %s %s", k, k+1, idx+1, target, why)}
+	d := e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Instruction: id,
+		Summary: fmt.Sprintf("localised between sync points %d and %d (by write watchpoint): write #%d to %s %s", k, k+1, idx+1, target, why)})
 	return []compare.Divergence{d}, nil
 }
 
