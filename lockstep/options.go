@@ -1,0 +1,53 @@
+package lockstep
+
+import (
+	"log/slog"
+
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+)
+
+// Options tune a run. The zero value is usable.
+type Options struct {
+	// RunDir is the parent of the run directory; "" is os.TempDir().
+	RunDir string
+	// Keep retains the run directory: serial logs, QEMU command lines, QMP
+	// and RSP transcripts.
+	Keep bool
+	// Logger receives progress and the QEMU command lines; nil discards.
+	Logger *slog.Logger
+	// Progress, when set, is called as the run advances.
+	Progress func(Progress)
+	// NoNoise disables the scenario's learned noise (used by calibration,
+	// which must see every difference).
+	NoNoise bool
+	// NoTraceEngine compares step windows and localises through gdbstub
+	// single steps only, never with QEMU's instruction trace.
+	NoTraceEngine bool
+
+	// launcher replaces QEMU (tests run the engine on fake targets).
+	launcher guest.Launcher
+	// timeouts replaces guest.DefaultTimeouts (tests shorten them).
+	timeouts *guest.Timeouts
+	// traceObserver receives the figures of each trace comparison
+	// (benchmarks).
+	traceObserver func(engine.TraceStats)
+}
+
+// Progress is a snapshot of a run for a progress line.
+type Progress struct {
+	Sync, Syncs int    // 1-based sync point being worked on, and how many
+	Phase       string // "starting", "running", "stepping", "comparing", "localising", "done"
+	Steps       int
+	StepsPerSec float64
+}
+
+// ErrInfrastructure marks failures of the machinery rather than findings
+// about the guests: QEMU missing, a guest that failed to start, a QEMU that
+// died, crashed or stopped answering, the run's own timeout. The CLI maps
+// it to exit status 3 (125 with --bisect).
+var ErrInfrastructure = guest.ErrInfrastructure
+
+// ScenarioError is a problem with the scenario found at run time, such as
+// a symbol that does not resolve: a usage error (exit status 2).
+type ScenarioError = guest.ScenarioError

@@ -1,0 +1,89 @@
+package lockstep
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// record adds divergences found at sync point k (-1: after the last).
+func (r *run) record(k int, divs []compare.Divergence) {
+	for _, d := range divs {
+		if k >= 0 && k < len(r.res.Syncs) {
+			r.res.Syncs[k].Divergences++
+		}
+		r.res.Divergences = append(r.res.Divergences, d)
+	}
+}
+
+// Note records a note for the report (engine.Recorder).
+func (r *run) Note(msg string) { r.res.Notes = append(r.res.Notes, msg) }
+
+// Progress reports progress to Options.Progress (engine.Recorder).
+func (r *run) Progress(phase engine.Phase, k int) {
+	if r.opts.Progress == nil {
+		return
+	}
+	p := Progress{Sync: k + 1, Syncs: len(r.sc.Sync), Phase: string(phase), Steps: r.pair.Steps()}
+	if d := time.Since(r.start).Seconds(); d > 0 {
+		p.StepsPerSec = float64(p.Steps) / d
+	}
+	r.opts.Progress(p)
+}
+
+// finish sets the outcome from what was found. A run passes only when it
+// matched its expectation with everything compared: a divergence where
+// one was expected, or no divergence with every sync point reached and
+// compared where identical was expected.
+func (r *run) finish(err error) {
+	r.res.Duration = time.Since(r.start)
+	r.res.Stats.SyncPoints = len(r.sc.Sync)
+	r.res.Stats.Steps = r.pair.Steps()
+	if d := r.res.Duration.Seconds(); d > 0 && r.res.Stats.Steps > 0 {
+		r.res.Stats.StepsPerSec = float64(r.res.Stats.Steps) / d
+	}
+	for _, g := range r.pair {
+		if g == nil {
+			continue
+		}
+		r.res.Stats.RSPPackets += g.T.Packets()
+		if g.LostSteps > 0 {
+			r.Note(fmt.Sprintf("guest %s: %d single steps executed nothing and were repeated", g.Name(), g.LostSteps))
+		}
+	}
+	if err != nil {
+		r.res.Outcome = OutcomeError
+		r.res.Error = err.Error()
+		r.res.Passed = false
+		return
+	}
+	real := 0
+	for _, d := range r.res.Divergences {
+		if !d.Noise {
+			real++
+		}
+	}
+	complete := len(r.res.Syncs) > 0
+	for _, s := range r.res.Syncs {
+		if s.Status != SyncMatch && s.Status != SyncNoise && s.Status != SyncDiverge {
+			complete = false
+		}
+	}
+	switch {
+	case real > 0:
+		r.res.Outcome = OutcomeDiverged
+	case complete:
+		r.res.Outcome = OutcomeIdentical
+	default:
+		r.res.Outcome = OutcomeIncomplete
+	}
+	switch r.sc.Expect {
+	case scenario.ExpectDiverge:
+		r.res.Passed = r.res.Outcome == OutcomeDiverged
+	default:
+		r.res.Passed = r.res.Outcome == OutcomeIdentical
+	}
+}
