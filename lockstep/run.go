@@ -94,7 +94,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 		// Whatever failed once the run's own time was up failed because
 		// of it: say so first ("run timed out after 60s").
 		if err != nil && ctx.Err() != nil && !errors.Is(err, context.Cause(ctx)) {
-			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 		}
 	}()
 	if err := r.prepare(ctx); err != nil {
@@ -183,7 +183,7 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 			continue
 		}
 		side := &r.res.Sides[i]
-		killed := fault != nil && fault.Index == i
+		killed := fault != nil && fault.Index == i && fault.Tag == g.Tag
 		if pe, ok := g.M.ExitStatus(); ok && pe.Signal != 0 && !pe.Closed {
 			killed = true
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/localize"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -30,6 +31,14 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	}
 	if !pt.Reached() {
 		sr.Status = SyncUnreached
+		for i, a := range pt.Arrivals {
+			switch a.State {
+			case engine.Timeout:
+				r.res.Sides[i].State = StateRunning
+			case engine.Stopped:
+				r.res.Sides[i].State = StateStopped
+			}
+		}
 		if len(pt.Divergences) == 0 || onlyCallPath(pt.Divergences) {
 			r.Note(fmt.Sprintf("neither side reached sync point %d (%s), so nothing was compared there: a %s; b %s",
 				k+1, sp.Break, pt.Arrivals[0].Detail, pt.Arrivals[1].Detail))
@@ -37,6 +46,9 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 		return false, nil
 	}
 	sr.Uncompared = pt.Uncompared
+	// Both sides reached the point and it was compared: its status says
+	// what was found, even if localising or stepping its window fails.
+	defer func() { sr.Status = r.status(k) }()
 	// Save this point before a step window moves the guests on, so that a
 	// later divergence can localise from here without a restart.
 	if localize.WantCheckpoint(r.sc, k, time.Since(r.start)) {
@@ -63,7 +75,6 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 			return false, err
 		}
 	}
-	sr.Status = r.status(k)
 	return true, nil
 }
 

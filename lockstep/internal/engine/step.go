@@ -282,11 +282,11 @@ func (e *Engine) stepWindowCalls(ctx context.Context, p guest.Pair, k int, sp *s
 	if err != nil {
 		return w, err
 	}
-	if exited[0] != exited[1] {
+	if exited[0] || exited[1] {
 		if d, ok := e.ExitDivergence(ctx, p, k, 0, [2]uint64{p[0].LastPC(), p[1].LastPC()}); ok {
 			w.Divergences = append(w.Divergences, d)
+			return w, nil
 		}
-		return w, nil
 	}
 	a, b := calls[0], calls[1]
 	if !exited[0] {
@@ -351,6 +351,7 @@ func exitText(state string, code *int) string {
 // side's final state: "exited", "stopped" or "running".
 func (e *Engine) Finish(ctx context.Context, p guest.Pair) ([2]string, []compare.Divergence, error) {
 	var states [2]string
+	ended := [2]bool{p[0].Exited(), p[1].Exited()}
 	wait := func(ctx context.Context, g *guest.Guest, bound time.Duration) (string, error) {
 		if g.Exited() {
 			return "exited", nil
@@ -394,6 +395,11 @@ func (e *Engine) Finish(ctx context.Context, p guest.Pair) ([2]string, []compare
 		}
 	}
 	ca, cb := p[0].ExitStatus(), p[1].ExitStatus()
+	if ended[0] || ended[1] {
+		// A side that ended in the last sync point's window was compared
+		// there (ExitDivergence): the end of the run is no new finding.
+		return states, nil, nil
+	}
 	if states[0] != states[1] || (ca != nil && cb != nil && *ca != *cb) {
 		ed := compare.ExitDiff{State: states, ExitCode: [2]*int{ca, cb}}
 		var pcs [2]compare.Location

@@ -3,6 +3,8 @@ package guest
 import (
 	"errors"
 	"fmt"
+
+	"github.com/lockstep-dev/lockstep/scenario"
 )
 
 // ErrInfrastructure marks failures of the machinery rather than findings
@@ -48,6 +50,9 @@ type Fault struct {
 	Index int
 	// Side names the guest ("b (regressed)").
 	Side string
+	// Tag names the guest's files ("b", "b-localise"): which QEMU of that
+	// side failed.
+	Tag string
 	// What says what happened ("QEMU was killed by signal killed").
 	What string
 	// Stderr holds the last lines QEMU wrote to stderr.
@@ -58,6 +63,9 @@ type Fault struct {
 
 func (f *Fault) Error() string {
 	s := fmt.Sprintf("guest %s: %s", f.Side, f.What)
+	if f.Tag != "" && f.Tag != scenario.SideNames[f.Index] {
+		s = fmt.Sprintf("guest %s (its QEMU %s): %s", f.Side, f.Tag, f.What)
+	}
 	if f.Stderr != "" {
 		s += "\nQEMU's last stderr lines:\n" + f.Stderr
 	}

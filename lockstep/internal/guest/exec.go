@@ -28,6 +28,11 @@ func (g *Guest) Step(ctx context.Context) (rsp.StopReply, error) {
 	if g.exited {
 		return g.exitReply(), nil
 	}
+	if g.Timeouts.Step > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.Timeouts.Step)
+		defer cancel()
+	}
 	var st rsp.StopReply
 	var err error
 	if g.Spec.SMP > 1 && g.thread != "" {

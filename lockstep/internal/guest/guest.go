@@ -203,7 +203,22 @@ func (g *Guest) Registers(ctx context.Context, names ...string) (rsp.Registers, 
 	if err != nil {
 		return nil, g.fail(ctx, fmt.Errorf("read registers: %w", err))
 	}
+	// Stepping reads the PC with the other registers: keep where the
+	// guest was last seen, as PC does.
+	if pc, ok := v[g.pcName()]; ok && len(pc.Bytes) > 0 {
+		if u, ok := pc.Uint64(); ok {
+			g.lastPC = u
+		}
+	}
 	return v, nil
+}
+
+// pcName is the name of the program counter register ("" if unknown).
+func (g *Guest) pcName() string {
+	if g.Arch == nil {
+		return ""
+	}
+	return g.Arch.PC
 }
 
 // Exited reports whether the guest has ended (a guest behaviour: QEMU

@@ -58,7 +58,7 @@ func fatalLine(stderr string) string {
 // decision rests on the wait status, QMP and stderr, never on timing.
 func (g *Guest) Diagnose(ctx context.Context, cause error) *Fault {
 	ctx = context.WithoutCancel(ctx)
-	f := &Fault{Index: g.Side, Side: g.Name(), Err: cause}
+	f := &Fault{Index: g.Side, Side: g.Name(), Tag: g.Tag, Err: cause}
 	if g.M == nil {
 		f.What = fmt.Sprintf("the gdbstub was lost: %v", cause)
 		return f
@@ -122,7 +122,7 @@ func (g *Guest) Healthy(ctx context.Context) *Fault {
 	if g.M == nil {
 		return nil
 	}
-	f := &Fault{Index: g.Side, Side: g.Name(), Stderr: lastLines(strings.TrimSpace(g.M.Stderr()), stderrLines)}
+	f := &Fault{Index: g.Side, Side: g.Name(), Tag: g.Tag, Stderr: lastLines(strings.TrimSpace(g.M.Stderr()), stderrLines)}
 	if pe, ok := g.M.ExitStatus(); ok {
 		return g.diagnoseExit(f, pe)
 	}

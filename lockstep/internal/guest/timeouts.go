@@ -14,6 +14,10 @@ type Timeouts struct {
 	Reserve time.Duration
 	// MinWait is the least a side may wait for a sync point.
 	MinWait time.Duration
+	// Step bounds one single step. A step never takes long; one that does
+	// is interrupted, and one whose interrupt is not answered means QEMU
+	// stopped answering.
+	Step time.Duration
 	// ExitWait bounds the wait for the process exit status after the
 	// gdbstub reported an exit or closed.
 	ExitWait time.Duration
@@ -39,6 +43,7 @@ func DefaultTimeouts() Timeouts {
 		Teardown:         15 * time.Second,
 		Reserve:          3 * time.Second,
 		MinWait:          time.Second,
+		Step:             10 * time.Second,
 		ExitWait:         2 * time.Second,
 		Health:           2 * time.Second,
 		Cleanup:          5 * time.Second,
