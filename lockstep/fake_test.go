@@ -1051,3 +1051,103 @@ func TestFakeUnreadableMemory(t *testing.T) {
 		},
 	})
 }
+
+// fakeNops fills the code of a program with one-byte nops, so that the
+// engine decodes each state's instruction as falling through to the next.
+func fakeNops(s []fake.State) {
+	fakeAt(fakeStart, func(st *fake.State) {
+		st.Mem = map[uint64][]byte{fakeStart: []byte(strings.Repeat("\x90", 256))}
+	})(s)
+}
+
+// TestFakeStepWindowBlame: a step is blamed only for what it changed. A
+// register that already differs at the sync point is not the first step's
+// doing (issue 15, item 1: the old engine blamed "step 1 … changed r10").
+func TestFakeStepWindowBlame(t *testing.T) {
+	t.Parallel()
+	body := "compare: {registers: [general]}\nsync:\n  - {break: \"0x1002\", step: 10}\nexpect: identical\n"
+	preexisting := fakeReg(fakeStart, "r10", 0xf6d8320b)
+	runCases(t, []fakeCase{
+		{
+			name: "difference already at the sync point",
+			body: body, a: fakeProg(40, fake.Exit, 1), b: fakeProg(40, fake.Exit, 1, preexisting),
+			outcome: OutcomeDiverged, passed: false,
+			syncs: []SyncStatus{SyncDiverge}, kinds: []compare.Kind{compare.KindRegister},
+			check: func(t *testing.T, res *Result, _ *fake.Launcher) {
+				if s := res.Syncs[0].Steps; s != 10 {
+					t.Errorf("window stepped %d instructions, want all 10", s)
+				}
+			},
+		},
+		{
+			name: "a later step makes a new difference",
+			body: body, a: fakeProg(40, fake.Exit, 1), b: fakeProg(40, fake.Exit, 1, preexisting, fakeReg(0x1007, "rbx", 5)),
+			outcome: OutcomeDiverged, passed: false,
+			syncs: []SyncStatus{SyncDiverge}, kinds: []compare.Kind{compare.KindRegister, compare.KindInstruction},
+			check: func(t *testing.T, res *Result, _ *fake.Launcher) {
+				ds := fakeByKind(res, compare.KindInstruction)
+				if len(ds) != 1 {
+					return
+				}
+				d := ds[0]
+				regs := []string{}
+				for _, r := range d.Instruction.Registers {
+					regs = append(regs, r.Name)
+				}
+				if d.Step != 5 || d.PC[0].Addr != 0x1006 || !slices.Equal(regs, []string{"rbx"}) {
+					t.Errorf("instruction divergence at step %d pc %s, registers %v; want step 5 at 0x1006, rbx only", d.Step, d.PC[0], regs)
+				}
+				if !strings.Contains(d.Summary, "r10 already differed") {
+					t.Errorf("summary %q does not say r10 already differed", d.Summary)
+				}
+			},
+		},
+	})
+}
+
+// TestFakeStepAnomaly: a single step that carries one side two
+// instructions on (nested KVM skipping a push) is an accelerator anomaly,
+// not a divergence: the other side catches up and stepping goes on (issue
+// 15, item 4).
+func TestFakeStepAnomaly(t *testing.T) {
+	t.Parallel()
+	window := "compare: {registers: [general]}\nsync:\n  - {break: \"0x1002\", step: 10}\nexpect: identical\n"
+	skip := fakeEvent(0x1004, fake.SkipStep)
+	runCases(t, []fakeCase{
+		{
+			name: "step window",
+			body: window, a: fakeProg(40, fake.Exit, 1, fakeNops), b: fakeProg(40, fake.Exit, 1, fakeNops, skip),
+			outcome: OutcomeIdentical, passed: true, syncs: []SyncStatus{SyncMatch},
+			notes: []string{"guest b (bad): 1 single step carried the guest two instructions on"},
+		},
+		{
+			name: "both sides skip alike",
+			body: window, a: fakeProg(40, fake.Exit, 1, fakeNops, skip), b: fakeProg(40, fake.Exit, 1, fakeNops, skip),
+			outcome: OutcomeIdentical, passed: true, syncs: []SyncStatus{SyncMatch},
+			noNotes: []string{"two instructions on"},
+		},
+		{
+			// Without decodable code the engine cannot tell a skip from a
+			// jump: the difference stands, as a divergence.
+			name: "undecodable code is not excused",
+			body: window, a: fakeProg(40, fake.Exit, 1), b: fakeProg(40, fake.Exit, 1, skip),
+			outcome: OutcomeDiverged, passed: false, syncs: []SyncStatus{SyncDiverge},
+			kinds: []compare.Kind{compare.KindInstruction},
+		},
+		{
+			name: "while localising",
+			body: "compare: {registers: [rax]}\nsync:\n  - break: \"0x1004\"\n  - break: \"0x1020\"\nlocalize: {checkpoint: restart}\nexpect: diverge\n",
+			a:    fakeProg(64, fake.Exit, 1, fakeNops),
+			b:    fakeProg(64, fake.Exit, 1, fakeNops, fakeEvent(0x1008, fake.SkipStep), fakeReg(0x1010, "rax", 7)),
+			outcome: OutcomeDiverged, passed: true, syncs: []SyncStatus{SyncMatch, SyncDiverge},
+			kinds: []compare.Kind{compare.KindRegister, compare.KindInstruction},
+			notes: []string{"two instructions on"},
+			check: func(t *testing.T, res *Result, _ *fake.Launcher) {
+				ds := fakeByKind(res, compare.KindInstruction)
+				if len(ds) == 1 && (ds[0].PC[0].Addr != 0x100f || ds[0].PC[1].Addr != 0x100f) {
+					t.Errorf("localised at %s/%s, want 0x100f on both sides", ds[0].PC[0], ds[0].PC[1])
+				}
+			},
+		},
+	})
+}

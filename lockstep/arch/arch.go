@@ -75,6 +75,10 @@ type Arch struct {
 	LiveArgs func(code []byte, pc uint64, callee func(target uint64) (live []bool, transparent bool)) []bool
 	// Link is the link register holding the return address, "" if none.
 	Link string
+	// FallThrough, when set, returns the address of the next instruction
+	// when the one at the start of code (at pc) always continues there;
+	// false for jumps, calls, returns, traps and undecodable bytes.
+	FallThrough func(code []byte, pc uint64) (next uint64, ok bool)
 }
 
 // FlagBit returns the named bit of the flags register reg, matching both

@@ -212,3 +212,35 @@ func TestCompareFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestX86FallThrough(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		code []byte
+		next uint64
+		ok   bool
+	}{
+		{"push rbp", []byte{0x55}, 0x1001, true},
+		{"mov rsp,rbp", []byte{0x48, 0x89, 0xe5}, 0x1003, true},
+		{"endbr64", []byte{0xf3, 0x0f, 0x1e, 0xfa}, 0x1004, true},
+		{"nop", []byte{0x90}, 0x1001, true},
+		{"call rel32", []byte{0xe8, 0, 0, 0, 0}, 0, false},
+		{"jmp rel8", []byte{0xeb, 0xfe}, 0, false},
+		{"je rel8", []byte{0x74, 0x02}, 0, false},
+		{"ret", []byte{0xc3}, 0, false},
+		{"int3", []byte{0xcc}, 0, false},
+		{"hlt", []byte{0xf4}, 0, false},
+		{"syscall", []byte{0x0f, 0x05}, 0, false},
+		{"truncated", []byte{0x48}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			next, ok := X86FallThrough(tt.code, 0x1000, 64)
+			if ok != tt.ok || next != tt.next {
+				t.Errorf("X86FallThrough(% x) = %#x, %v; want %#x, %v", tt.code, next, ok, tt.next, tt.ok)
+			}
+		})
+	}
+}

@@ -36,6 +36,9 @@ func init() {
 		CallBefore: func(code []byte) bool { return x86CallBefore(code, 64) },
 		MaxCallLen: 15,
 		LiveArgs:   X86LiveArgs,
+		FallThrough: func(code []byte, pc uint64) (uint64, bool) {
+			return X86FallThrough(code, pc, 64)
+		},
 	}, "i386:x86-64", "x86-64", "amd64", "x86_64-softmmu")
 	register(&Arch{
 		Name:    "i386",
@@ -49,6 +52,9 @@ func init() {
 		},
 		CallBefore: func(code []byte) bool { return x86CallBefore(code, 32) },
 		MaxCallLen: 15,
+		FallThrough: func(code []byte, pc uint64) (uint64, bool) {
+			return X86FallThrough(code, pc, 32)
+		},
 	}, "i386:intel", "x86", "386")
 }
 
@@ -158,4 +164,32 @@ func hasCallOpcode(c []byte) bool {
 		}
 	}
 	return false
+}
+
+// x86Transfers are the operations after which the next instruction is not
+// necessarily the one that follows in memory.
+var x86Transfers = map[x86asm.Op]bool{
+	x86asm.JMP: true, x86asm.LJMP: true, x86asm.CALL: true, x86asm.LCALL: true,
+	x86asm.RET: true, x86asm.LRET: true, x86asm.IRET: true, x86asm.IRETD: true, x86asm.IRETQ: true,
+	x86asm.INT: true, x86asm.INTO: true, x86asm.SYSCALL: true, x86asm.SYSENTER: true,
+	x86asm.SYSEXIT: true, x86asm.SYSRET: true, x86asm.UD1: true, x86asm.UD2: true, x86asm.HLT: true,
+	x86asm.LOOP: true, x86asm.LOOPE: true, x86asm.LOOPNE: true,
+	x86asm.JCXZ: true, x86asm.JECXZ: true, x86asm.JRCXZ: true,
+	x86asm.JA: true, x86asm.JAE: true, x86asm.JB: true, x86asm.JBE: true, x86asm.JE: true,
+	x86asm.JG: true, x86asm.JGE: true, x86asm.JL: true, x86asm.JLE: true, x86asm.JNE: true,
+	x86asm.JNO: true, x86asm.JNP: true, x86asm.JNS: true, x86asm.JO: true, x86asm.JP: true, x86asm.JS: true,
+}
+
+// X86FallThrough returns the address of the instruction after the one at
+// pc when that one always continues there (no jump, call, return,
+// interrupt or halt), for the given mode.
+func X86FallThrough(code []byte, pc uint64, mode int) (uint64, bool) {
+	if _, n, ok := x86Special(code); ok {
+		return pc + uint64(n), true // endbr
+	}
+	inst, err := x86asm.Decode(code, mode)
+	if err != nil || inst.Op == 0 || x86Transfers[inst.Op] {
+		return 0, false
+	}
+	return pc + uint64(inst.Len), true
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -80,18 +82,32 @@ func (e *Engine) StepWindow(ctx context.Context, p guest.Pair, k int) (Window, e
 type Stepped struct {
 	N      int     // instructions stepped on each side
 	Exited [2]bool // a side ended
-	// Diverged is set when the compared registers differ after step N;
-	// Prev holds the instruction each side executed at that step.
+	// Diverged is set when step N made registers differ that were equal
+	// before it; Diffs are those registers (and flag bits), Prev the
+	// instruction each side executed at that step.
 	Diverged bool
 	Diffs    []compare.RegisterDiff
 	Prev     [2]uint64
 	ROpt     compare.RegOptions
 	Stopped  bool // stop() ended the walk
+	// Before names the registers that already differed when the walk
+	// started: a step is not blamed for them.
+	Before []string
+	// Skipped counts steps after which one side had executed two
+	// instructions (an accelerator anomaly; the other side was stepped
+	// once more to stay in lockstep).
+	Skipped [2]int
 }
 
 // LockstepSteps single-steps both sides together up to max instructions,
-// comparing the registers of spec after each one, until they differ, a
-// side exits, or stop (when set) says both sides are where they should end.
+// comparing the registers of spec after each one, until a step makes them
+// differ, a side exits, or stop (when set) says both sides are where they
+// should end. A step is blamed only for what it changed: registers (and
+// flag bits) that differed before it, from the start of the walk or an
+// earlier step, are not a new divergence. A side that a single step
+// carried two instructions on (seen under nested KVM) is stepping out of
+// line, not diverging: the other side is stepped once more, and the
+// anomaly is counted in Skipped.
 func (e *Engine) LockstepSteps(ctx context.Context, p guest.Pair, k int, spec scenario.CompareSpec, max int, stop func(pcs [2]uint64) bool) (Stepped, error) {
 	var st Stepped
 	var names [2][]string
@@ -112,37 +128,23 @@ func (e *Engine) LockstepSteps(ctx context.Context, p guest.Pair, k int, spec sc
 		before[i] = ToRegs(names[i], vals)
 		st.Prev[i] = beUint(before[i].Values[g.Arch.PC])
 	}
+	differing := diffKeys(compare.Registers(before[0], before[1], st.ROpt))
+	st.Before = slices.Sorted(maps.Keys(differing))
+	defer func() {
+		for i, g := range p {
+			if st.Skipped[i] > 0 {
+				e.note("guest %s: %s carried the guest two instructions on (an accelerator stepping anomaly, not a divergence); the other side was stepped once more to stay in lockstep",
+					g.Name(), compare.Plural(st.Skipped[i], "single step", "single steps"))
+			}
+		}
+	}()
 	last := time.Now()
 	for n := 1; n <= max; n++ {
 		var regs [2]compare.Regs
 		err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
-			// QEMU 7.2 now and then answers 's' without executing the
-			// instruction (the vCPU left its loop for an exit request
-			// first): every register is as it was. Step again, a bounded
-			// number of times, or the two sides would fall an instruction
-			// apart; a real self-loop ("jmp .") costs the retries and
-			// moves on.
-			for try := 0; ; try++ {
-				reply, err := g.Step(ctx)
-				if err != nil {
-					return fmt.Errorf("step %d after sync point %d: %w", n, k+1, err)
-				}
-				if reply.Exited() {
-					st.Exited[i] = true
-					return nil
-				}
-				vals, err := g.Registers(ctx, names[i]...)
-				if err != nil {
-					return fmt.Errorf("after step %d: %w", n, err)
-				}
-				regs[i] = ToRegs(names[i], vals)
-				if try >= maxStepRetries || !sameRegs(before[i], regs[i]) {
-					break
-				}
-				g.LostSteps++
-			}
-			before[i] = regs[i]
-			return nil
+			var err error
+			regs[i], st.Exited[i], err = e.stepOnce(ctx, g, names[i], before[i], k, n)
+			return err
 		})
 		if err != nil {
 			return st, err
@@ -151,13 +153,25 @@ func (e *Engine) LockstepSteps(ctx context.Context, p guest.Pair, k int, spec sc
 		if st.Exited[0] || st.Exited[1] {
 			return st, nil
 		}
-		diffs := compare.Registers(regs[0], regs[1], st.ROpt)
-		for _, d := range diffs {
-			if !st.ROpt.IsNoise(d) {
-				st.Diverged, st.Diffs = true, diffs
+		if skipped, err := e.realign(ctx, p, names, st.Prev, &regs, &st.Exited, k, n); err != nil {
+			return st, err
+		} else if skipped >= 0 {
+			st.Skipped[skipped]++
+			if st.Exited[0] || st.Exited[1] {
 				return st, nil
 			}
 		}
+		before = regs
+		diffs := compare.Registers(regs[0], regs[1], st.ROpt)
+		if fresh := freshDiffs(diffs, differing); len(fresh) > 0 {
+			for _, d := range fresh {
+				if !st.ROpt.IsNoise(d) {
+					st.Diverged, st.Diffs = true, fresh
+					return st, nil
+				}
+			}
+		}
+		differing = diffKeys(diffs)
 		var pcs [2]uint64
 		for i, g := range p {
 			pcs[i] = beUint(regs[i].Values[g.Arch.PC])
@@ -175,6 +189,109 @@ func (e *Engine) LockstepSteps(ctx context.Context, p guest.Pair, k int, spec sc
 	return st, nil
 }
 
+// stepOnce single-steps g and reads its registers. QEMU 7.2 now and then
+// answers 's' without executing the instruction (the vCPU left its loop
+// for an exit request first): every register is as it was. It steps
+// again, a bounded number of times, or the two sides would fall an
+// instruction apart; a real self-loop ("jmp .") costs the retries and
+// moves on.
+func (e *Engine) stepOnce(ctx context.Context, g *guest.Guest, names []string, before compare.Regs, k, n int) (compare.Regs, bool, error) {
+	for try := 0; ; try++ {
+		reply, err := g.Step(ctx)
+		if err != nil {
+			return compare.Regs{}, false, fmt.Errorf("step %d after sync point %d: %w", n, k+1, err)
+		}
+		if reply.Exited() {
+			return compare.Regs{}, true, nil
+		}
+		vals, err := g.Registers(ctx, names...)
+		if err != nil {
+			return compare.Regs{}, false, fmt.Errorf("after step %d: %w", n, err)
+		}
+		regs := ToRegs(names, vals)
+		if try >= maxStepRetries || !sameRegs(before, regs) {
+			return regs, false, nil
+		}
+		g.LostSteps++
+	}
+}
+
+// realign checks the landing PCs of a step that both sides started at the
+// same PC. When one side is where the instruction falls through to and
+// the other one instruction further (the accelerator executed two), it
+// steps the first side once more, replacing its registers, and returns
+// its index; -1 when nothing was out of line.
+func (e *Engine) realign(ctx context.Context, p guest.Pair, names [2][]string, prev [2]uint64, regs *[2]compare.Regs, exited *[2]bool, k, n int) (int, error) {
+	var pcs [2]uint64
+	for i, g := range p {
+		pcs[i] = beUint(regs[i].Values[g.Arch.PC])
+	}
+	if prev[0] != prev[1] || pcs[0] == pcs[1] {
+		return -1, nil
+	}
+	next, ok := p[0].FallThrough(ctx, prev[0])
+	if !ok {
+		return -1, nil
+	}
+	for i, g := range p {
+		if pcs[i] != next {
+			continue
+		}
+		after, ok := g.FallThrough(ctx, next)
+		if !ok || pcs[1-i] != after {
+			return -1, nil
+		}
+		// Side 1-i executed the instruction at next too: catch up.
+		r, ex, err := e.stepOnce(ctx, g, names[i], regs[i], k, n)
+		if err != nil {
+			return -1, err
+		}
+		regs[i], exited[i] = r, ex
+		return 1 - i, nil
+	}
+	return -1, nil
+}
+
+// diffKeys names what differs: "reg" for a whole register, "reg.BIT" for
+// each differing named flag bit.
+func diffKeys(diffs []compare.RegisterDiff) map[string]bool {
+	keys := make(map[string]bool, len(diffs))
+	for _, d := range diffs {
+		if len(d.Bits) == 0 {
+			keys[d.Name] = true
+		}
+		for _, b := range d.Bits {
+			keys[d.Name+"."+b] = true
+		}
+	}
+	return keys
+}
+
+// freshDiffs keeps the parts of diffs that were not in before: registers
+// that were equal, and flag bits that were equal.
+func freshDiffs(diffs []compare.RegisterDiff, before map[string]bool) []compare.RegisterDiff {
+	var out []compare.RegisterDiff
+	for _, d := range diffs {
+		if len(d.Bits) == 0 {
+			if !before[d.Name] {
+				out = append(out, d)
+			}
+			continue
+		}
+		var bits []string
+		for _, b := range d.Bits {
+			if !before[d.Name+"."+b] && !before[d.Name] {
+				bits = append(bits, b)
+			}
+		}
+		if len(bits) > 0 {
+			d.Bits = bits
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // StepFindings turns what LockstepSteps found into divergences at sync
 // point k: an exit divergence when the sides ended differently, the first
 // divergent instruction when the registers differ.
@@ -186,6 +303,9 @@ func (e *Engine) StepFindings(ctx context.Context, p guest.Pair, k int, st Stepp
 		}
 	case st.Diverged:
 		d := e.InstructionDivergence(ctx, p, k, st.N, st.Prev, st.Diffs, st.ROpt, where(st.N))
+		if len(st.Before) > 0 {
+			d.Summary += fmt.Sprintf("; %s already differed when stepping began", strings.Join(st.Before, ", "))
+		}
 		return []compare.Divergence{d}, nil
 	}
 	return nil, nil

@@ -96,9 +96,14 @@ const (
 	// continue runs until interrupted. As a Program's End, it is the
 	// default.
 	Hang
+	// SkipStep: the first single step issued while at this state executes
+	// two instructions (arrives two states on, the skipped state's event
+	// ignored), as a nested KVM sometimes does on a 'push'; later steps
+	// move normally.
+	SkipStep
 )
 
-var eventNames = [...]string{"none", "exit", "kill", "freeze", "internal-error", "lost-step", "hang"}
+var eventNames = [...]string{"none", "exit", "kill", "freeze", "internal-error", "lost-step", "hang", "skip-step"}
 
 // String names the event.
 func (e Event) String() string {

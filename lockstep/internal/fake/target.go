@@ -47,11 +47,11 @@ func New(p Program) (*Target, *Machine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.End < None || p.End > Hang || p.End == LostStep {
+	if p.End < None || p.End > SkipStep || p.End == LostStep || p.End == SkipStep {
 		return nil, nil, fmt.Errorf("fake: program end %v: want hang, exit, kill, freeze or internal-error", p.End)
 	}
 	for i, s := range p.States {
-		if s.Event < None || s.Event > Hang {
+		if s.Event < None || s.Event > SkipStep {
 			return nil, nil, fmt.Errorf("fake: state %d: unknown event %v", i, s.Event)
 		}
 		for name := range s.Regs {
@@ -197,6 +197,12 @@ func (t *Target) step(ctx context.Context, op string) (rsp.StopReply, error) {
 	if v.stuck() {
 		v.mu.Unlock()
 		return stopReply(5, false, 0), nil
+	}
+	if v.prog.States[v.idx].Event == SkipStep && !v.lost[v.idx] {
+		v.lost[v.idx] = true
+		if a := v.next(); a.event != None || !a.moved || v.stuck() {
+			return t.arrived(ctx, op, a)
+		}
 	}
 	return t.arrived(ctx, op, v.next())
 }

@@ -8,20 +8,38 @@ import (
 // maxInsn is the longest instruction of any supported architecture.
 const maxInsn = 16
 
+// code reads up to one instruction's bytes at pc: from the symbol file
+// when the address is in it, from guest memory otherwise.
+func (g *Guest) code(ctx context.Context, pc uint64) ([]byte, error) {
+	if g.Syms != nil {
+		if code, err := g.Syms.ReadAt(pc, maxInsn); err == nil {
+			return code, nil
+		}
+	}
+	return g.T.ReadMemory(ctx, pc, maxInsn)
+}
+
+// FallThrough returns the address of the instruction after the one at pc
+// when that one always continues there (no jump, call, return or trap);
+// false when it may not, or when it cannot be decoded.
+func (g *Guest) FallThrough(ctx context.Context, pc uint64) (uint64, bool) {
+	if g.Arch.FallThrough == nil {
+		return 0, false
+	}
+	code, err := g.code(ctx, pc)
+	if err != nil {
+		return 0, false
+	}
+	return g.Arch.FallThrough(code, pc)
+}
+
 // Disasm disassembles the instruction at pc, from the symbol file when the
 // address is in it and from guest memory otherwise. It returns the text
 // (or why there is none) and the instruction's bytes.
 func (g *Guest) Disasm(ctx context.Context, pc uint64) (string, []byte) {
-	var code []byte
-	if g.Syms != nil {
-		code, _ = g.Syms.ReadAt(pc, maxInsn)
-	}
-	if code == nil {
-		b, err := g.T.ReadMemory(ctx, pc, maxInsn)
-		if err != nil {
-			return fmt.Sprintf("(unreadable: %v)", err), nil
-		}
-		code = b
+	code, err := g.code(ctx, pc)
+	if err != nil {
+		return fmt.Sprintf("(unreadable: %v)", err), nil
 	}
 	if g.Arch.Disasm == nil {
 		return "(no disassembler for " + g.Arch.Name + ")", code
