@@ -1151,3 +1151,69 @@ func TestFakeStepAnomaly(t *testing.T) {
 		},
 	})
 }
+
+// fakeStores makes states 10, 11, ... store n words to 0x5000: the value
+// of store i is i, or i+1000 from store number from on (1-based, 0 for
+// never).
+func fakeStores(n, from int) func([]fake.State) {
+	return func(s []fake.State) {
+		for i := range n {
+			v := uint64(i)
+			if from > 0 && i+1 >= from {
+				v += 1000
+			}
+			b := make([]byte, 8)
+			for j := range b {
+				b[j] = byte(v >> (8 * j))
+			}
+			s[10+i].Mem = map[uint64][]byte{0x5000: b}
+		}
+	}
+}
+
+// TestFakeWriteBudget: write localisation names the first differing store
+// when it is within localize.max_writes, and when the budget runs out it
+// says so and nothing else: never also "the same on both sides" (issue 15,
+// item 3), and never a note per store.
+func TestFakeWriteBudget(t *testing.T) {
+	t.Parallel()
+	body := "compare: {registers: [rax], memory: [{address: 0x5000, length: 8}]}\n" +
+		"sync:\n  - break: \"0x1004\"\n  - break: \"0x1190\"\nlocalize: {checkpoint: restart, max_writes: 100}\nexpect: diverge\n"
+	const sameNote = "are the same on both sides"
+	runCases(t, []fakeCase{
+		{
+			name: "differing store within the budget",
+			body: body, a: fakeProg(420, fake.Exit, 1, fakeStores(300, 0)), b: fakeProg(420, fake.Exit, 1, fakeStores(300, 50)),
+			outcome: OutcomeDiverged, passed: true, syncs: []SyncStatus{SyncMatch, SyncDiverge},
+			kinds: []compare.Kind{compare.KindMemory, compare.KindInstruction}, noNotes: []string{sameNote, "not localised"},
+			check: func(t *testing.T, res *Result, _ *fake.Launcher) {
+				ds := fakeByKind(res, compare.KindInstruction)
+				if len(ds) == 1 && !strings.Contains(ds[0].Summary, "write #50 to 0x5000+0x0") {
+					t.Errorf("localised %q, want write #50", ds[0].Summary)
+				}
+			},
+		},
+		{
+			name: "budget runs out before the differing store",
+			body: body, a: fakeProg(420, fake.Exit, 1, fakeStores(300, 0)), b: fakeProg(420, fake.Exit, 1, fakeStores(300, 300)),
+			outcome: OutcomeDiverged, passed: true, syncs: []SyncStatus{SyncMatch, SyncDiverge},
+			kinds: []compare.Kind{compare.KindMemory},
+			notes:   []string{"not localised: the budget of 100 writes (localize.max_writes) ran out", "the first 100 writes to 0x5000+0x0 between sync points 1 and 2 match"},
+			noNotes: []string{sameNote},
+		},
+		{
+			name: "differing last store within a larger budget",
+			body: strings.Replace(body, "max_writes: 100", "max_writes: 400", 1),
+			a:    fakeProg(420, fake.Exit, 1, fakeStores(300, 0)), b: fakeProg(420, fake.Exit, 1, fakeStores(300, 300)),
+			outcome: OutcomeDiverged, passed: true, syncs: []SyncStatus{SyncMatch, SyncDiverge},
+			kinds:   []compare.Kind{compare.KindMemory, compare.KindInstruction},
+			noNotes: []string{sameNote, "not localised"},
+			check: func(t *testing.T, res *Result, _ *fake.Launcher) {
+				ds := fakeByKind(res, compare.KindInstruction)
+				if len(ds) == 1 && !strings.Contains(ds[0].Summary, "write #300 to 0x5000+0x0") {
+					t.Errorf("localised %q, want write #300", ds[0].Summary)
+				}
+			},
+		},
+	})
+}

@@ -19,8 +19,25 @@ func (r *run) record(k int, divs []compare.Divergence) {
 	}
 }
 
-// Note records a note for the report (engine.Recorder).
-func (r *run) Note(msg string) { r.res.Notes = append(r.res.Notes, msg) }
+// Note records a note for the report (engine.Recorder). Each distinct note
+// is kept once; finish adds how many times it came.
+func (r *run) Note(msg string) {
+	if r.noteCount == nil {
+		r.noteCount = map[string]int{}
+	}
+	if r.noteCount[msg]++; r.noteCount[msg] == 1 {
+		r.res.Notes = append(r.res.Notes, msg)
+	}
+}
+
+// countNotes appends "(N times)" to each note that came more than once.
+func (r *run) countNotes() {
+	for i, n := range r.res.Notes {
+		if c := r.noteCount[n]; c > 1 {
+			r.res.Notes[i] = fmt.Sprintf("%s (%d times)", n, c)
+		}
+	}
+}
 
 // Progress reports progress to Options.Progress (engine.Recorder).
 func (r *run) Progress(phase engine.Phase, k int) {
@@ -54,6 +71,7 @@ func (r *run) finish(err error) {
 			r.Note(fmt.Sprintf("guest %s: %d single steps executed nothing and were repeated", g.Name(), g.LostSteps))
 		}
 	}
+	r.countNotes()
 	if err != nil {
 		r.res.Outcome = OutcomeError
 		r.res.Error = err.Error()

@@ -35,6 +35,8 @@ type run struct {
 	dir      string
 	// localized counts the localisations done.
 	localized int
+	// noteCount counts each distinct note.
+	noteCount map[string]int
 }
 
 // Run launches both guests of the scenario, drives them to every sync

@@ -134,6 +134,11 @@ func (b *builder) decode(root *yaml.Node) {
 						b.s.Localize.MaxSteps, b.maxStepsSet = n, true
 					}
 				},
+				"max_writes": func(p string, _, v *yaml.Node) {
+					if n, ok := d.int(p, v, 1, 1<<20); ok {
+						b.s.Localize.MaxWrites = n
+					}
+				},
 				"checkpoint": func(p string, _, v *yaml.Node) {
 					if c, ok := d.oneOf(p, v, CheckpointAuto, CheckpointRestart, CheckpointSnapshot); ok {
 						b.s.Localize.Checkpoint = c

@@ -15,6 +15,8 @@ const (
 	DefaultMemory   = "64M"
 	DefaultSMP      = 1
 	DefaultMaxSteps = 1000000
+	// DefaultMaxWrites is localize.max_writes when unset.
+	DefaultMaxWrites = 4096
 )
 
 // DefaultX86Args are the extra QEMU arguments an x86 guest gets when it sets
@@ -212,6 +214,9 @@ type Trace struct {
 type Localize struct {
 	Enabled  bool
 	MaxSteps int
+	// MaxWrites bounds the stores to one watched word that write
+	// localisation records per side between two sync points.
+	MaxWrites int
 	// Checkpoint is how localisation gets back to the last matching sync
 	// point: CheckpointAuto (the default), CheckpointRestart or
 	// CheckpointSnapshot.

@@ -33,6 +33,9 @@ func (b *builder) finish(root *yaml.Node) {
 	if !b.maxStepsSet {
 		s.Localize.MaxSteps = DefaultMaxSteps
 	}
+	if s.Localize.MaxWrites == 0 {
+		s.Localize.MaxWrites = DefaultMaxWrites
+	}
 	if s.Localize.Checkpoint == "" {
 		s.Localize.Checkpoint = CheckpointAuto
 	}

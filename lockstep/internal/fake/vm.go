@@ -72,6 +72,9 @@ func newVM(p Program, layout *rsp.Layout) *vm {
 		v.sstep |= b
 	}
 	v.stderr.WriteString(p.Stderr)
+	// A 64-bit guest with paging on, as lockstep's PVH guests run, unless
+	// a state says otherwise (cr0 0 is real mode).
+	v.regs["cr0"] = 0x80000011
 	v.arrive(0)
 	return v
 }

@@ -27,12 +27,22 @@ func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note str
 	if a.Link != "" {
 		want = append(want, a.Link)
 	}
+	x86 := a.Name == "x86_64" || a.Name == "i386"
+	if _, ok := g.T.Layout().Lookup("cr0"); ok && x86 {
+		want = append(want, "cr0")
+	}
 	regs, err := g.Registers(ctx, want...)
 	if err != nil {
 		return nil, "", fmt.Errorf("backtrace: %w", err)
 	}
 	get := func(n string) uint64 { v, _ := regs[n].Uint64(); return v }
 	pc, sp, fp := get(a.PC), get(a.SP), get(a.FP)
+	if cr0, ok := regs["cr0"]; ok && x86 {
+		if v, _ := cr0.Uint64(); v&1 == 0 {
+			// Real mode: segmented addresses, no frame layout to follow.
+			return []compare.Frame{{Location: g.Loc(pc)}}, fmt.Sprintf("guest %s: in real mode (cr0.PE clear): no call path beyond the pc", g.Name()), nil
+		}
+	}
 
 	frames = []compare.Frame{{Location: g.Loc(pc)}}
 	if walked, ok := g.walkFrames(ctx, pc, sp, fp, get); ok {

@@ -13,25 +13,32 @@ import (
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
-// maxWrites bounds the writes to a watched word localisation records per
-// side between two sync points.
-const maxWrites = 256
-
 // write is one store to a watched word, seen through a write watchpoint.
 type write struct {
 	value uint64
 	// after is the PC after the storing instruction (x86 data watchpoints
-	// trap after the store); stack is the call path there.
+	// trap after the store).
 	after compare.Location
-	stack []compare.Frame
+}
+
+// watched is what watching one side's stores found.
+type watched struct {
+	writes []write
+	// complete is true when the side got to the sync point with every
+	// store recorded; otherwise why says what stopped the watch.
+	complete bool
+	why      string
 }
 
 // writes finds the store that made memory md differ at sync point k. For
 // its first differing word it rewinds to sync point k-1, puts a write
 // watchpoint on that word on each side (each through its own symbols, so
-// it works between builds), records every store up to sync point k with
-// the call path, and reports the first store whose value, or whose writer,
-// differs: "write #1 to results+0x28 in kmain: 0x…11 vs 0x…12".
+// it works between builds), records the stores up to sync point k (at most
+// localize.max_writes per side), and reports the first store whose value,
+// or whose writer, differs: "write #1 to results+0x28 in kmain: 0x…11 vs
+// 0x…12", with the call path there from a second replay. When a side
+// stores more than the budget and the stores seen match, it says so and
+// concludes nothing.
 func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) ([]compare.Divergence, error) {
 	e := l.E
 	p, err := l.RW.At(ctx, k-1)
@@ -47,12 +54,12 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 	target := fmt.Sprintf("%s+%#x", md.Name, word)
 	t0 := time.Now()
 	sp := &e.Scenario().Sync[k]
+	budget := e.Scenario().Localize.MaxWrites
 	bound := e.WaitBound(ctx, sp)
-	var ws [2][]write
-	var complete [2]bool
+	var ws [2]watched
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		var err error
-		ws[i], complete[i], err = l.watch(ctx, g, addrs[i], int(ps), sp, bound)
+		ws[i], err = l.watch(ctx, g, addrs[i], int(ps), sp, bound, budget)
 		return err
 	})
 	if err != nil {
@@ -62,28 +69,27 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 		}
 		return nil, err
 	}
-	e.Logf("write localisation of %s took %s: %d and %d writes", target, time.Since(t0).Round(time.Millisecond), len(ws[0]), len(ws[1]))
-	if !complete[0] || !complete[1] {
-		e.Notef("localisation: the writes to %s were not all seen (more than %d, or a side did not reach sync point %d)", target, maxWrites, k+1)
-	}
+	e.Logf("write localisation of %s took %s: %d and %d writes", target, time.Since(t0).Round(time.Millisecond), len(ws[0].writes), len(ws[1].writes))
 	idx, why := l.firstWriteDivergence(p, ws)
-	if idx < 0 && len(ws[0]) == 0 {
-		e.Notef("localisation: nothing stores to %s between sync points %d and %d: it differed before (data built into the image, or written earlier)", target, k, k+1)
-		return nil, nil
-	}
 	if idx < 0 {
-		e.Notef("localisation: the %s to %s between sync points %d and %d are the same on both sides",
-			compare.Plural(len(ws[0]), "write", "writes"), target, k, k+1)
+		e.Notef("%s", l.noWriteDivergence(p, k, target, ws))
 		return nil, nil
 	}
-	id := &compare.InstructionDiff{Granularity: compare.ByWrite}
+	stacks, err := l.stacksAtWrite(ctx, k, idx, addrs, int(ps))
+	switch {
+	case errors.Is(err, ErrNotReplayed) || err != nil && !errors.Is(err, guest.ErrInfrastructure) && ctx.Err() == nil:
+		e.Notef("localisation: no call path at the differing store: %v", err)
+	case err != nil:
+		return nil, err
+	}
+	id := &compare.InstructionDiff{Granularity: compare.ByWrite, CallPath: stacks}
 	var pcs [2]compare.Location
 	for i, g := range p {
-		if idx >= len(ws[i]) {
+		if idx >= len(ws[i].writes) {
 			id.Disasm[i] = "(no such write)"
 			continue
 		}
-		w := ws[i][idx]
+		w := ws[i].writes[idx]
 		pcs[i] = w.after
 		id.Disasm[i] = fmt.Sprintf("store %#x to %s (before %s)", w.value, g.Loc(addrs[i]), w.after)
 		if at, text, code, ok := g.InsnBefore(w.after.Addr); ok {
@@ -91,81 +97,149 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 			id.Disasm[i] = fmt.Sprintf("%s  (stores %#x to %s)", text, w.value, g.Loc(addrs[i]))
 			id.Bytes[i] = hex.EncodeToString(code)
 		}
-		id.CallPath[i] = w.stack
 	}
 	d := e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Instruction: id,
 		Summary: fmt.Sprintf("localised between sync points %d and %d (by write watchpoint): write #%d to %s %s", k, k+1, idx+1, target, why)})
 	return []compare.Divergence{d}, nil
 }
 
+// noWriteDivergence says why no store was found to blame, claiming only
+// what was seen: every store matched and both sides' stores were all seen;
+// nothing stored; or the watch did not see everything.
+func (l *Localizer) noWriteDivergence(p guest.Pair, k int, target string, ws [2]watched) string {
+	between := fmt.Sprintf("between sync points %d and %d", k, k+1)
+	for i, w := range ws {
+		if !w.complete {
+			return fmt.Sprintf("localisation: not localised: %s on side %s; the first %s to %s %s match",
+				w.why, p[i].Name(), compare.Plural(min(len(ws[0].writes), len(ws[1].writes)), "write", "writes"), target, between)
+		}
+	}
+	if len(ws[0].writes) == 0 {
+		return fmt.Sprintf("localisation: nothing stores to %s %s: it differed before (data built into the image, or written earlier)", target, between)
+	}
+	return fmt.Sprintf("localisation: the %s to %s %s are the same on both sides",
+		compare.Plural(len(ws[0].writes), "write", "writes"), target, between)
+}
+
 // watch runs g from where it is to the sync point, recording every store
-// to the word at addr. complete is false when the guest did not get to the
-// sync point or stored more than maxWrites times.
-func (l *Localizer) watch(ctx context.Context, g *guest.Guest, addr uint64, size int, sp *scenario.SyncPoint, bound time.Duration) ([]write, bool, error) {
+// to the word at addr, at most budget of them.
+func (l *Localizer) watch(ctx context.Context, g *guest.Guest, addr uint64, size int, sp *scenario.SyncPoint, bound time.Duration, budget int) (watched, error) {
+	var w watched
 	brk, err := g.Resolve(sp.Break)
 	if err != nil {
-		return nil, false, err
+		return w, err
 	}
 	if err := g.Insert(ctx, g.BPKind, brk); err != nil {
-		return nil, false, err
+		return w, err
 	}
 	defer g.RemoveAll(context.WithoutCancel(ctx))
 	if err := g.T.InsertBreakpoint(ctx, rsp.WatchWrite, addr, size); err != nil {
-		return nil, false, fmt.Errorf("guest %s: watch %s: %w", g.Name(), g.Loc(addr), err)
+		return w, fmt.Errorf("guest %s: watch %s: %w", g.Name(), g.Loc(addr), err)
 	}
 	defer g.T.RemoveBreakpoint(context.WithoutCancel(ctx), rsp.WatchWrite, addr, size)
 	wctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	var out []write
 	hits := 0
-	for len(out) <= maxWrites {
+	for {
 		st, err := g.Cont(wctx)
 		var f *guest.Fault
 		switch {
 		case errors.As(err, &f):
-			return out, false, err
-		case err != nil || st.Exited():
-			return out, false, nil
+			return w, err
+		case err != nil:
+			w.why = fmt.Sprintf("the watch did not reach sync point %d within %s", l.syncNumber(sp), bound.Round(time.Millisecond))
+			return w, nil
+		case st.Exited():
+			w.why = fmt.Sprintf("the guest exited before sync point %d", l.syncNumber(sp))
+			return w, nil
 		}
 		pc, err := g.PC(ctx)
 		if err != nil {
-			return out, false, err
+			return w, err
 		}
 		switch {
 		case st.Watch != "":
+			if len(w.writes) == budget {
+				w.why = fmt.Sprintf("the budget of %d writes (localize.max_writes) ran out", budget)
+				return w, nil
+			}
 			b, err := g.T.ReadMemory(ctx, addr, size)
 			if err != nil {
-				return out, false, fmt.Errorf("guest %s: read the watched word: %w", g.Name(), err)
+				return w, fmt.Errorf("guest %s: read the watched word: %w", g.Name(), err)
 			}
-			w := write{value: g.Word(b), after: g.Loc(pc)}
-			if bt, _, err := g.Backtrace(ctx); err == nil {
-				w.stack = bt
-			}
-			out = append(out, w)
+			w.writes = append(w.writes, write{value: g.Word(b), after: g.Loc(pc)})
 		case pc == brk:
 			if hits++; hits >= sp.Hit {
-				return out, true, nil
+				w.complete = true
+				return w, nil
 			}
 		default:
-			return out, false, nil
+			w.why = fmt.Sprintf("the guest stopped at %s before sync point %d", g.Loc(pc), l.syncNumber(sp))
+			return w, nil
 		}
 	}
-	return out, false, nil
+}
+
+// syncNumber is the 1-based number of sync point sp.
+func (l *Localizer) syncNumber(sp *scenario.SyncPoint) int {
+	for i := range l.E.Scenario().Sync {
+		if &l.E.Scenario().Sync[i] == sp {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// stacksAtWrite rewinds to sync point k-1, runs each side to its store
+// number idx (0-based) to the watched word, and returns both call paths
+// there. A side with fewer stores gets none.
+func (l *Localizer) stacksAtWrite(ctx context.Context, k, idx int, addrs [2]uint64, size int) ([2][]compare.Frame, error) {
+	var stacks [2][]compare.Frame
+	p, err := l.RW.At(ctx, k-1)
+	if err != nil {
+		return stacks, err
+	}
+	bound := l.E.WaitBound(ctx, &l.E.Scenario().Sync[k])
+	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		wctx, cancel := context.WithTimeout(ctx, bound)
+		defer cancel()
+		if err := g.T.InsertBreakpoint(wctx, rsp.WatchWrite, addrs[i], size); err != nil {
+			return fmt.Errorf("guest %s: watch %s: %w", g.Name(), g.Loc(addrs[i]), err)
+		}
+		defer g.T.RemoveBreakpoint(context.WithoutCancel(ctx), rsp.WatchWrite, addrs[i], size)
+		for n := 0; n <= idx; {
+			st, err := g.Cont(wctx)
+			var f *guest.Fault
+			if errors.As(err, &f) {
+				return err
+			}
+			if err != nil || st.Exited() {
+				return nil // fewer stores on this side
+			}
+			if st.Watch != "" {
+				n++
+			}
+		}
+		bt, note, err := g.Backtrace(wctx)
+		if note != "" {
+			l.E.Notef("%s", note)
+		}
+		stacks[i] = bt
+		return err
+	})
+	return stacks, err
 }
 
 // firstWriteDivergence returns the index of the first write whose value or
 // writing function differs between the sides, with a phrase saying how;
-// -1 when the sequences match. Values that point into symbols compare as
-// symbol+offset between builds.
-func (l *Localizer) firstWriteDivergence(p guest.Pair, w [2][]write) (int, string) {
+// -1 when the writes both sides recorded match. A side with more writes
+// than the other counts only when the other side's writes were all seen.
+// Values that point into symbols compare as symbol+offset between builds.
+func (l *Localizer) firstWriteDivergence(p guest.Pair, ws [2]watched) (int, string) {
 	sym := l.E.CallSymbolizers(p)
-	for i := 0; i < len(w[0]) || i < len(w[1]); i++ {
-		switch {
-		case i >= len(w[0]):
-			return i, fmt.Sprintf("only in b, in %s", w[1][i].after.Symbol)
-		case i >= len(w[1]):
-			return i, fmt.Sprintf("only in a, in %s", w[0][i].after.Symbol)
-		}
+	w := [2][]write{ws[0].writes, ws[1].writes}
+	n := min(len(w[0]), len(w[1]))
+	for i := range n {
 		a, b := w[0][i], w[1][i]
 		if a.after.Symbol != b.after.Symbol {
 			return i, fmt.Sprintf("by %s vs %s", a.after.Symbol, b.after.Symbol)
@@ -181,6 +255,12 @@ func (l *Localizer) firstWriteDivergence(p guest.Pair, w [2][]write) (int, strin
 			}
 		}
 		return i, fmt.Sprintf("in %s: %#x vs %#x", a.after.Symbol, a.value, b.value)
+	}
+	switch {
+	case len(w[0]) > n && ws[1].complete:
+		return n, fmt.Sprintf("only in a, in %s", w[0][n].after.Symbol)
+	case len(w[1]) > n && ws[0].complete:
+		return n, fmt.Sprintf("only in b, in %s", w[1][n].after.Symbol)
 	}
 	return -1, ""
 }
