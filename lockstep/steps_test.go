@@ -35,3 +35,28 @@ func TestStepWindowAfterDifference(t *testing.T) {
 		t.Errorf("the window stopped after %d steps", s)
 	}
 }
+
+// TestWriteLocalisationBeyondOldBudget: 400 stores to one word, the 300th
+// differs. Write localisation names store #300 and never says both "not
+// all seen" and "the same" (issue 15, item 3).
+func TestWriteLocalisationBeyondOldBudget(t *testing.T) {
+	t.Parallel()
+	res := runScenario(t, load(t, "stores.yaml"))
+	found := false
+	for _, d := range byKind(res, compare.KindInstruction) {
+		if d.Instruction != nil && d.Instruction.Granularity == compare.ByWrite {
+			found = true
+			if !strings.Contains(d.Summary, "write #300 to stores_out+0x0 in store_word: 0x12c0 vs 0x12c1") {
+				t.Errorf("write localised as %q, want store #300 in store_word", d.Summary)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no store localised; notes %q", res.Notes)
+	}
+	for _, n := range res.Notes {
+		if strings.Contains(n, "not all seen") || strings.Contains(n, "are the same on both sides") {
+			t.Errorf("note %q", n)
+		}
+	}
+}
