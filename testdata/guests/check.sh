@@ -75,6 +75,8 @@ for g in tsc tsc-bad; do
 done
 syms stepexit kmain window_start late_point stepexit_count
 syms stepexit-pad kmain window_start late_point stepexit_count stepexit_pad
+syms stores-good kmain stores_start store_word stores_done stores_out
+syms stores-bad kmain stores_start store_word stores_done stores_out
 
 expect demo-good qemu64 1 "demo: done"
 expect demo-bad qemu64 1 "demo: done"
@@ -94,6 +96,8 @@ expect tsc qemu64 1 "tsc: done"
 expect tsc-bad qemu64 1 "tsc: done"
 expect stepexit qemu64 1 "stepexit: start"
 expect stepexit-pad qemu64 1 "stepexit: start"
+expect stores-good qemu64 1 "stores: done"
+expect stores-bad qemu64 1 "stores: done"
 run tsc qemu64 10
 run tsc-bad qemu64 10
 if cmp -s "$tmp/tsc.qemu64.out" "$tmp/tsc-bad.qemu64.out"; then
