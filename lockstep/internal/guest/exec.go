@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/rsp"
 )
@@ -87,8 +88,52 @@ func (g *Guest) Cont(ctx context.Context) (rsp.StopReply, error) {
 			return st, nil
 		}
 	}
-	st, err := g.T.Continue(ctx)
-	return g.stopped(ctx, "continue", st, err)
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := g.watch(wctx, cancel)
+	st, err := g.T.Continue(wctx)
+	done()
+	return g.stopped(wctx, "continue", st, err)
+}
+
+// errNotAnswering is the cause of a wait ended because QEMU stopped
+// answering QMP while the guest ran.
+var errNotAnswering = errors.New("QEMU stopped answering QMP while the guest ran")
+
+// watch asks QEMU every Timeouts.Probe whether it still answers, while a
+// continue waits, and cancels the wait when it does not. The returned
+// func stops the watch and waits for it.
+func (g *Guest) watch(ctx context.Context, cancel context.CancelCauseFunc) func() {
+	if g.M == nil || g.Timeouts.Probe <= 0 {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(g.Timeouts.Probe)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			hctx, hcancel := context.WithTimeout(ctx, g.Timeouts.Health)
+			_, err := g.M.Status(hctx)
+			hcancel()
+			if err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("%w: %w", errNotAnswering, err))
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-finished
+	}
 }
 
 // stopped normalises what a step or continue returned: an exit is checked
@@ -109,6 +154,11 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 			return st, d
 		}
 		return g.exitReply(), nil
+	case errors.Is(context.Cause(ctx), errNotAnswering):
+		if d := g.Diagnose(ctx, context.Cause(ctx)); d != nil {
+			return st, d
+		}
+		return st, fmt.Errorf("guest %s: %s: %w", g.Name(), op, context.Cause(ctx))
 	case ctx.Err() != nil && st.Kind != 0:
 		// Interrupted at the caller's bound: the guest is alive and
 		// stopped where st says.
@@ -119,7 +169,11 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 	}
 	// No stop reply: an interrupt that was not answered, or a broken
 	// connection.
-	if d := g.Diagnose(ctx, fmt.Errorf("%s: %w", op, err)); d != nil {
+	cause := fmt.Errorf("%s: %w", op, err)
+	if ctx.Err() != nil {
+		cause = fmt.Errorf("%s: no stop reply to the interrupt: %w", op, context.Cause(ctx))
+	}
+	if d := g.Diagnose(ctx, cause); d != nil {
 		return st, d
 	}
 	return g.exitReply(), nil

@@ -79,7 +79,7 @@ func (g *Guest) Diagnose(ctx context.Context, cause error) *Fault {
 	}
 	state, failed := g.failed(ctx, f)
 	if failed {
-		if cause != nil {
+		if cause != nil && !errors.Is(cause, errNotAnswering) {
 			f.What += fmt.Sprintf(" (gdbstub: %v)", cause)
 		}
 		return f

@@ -23,6 +23,10 @@ type Timeouts struct {
 	ExitWait time.Duration
 	// Health bounds a liveness question to QEMU (QMP query-status).
 	Health time.Duration
+	// Probe is how often QEMU is asked whether it still answers while a
+	// guest runs towards a stop, so that a frozen QEMU is found within
+	// Probe+Health rather than at the end of the wait.
+	Probe time.Duration
 	// Cleanup bounds removing breakpoints after a wait.
 	Cleanup time.Duration
 	// FinishFirst and FinishLongest bound letting the guests run on after
@@ -46,6 +50,7 @@ func DefaultTimeouts() Timeouts {
 		Step:             10 * time.Second,
 		ExitWait:         2 * time.Second,
 		Health:           2 * time.Second,
+		Probe:            5 * time.Second,
 		Cleanup:          5 * time.Second,
 		FinishFirst:      5 * time.Second,
 		FinishLongest:    30 * time.Second,
