@@ -10,29 +10,35 @@ fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# run NAME CPU TIMEOUT: boot build/NAME.elf, leave serial in $tmp/NAME.CPU.out
-# and the exit status in $status.
+# Extra QEMU arguments for the next run (e.g. "-smp 2"); run_tag names its
+# output files apart from a run of the same guest and CPU without them.
+extra=
+run_tag=
+
+# run NAME CPU TIMEOUT: boot build/NAME.elf, leave serial in
+# $tmp/NAME.CPU$run_tag.out and the exit status in $status.
 run() {
+	# shellcheck disable=SC2086 # $extra is a list of arguments
 	timeout "$3" "$QEMU" -machine pc -cpu "$2" -accel tcg -m 64M -nodefaults \
 		-display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 \
-		-kernel "$B/$1.elf" >"$tmp/$1.$2.out" 2>"$tmp/$1.$2.err"
+		$extra -kernel "$B/$1.elf" >"$tmp/$1.$2$run_tag.out" 2>"$tmp/$1.$2$run_tag.err"
 	status=$?
 }
 
 # expect NAME CPU STATUS LAST-SERIAL-LINE-PATTERN [TIMEOUT]
 expect() {
 	run "$1" "$2" "${5:-10}"
-	last=$(tail -n 1 "$tmp/$1.$2.out")
+	last=$(tail -n 1 "$tmp/$1.$2$run_tag.out")
 	case $last in
 	$4) matched=1 ;;
 	*) matched=0 ;;
 	esac
 	if [ "$status" -ne "$3" ] || [ "$matched" -ne 1 ]; then
-		echo "FAIL $1 (-cpu $2): status $status (want $3), last line '$last' (want '$4')"
-		cat "$tmp/$1.$2.err"
+		echo "FAIL $1 (-cpu $2${extra:+ $extra}): status $status (want $3), last line '$last' (want '$4')"
+		cat "$tmp/$1.$2$run_tag.err"
 		fail=1
 	else
-		echo "ok   $1 (-cpu $2): status $status, '$last'"
+		echo "ok   $1 (-cpu $2${extra:+ $extra}): status $status, '$last'"
 	fi
 }
 
@@ -77,6 +83,12 @@ syms stepexit kmain window_start late_point stepexit_count
 syms stepexit-pad kmain window_start late_point stepexit_count stepexit_pad
 syms stores-good kmain stores_start store_word stores_done stores_out
 syms stores-bad kmain stores_start store_word stores_done stores_out
+for g in rm16-good rm16-bad; do
+	syms $g pvh_start rm16_enter rm16_real rm_main rm_checksum rm_fill rm_done \
+		rm_exit rm_table rm_input rm16_delta rm16_stack
+done
+syms smp kmain ap_trampoline ap_pm32 ap_long ap_main ap_work ap_fold lapic_map \
+	icr_send smp_start_ap smp_done ap_result ap_id ap_done ap_stack
 
 expect demo-good qemu64 1 "demo: done"
 expect demo-bad qemu64 1 "demo: done"
@@ -98,6 +110,20 @@ expect stepexit qemu64 1 "stepexit: start"
 expect stepexit-pad qemu64 1 "stepexit: start"
 expect stores-good qemu64 1 "stores: done"
 expect stores-bad qemu64 1 "stores: done"
+expect rm16-good qemu64 1 "rm16: done"
+grep -q "table\[5\]=0x1111$" "$tmp/rm16-good.qemu64.out" || { echo "FAIL rm16-good: table[5] is not 0x1111"; fail=1; }
+expect rm16-bad qemu64 1 "rm16: done"
+grep -q "table\[5\]=0x1112$" "$tmp/rm16-bad.qemu64.out" || { echo "FAIL rm16-bad: table[5] is not 0x1112"; fail=1; }
+extra="-device loader,addr=0x200000,data=1,data-len=2" run_tag=.input1
+expect rm16-good qemu64 1 "rm16: done"
+grep -q "table\[5\]=0x1112$" "$tmp/rm16-good.qemu64.input1.out" || { echo "FAIL rm16-good with input 1: table[5] is not 0x1112"; fail=1; }
+extra="-smp 2" run_tag=.smp2
+expect smp qemu64 1 "smp: done"
+extra= run_tag=
+if [ "$(cmp -l "$B/rm16-good.elf" "$B/rm16-bad.elf" | wc -l)" -ne 1 ]; then
+	echo "FAIL rm16-bad: does not differ from rm16-good in exactly one byte"
+	fail=1
+fi
 run tsc qemu64 10
 run tsc-bad qemu64 10
 if cmp -s "$tmp/tsc.qemu64.out" "$tmp/tsc-bad.qemu64.out"; then
