@@ -125,10 +125,11 @@ func calibrate(ctx context.Context, s streams, sc *scenario.Scenario, copts lock
 	return cal, nil
 }
 
-// runOf is "2/3" for run 2 of exactly 3, "4 (3-12)" for an adaptive run.
+// runOf is "2/3" for run 2 of exactly 3, "4 (of 3 to 12)" for an
+// adaptive run.
 func runOf(run int, p lockstep.CalibrationPlan) string {
 	if p.Adaptive() {
-		return fmt.Sprintf("%d (%d-%d)", run, p.MinRuns, p.MaxRuns)
+		return fmt.Sprintf("%d (of %d to %d)", run, p.MinRuns, p.MaxRuns)
 	}
 	return fmt.Sprintf("%d/%d", run, p.Runs)
 }
@@ -170,40 +171,44 @@ func planText(p lockstep.CalibrationPlan) string {
 // confidence says whether a side settled, and how rare noise can be and
 // still be missing. It claims no more than the runs showed.
 func confidence(p lockstep.CalibrationPlan, sd *lockstep.SideCalibration) string {
-	rare := fmt.Sprintf("noise in under %.0f%% of runs may not have shown in %s", 100*sd.MissBound(), compare.Plural(sd.Runs, "run", "runs"))
 	if sd.Settled {
-		return fmt.Sprintf("settled: nothing new in the last %d of %d runs; %s", sd.Stable, sd.Runs, rare)
+		return fmt.Sprintf("settled: nothing new in the last %d of %d runs; rarer noise, in under %.0f%% of runs, may have gone unseen",
+			sd.Stable, sd.Runs, 100*sd.MissBound())
 	}
-	why := fmt.Sprintf("run %d still found something new", sd.Runs)
-	if sd.Stable > 0 {
-		why = fmt.Sprintf("nothing new in only the last %d of %d runs, not %d", sd.Stable, sd.Runs, p.Settle)
-	}
-	end := fmt.Sprintf("at the bound of %d runs", p.MaxRuns)
+	end := fmt.Sprintf("stopped at the bound of %d runs", p.MaxRuns)
 	if !p.Adaptive() {
-		end = fmt.Sprintf("after a fixed %d runs", p.Runs)
+		end = fmt.Sprintf("a fixed %s", compare.Plural(p.Runs, "run", "runs"))
 	}
-	return fmt.Sprintf("NOT SETTLED: %s, %s: the noise may be incomplete", why, end)
+	quiet := fmt.Sprintf("run %d still found something new", sd.Runs)
+	if sd.Stable > 0 {
+		quiet = fmt.Sprintf("nothing new in the last %d (%d needed)", sd.Stable, p.Settle)
+	}
+	return fmt.Sprintf("NOT SETTLED: %s, %s: the noise may be incomplete", end, quiet)
 }
 
-// icountText says what a run under icount did to a side's noise.
+// icountText says what a run under icount did to a side's noise: one
+// line, or a heading and a line per finding.
 func icountText(pr *lockstep.IcountProbe) string {
 	var parts []string
-	if len(pr.Gone) > 0 {
-		parts = append(parts, strings.Join(pr.Gone, ", ")+" did not vary: from time")
+	add := func(rules []string, what string) {
+		if len(rules) > 0 {
+			parts = append(parts, what+": "+strings.Join(rules, ", "))
+		}
 	}
-	if len(pr.Kept) > 0 {
-		parts = append(parts, strings.Join(pr.Kept, ", ")+" still varied: not from time")
-	}
-	if len(pr.Unsure) > 0 {
-		parts = append(parts, strings.Join(pr.Unsure, ", ")+" did not vary, but varied too rarely before to tell")
-	}
+	add(pr.Gone, "did not vary (from time)")
+	add(pr.Kept, "still varied (not from time)")
+	add(pr.Unsure, "did not vary, but varied too rarely before to tell")
 	if pr.Other > 0 {
 		parts = append(parts, compare.Plural(pr.Other, "other difference", "other differences")+" appeared")
 	}
-	if len(parts) == 0 {
-		parts = append(parts, "no differences")
+	head := fmt.Sprintf("under determinism.icount %q (%s):", pr.Icount, compare.Plural(pr.Runs, "run", "runs"))
+	switch len(parts) {
+	case 0:
+		return head + " no differences"
+	case 1:
+		return head + " " + parts[0]
 	}
-	return fmt.Sprintf("under determinism.icount %q (%s): %s", pr.Icount, compare.Plural(pr.Runs, "run", "runs"), strings.Join(parts, "; "))
+	return head + "\n    " + strings.Join(parts, "\n    ")
 }
 
 // printCalibration prints what varied, per side and item, how far to
