@@ -14,7 +14,7 @@ const IcountOption = "shift=0,sleep=off"
 
 // IcountHint is the advice given when learned noise went away under
 // determinism.icount.
-const IcountHint = "the noise comes from time (it went away under determinism.icount): rather than ignore it, " +
+const IcountHint = "noise that went away under determinism.icount comes from time: rather than ignore it, " +
 	"make it go away with determinism.icount: \"" + IcountOption + "\" (TCG only)"
 
 // UnstableHint is the advice given for divergences that calibration cannot
