@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
@@ -92,28 +93,45 @@ func TestCalibrateTSC(t *testing.T) {
 		}
 	})
 
-	var runs []int
-	cal, err := Calibrate(context.Background(), sc, CalibrateOptions{Runs: 2,
-		OnRun: func(side, run int, res *Result) { runs = append(runs, side*10+run) }})
+	var runs, news []int
+	start := time.Now()
+	cal, err := Calibrate(context.Background(), sc, CalibrateOptions{
+		OnRun: func(r CalibrationRun) {
+			runs = append(runs, r.Side*10+r.Run)
+			if r.New {
+				news = append(news, r.Side*10+r.Run)
+			}
+		}})
 	if err != nil {
 		t.Fatalf("calibrate: %v", err)
 	}
+	t.Logf("calibrated in %v: runs %v, new noise in %v", time.Since(start).Round(time.Millisecond), runs, news)
 	noQEMULeft(t)
 
-	t.Run("learns rdi and tsc_sample", func(t *testing.T) {
-		if want := []int{1, 2, 11, 12}; !slices.Equal(runs, want) {
+	t.Run("learns rdi and tsc_sample, settles after 4 runs", func(t *testing.T) {
+		// rdi and tsc_sample vary in every run: run 1 finds them, runs 2
+		// to 4 find nothing new, and each side settles at its fourth run.
+		if want := []int{1, 2, 3, 4, 11, 12, 13, 14}; !slices.Equal(runs, want) {
 			t.Errorf("OnRun calls %v, want %v", runs, want)
+		}
+		if want := []int{1, 11}; !slices.Equal(news, want) {
+			t.Errorf("new noise in runs %v, want %v", news, want)
 		}
 		if cal.Unstable() || cal.Err() != nil {
 			t.Errorf("unstable: %v", cal.Err())
 		}
+		if !cal.Settled() || !cal.Plan.Adaptive() {
+			t.Errorf("settled %v adaptive %v, want both", cal.Settled(), cal.Plan.Adaptive())
+		}
 		for i, sd := range cal.Sides {
-			if sd.Side != scenario.SideNames[i] || sd.Runs != 2 || sd.Varied != 2 {
-				t.Errorf("side %d: %s runs %d varied %d, want %s 2 2", i, sd.Side, sd.Runs, sd.Varied, scenario.SideNames[i])
+			if sd.Side != scenario.SideNames[i] || sd.Runs != 4 || sd.Varied != 4 || sd.Stable != 3 || !sd.Settled {
+				t.Errorf("side %d: %s runs %d varied %d stable %d settled %v, want %s 4 4 3 true",
+					i, sd.Side, sd.Runs, sd.Varied, sd.Stable, sd.Settled, scenario.SideNames[i])
 			}
 			for _, it := range sd.Items {
-				if it.Runs != 2 || it.Sync != "tsc_done" {
-					t.Errorf("side %s item %s %s: %d runs at %s, want 2 at tsc_done", sd.Side, it.Kind, it.Rule, it.Runs, it.Sync)
+				if it.Runs != 4 || it.First != 1 || it.Sync != "tsc_done" {
+					t.Errorf("side %s item %s %s: %d runs from run %d at %s, want 4 from 1 at tsc_done",
+						sd.Side, it.Kind, it.Rule, it.Runs, it.First, it.Sync)
 				}
 			}
 		}
@@ -139,6 +157,23 @@ func TestCalibrateTSC(t *testing.T) {
 		}
 		if _, ok := memoryNoiseFor(cal.Noise, "tsc_value"); ok || len(cal.Noise.Memory) != 1 {
 			t.Errorf("memory noise %+v, want only tsc_sample", cal.Noise.Memory)
+		}
+	})
+
+	t.Run("the noise comes from time", func(t *testing.T) {
+		// Under determinism.icount both copies read the same TSC.
+		for _, sd := range cal.Sides {
+			p := sd.Icount
+			if p == nil {
+				t.Errorf("side %s: no icount probe", sd.Side)
+				continue
+			}
+			if !slices.Equal(p.Gone, []string{"rdi", "tsc_sample"}) || len(p.Kept) != 0 || p.Other != 0 || p.Runs != 1 {
+				t.Errorf("side %s: icount probe %+v, want rdi and tsc_sample gone in 1 run", sd.Side, p)
+			}
+		}
+		if !cal.Icountable || !cal.FromTime() || !slices.Equal(cal.Advice(), []string{IcountHint}) {
+			t.Errorf("icountable %v from time %v advice %q, want true true [IcountHint]", cal.Icountable, cal.FromTime(), cal.Advice())
 		}
 	})
 
@@ -251,9 +286,14 @@ func TestCalibrateIcountMakesTSCDeterministic(t *testing.T) {
 	if !cal.Noise.IsZero() || cal.Unstable() {
 		t.Errorf("learned %+v (unstable: %v), want nothing", cal.Noise, cal.Err())
 	}
+	// icount is set already: nothing to try or suggest. One run is no
+	// evidence of stability.
+	if cal.Icountable || cal.FromTime() || len(cal.Advice()) != 0 || cal.Settled() {
+		t.Errorf("icountable %v from time %v advice %q settled %v, want none", cal.Icountable, cal.FromTime(), cal.Advice(), cal.Settled())
+	}
 	for _, sd := range cal.Sides {
-		if sd.Varied != 0 {
-			t.Errorf("side %s: %d/%d runs varied, want 0", sd.Side, sd.Varied, sd.Runs)
+		if sd.Varied != 0 || sd.Icount != nil {
+			t.Errorf("side %s: %d/%d runs varied, icount probe %+v; want 0, none", sd.Side, sd.Varied, sd.Runs, sd.Icount)
 		}
 		if !strings.Contains(sd.Label, "run-") {
 			t.Errorf("side %s label %q, want the scenario's", sd.Side, sd.Label)

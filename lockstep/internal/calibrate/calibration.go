@@ -3,6 +3,7 @@ package calibrate
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -15,12 +16,44 @@ import (
 type Calibration struct {
 	// Scenario is the calibrated scenario's name.
 	Scenario string
-	// Runs is the number of runs per side.
-	Runs  int
+	// Plan is how the sides were run, resolved: an exact count, or the
+	// bounds of adaptive runs. Each side's Runs says how many it took.
+	Plan  Plan
 	Sides [2]SideCalibration
 	// Noise is the union of both sides' learned noise, ready for
 	// scenario.AddNoise or MergeNoise.
 	Noise scenario.Noise
+	// Icountable reports that determinism.icount could still be added to
+	// the scenario: it has none, and no side runs under KVM.
+	Icountable bool
+}
+
+// Settled reports whether every side settled: its last Plan.Settle runs
+// found nothing new.
+func (c *Calibration) Settled() bool { return c.Sides[0].Settled && c.Sides[1].Settled }
+
+// FromTime reports whether some learned noise went away when its side ran
+// under determinism.icount, that is, whether it comes from time.
+func (c *Calibration) FromTime() bool {
+	return c.Sides[0].Icount.FromTime() || c.Sides[1].Icount.FromTime()
+}
+
+// Advice returns what to do about what was found, one sentence each:
+// IcountHint when noise comes from time, and UnstableHint (without icount
+// when it cannot be added) when something could not be learned.
+func (c *Calibration) Advice() []string {
+	var out []string
+	if c.Icountable && c.FromTime() {
+		out = append(out, IcountHint)
+	}
+	if c.Unstable() {
+		if c.Icountable {
+			out = append(out, UnstableHint)
+		} else {
+			out = append(out, unstableHintNoIcount)
+		}
+	}
+	return out
 }
 
 // Unstable reports whether some side diverged from itself in a way that
@@ -57,6 +90,15 @@ type SideCalibration struct {
 	// one divergence.
 	Runs   int
 	Varied int
+	// Stable is how many runs in a row at the end found nothing new: no
+	// noise item, memory offset or unstable difference that an earlier run
+	// had not found. Runs-Stable is the last run that found something new.
+	Stable int
+	// Settled reports that the last Plan.Settle runs found nothing new.
+	// When it is false the runs ended (at Plan.MaxRuns, or at a fixed
+	// Plan.Runs) while noise was still appearing or too recently: the
+	// learned noise may be incomplete.
+	Settled bool
 	// Items are the learnable differences, in the order first seen.
 	Items []NoiseItem
 	// Unstable are the differences that cannot be learned (arrival, exit,
@@ -67,6 +109,21 @@ type SideCalibration struct {
 	// Notes are the distinct notes of the runs (e.g. determinism aids
 	// that were not applied).
 	Notes []string
+	// Icount is what a run of the side under determinism.icount showed
+	// about its noise; nil when it was not tried.
+	Icount *IcountProbe
+}
+
+// MissBound is the share of runs above which a noise item that varied in
+// none of the side's runs would, with 95% confidence, have shown up:
+// 1-0.05^(1/Runs), assuming runs independent of each other. After 4 runs
+// it is 53%, after 12 runs 22%: noise rarer than that may still be
+// missing, settled or not.
+func (s *SideCalibration) MissBound() float64 {
+	if s.Runs == 0 {
+		return 1
+	}
+	return 1 - math.Pow(0.05, 1/float64(s.Runs))
 }
 
 // NoiseItem is one thing that varied between identical runs.
@@ -81,8 +138,10 @@ type NoiseItem struct {
 	Offsets []uint64
 	// Sync is the break expression of the sync point it was first seen at.
 	Sync string
-	// Runs counts the runs in which it varied.
-	Runs int
+	// Runs counts the runs in which it varied; First is the run that
+	// found it.
+	Runs  int
+	First int
 }
 
 // UnstableItem is a divergence between identical runs that cannot be
@@ -91,8 +150,10 @@ type UnstableItem struct {
 	Kind    compare.Kind
 	Sync    string
 	Summary string
-	// Runs counts the runs in which it occurred.
-	Runs int
+	// Runs counts the runs in which it occurred; First is the run that
+	// found it.
+	Runs  int
+	First int
 }
 
 // SelfScenario returns a copy of sc in which both guests are side s,

@@ -36,8 +36,10 @@ func NewLearner(sc *scenario.Scenario, s int) *Learner {
 	return l
 }
 
-// Learn folds in one run: its notes and its divergences.
-func (l *Learner) Learn(notes []string, divs []compare.Divergence) {
+// Learn folds in one run: its notes and its divergences. It reports
+// whether the run found something new: a noise item, memory offsets or an
+// unstable difference that no earlier run found.
+func (l *Learner) Learn(notes []string, divs []compare.Divergence) bool {
 	l.out.Runs++
 	for _, n := range notes {
 		if !l.notes[n] {
@@ -48,32 +50,28 @@ func (l *Learner) Learn(notes []string, divs []compare.Divergence) {
 	if len(divs) > 0 {
 		l.out.Varied++
 	}
+	fresh := false
 	seen := map[string]bool{}
 	for _, d := range divs {
 		items, unstable := l.classify(d)
 		for _, it := range items {
-			key := string(it.Kind) + "\x00" + it.Rule
-			i, ok := l.items[key]
-			if !ok {
-				i = len(l.out.Items)
-				l.items[key] = i
-				l.out.Items = append(l.out.Items, it)
-			} else if prev := &l.out.Items[i]; len(prev.Offsets) == 0 || len(it.Offsets) == 0 {
-				prev.Offsets = nil // the whole range
-			} else {
-				prev.Offsets = unionOffsets(prev.Offsets, it.Offsets)
+			key := itemKey(it.Kind, it.Rule)
+			if l.addItem(key, it) {
+				fresh = true
 			}
 			if !seen[key] {
 				seen[key] = true
-				l.out.Items[i].Runs++
+				l.out.Items[l.items[key]].Runs++
 			}
 		}
 		if unstable != nil {
 			key := "u\x00" + string(unstable.Kind) + "\x00" + unstable.Sync + "\x00" + unstable.Summary
 			i, ok := l.unstable[key]
 			if !ok {
+				fresh = true
 				i = len(l.out.Unstable)
 				l.unstable[key] = i
+				unstable.First = l.out.Runs
 				l.out.Unstable = append(l.out.Unstable, *unstable)
 			}
 			if !seen[key] {
@@ -82,6 +80,39 @@ func (l *Learner) Learn(notes []string, divs []compare.Divergence) {
 			}
 		}
 	}
+	if fresh {
+		l.out.Stable = 0
+	} else {
+		l.out.Stable++
+	}
+	return fresh
+}
+
+// itemKey identifies a noise item across runs.
+func itemKey(k compare.Kind, rule string) string { return string(k) + "\x00" + rule }
+
+// addItem merges it into the item with key, or adds it, and reports
+// whether that learned something new: a new item, new offsets, or a whole
+// range where only some offsets were known.
+func (l *Learner) addItem(key string, it NoiseItem) bool {
+	i, ok := l.items[key]
+	if !ok {
+		l.items[key] = len(l.out.Items)
+		it.First = l.out.Runs
+		l.out.Items = append(l.out.Items, it)
+		return true
+	}
+	prev := &l.out.Items[i]
+	switch {
+	case prev.Kind != compare.KindMemory || len(prev.Offsets) == 0:
+		return false // already the whole register, function or range
+	case len(it.Offsets) == 0:
+		prev.Offsets = nil // the whole range
+		return true
+	}
+	n := len(prev.Offsets)
+	prev.Offsets = unionOffsets(prev.Offsets, it.Offsets)
+	return len(prev.Offsets) > n
 }
 
 // classify turns one divergence into noise items, or an unstable item.

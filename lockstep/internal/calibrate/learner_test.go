@@ -105,24 +105,32 @@ func TestLearnCountsRuns(t *testing.T) {
 	rdi := compare.Divergence{Kind: compare.KindRegister, SyncName: "f", Register: &compare.RegisterDiff{Name: "rdi", Values: [2]string{"0x1", "0x2"}}}
 	arrival := compare.Divergence{Kind: compare.KindArrival, SyncName: "f", Summary: "b never got there"}
 	l := NewLearner(sc, 1)
-	l.Learn(nil, []compare.Divergence{rdi, mem("a", 1, 0), mem("b", 1, 2), rdi})
-	l.Learn([]string{"n1"}, []compare.Divergence{mem("a", 2, 4, 5), mem("b", 9, 3)})
-	l.Learn([]string{"n1"}, nil)
-	l.Learn(nil, []compare.Divergence{arrival, arrival})
-	got := l.Result()
-	if got.Side != "b" || got.Runs != 4 || got.Varied != 3 || !slices.Equal(got.Notes, []string{"n1"}) {
-		t.Errorf("side %s runs %d varied %d notes %v, want b 4 3 [n1]", got.Side, got.Runs, got.Varied, got.Notes)
+	var fresh []bool
+	fresh = append(fresh, l.Learn(nil, []compare.Divergence{rdi, mem("a", 1, 0), mem("b", 1, 2), rdi}))
+	fresh = append(fresh, l.Learn([]string{"n1"}, []compare.Divergence{mem("a", 2, 4, 5), mem("b", 9, 3)}))
+	fresh = append(fresh, l.Learn([]string{"n1"}, nil))
+	fresh = append(fresh, l.Learn(nil, []compare.Divergence{arrival, arrival}))
+	fresh = append(fresh, l.Learn(nil, []compare.Divergence{rdi, mem("b", 1, 9), arrival}))
+	if want := []bool{true, true, false, true, false}; !slices.Equal(fresh, want) {
+		t.Errorf("Learn reported new %v, want %v", fresh, want)
 	}
-	if len(got.Unstable) != 1 || got.Unstable[0].Runs != 1 {
-		t.Errorf("unstable %+v, want one arrival in 1 run", got.Unstable)
+	got := l.Result()
+	if got.Stable != 1 || got.Items[0].First != 1 || got.Unstable[0].First != 4 {
+		t.Errorf("stable %d, rdi first in %d, arrival first in %d; want 1 1 4", got.Stable, got.Items[0].First, got.Unstable[0].First)
+	}
+	if got.Side != "b" || got.Runs != 5 || got.Varied != 4 || !slices.Equal(got.Notes, []string{"n1"}) {
+		t.Errorf("side %s runs %d varied %d notes %v, want b 5 4 [n1]", got.Side, got.Runs, got.Varied, got.Notes)
+	}
+	if len(got.Unstable) != 1 || got.Unstable[0].Runs != 2 {
+		t.Errorf("unstable %+v, want one arrival in 2 runs", got.Unstable)
 	}
 	want := scenario.Noise{Registers: []string{"rdi"}, Memory: []scenario.NoiseMemory{
 		{Symbol: "a", Offsets: seq(0, 8)}, {Symbol: "b"}}}
 	if !noiseEqual(got.Noise, want) {
 		t.Errorf("noise %+v, want %+v", got.Noise, want)
 	}
-	if got.Items[0].Runs != 1 || got.Items[1].Runs != 2 {
-		t.Errorf("item runs %d %d, want 1 2", got.Items[0].Runs, got.Items[1].Runs)
+	if got.Items[0].Runs != 2 || got.Items[1].Runs != 2 {
+		t.Errorf("item runs %d %d, want 2 2", got.Items[0].Runs, got.Items[1].Runs)
 	}
 }
 
