@@ -297,7 +297,6 @@ func TestGuestRM16Builds(t *testing.T) {
 	done := checkRM16Memory(t, sc, res)
 	w := checkRM16Write(t, res, done)
 	t.Run("decode16", func(t *testing.T) {
-		t.Skip("engine fix pending: localisation decodes real-mode code as 64-bit code (the store is reported at the instruction after it, with no disassembly)")
 		syms := [2]map[string]elfCode{elfSymbols(t, sc.Guests[0].Symbols), elfSymbols(t, sc.Guests[1].Symbols)}
 		checkRM16StoreDecoded(t, res, w, syms)
 	})
@@ -340,7 +339,6 @@ func TestGuestRM16Input(t *testing.T) {
 		t.Fatalf("registers after the load: %+v; want rax 0 vs 1", d.Instruction.Registers)
 	}
 	t.Run("decode16", func(t *testing.T) {
-		t.Skip("engine fix pending: localisation decodes real-mode code as 64-bit code (a 3-byte load disassembled as a 9-byte movabs; the store reported after itself)")
 		for i := range 2 {
 			if d.Instruction.Bytes[i] != hex.EncodeToString(load) || !strings.Contains(d.Instruction.Disasm[i], "%ax") {
 				t.Errorf("side %d: load disassembled as %q (bytes %q); want bytes %x, a 16-bit load into %%ax", i, d.Instruction.Disasm[i], d.Instruction.Bytes[i], load)

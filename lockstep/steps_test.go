@@ -1,10 +1,12 @@
 package lockstep_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/reports"
 )
 
 // TestStepWindowAfterDifference steps cpu-probe on qemu64 against max
@@ -58,5 +60,30 @@ func TestWriteLocalisationBeyondOldBudget(t *testing.T) {
 		if strings.Contains(n, "not all seen") || strings.Contains(n, "are the same on both sides") {
 			t.Errorf("note %q", n)
 		}
+	}
+}
+
+// TestRealModeReportSize localises a memory difference in 16-bit real-mode
+// code: the Markdown report stays under 10 KB and holds each note once
+// (issue 15, item 2).
+func TestRealModeReportSize(t *testing.T) {
+	t.Parallel()
+	res := runScenario(t, load(t, "rm16.yaml"))
+	var md bytes.Buffer
+	if err := reports.Render(&md, reports.FormatMarkdown, res, reports.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if md.Len() >= 10<<10 {
+		t.Errorf("Markdown report of %d bytes, want under 10 KB", md.Len())
+	}
+	seen := map[string]bool{}
+	for _, n := range res.Notes {
+		if seen[n] {
+			t.Errorf("note %q twice", n)
+		}
+		seen[n] = true
+	}
+	if len(byKind(res, compare.KindInstruction)) == 0 {
+		t.Errorf("nothing localised in real-mode code: notes %q", res.Notes)
 	}
 }

@@ -75,6 +75,7 @@ func newVM(p Program, layout *rsp.Layout) *vm {
 	// A 64-bit guest with paging on, as lockstep's PVH guests run, unless
 	// a state says otherwise (cr0 0 is real mode).
 	v.regs["cr0"] = 0x80000011
+	v.regs["efer"] = 0x500 // LME, LMA
 	v.arrive(0)
 	return v
 }

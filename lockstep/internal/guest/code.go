@@ -3,6 +3,8 @@ package guest
 import (
 	"context"
 	"fmt"
+
+	"github.com/lockstep-dev/lockstep/lockstep/arch"
 )
 
 // maxInsn is the longest instruction of any supported architecture.
@@ -19,6 +21,39 @@ func (g *Guest) code(ctx context.Context, pc uint64) ([]byte, error) {
 	return g.T.ReadMemory(ctx, pc, maxInsn)
 }
 
+// Mode returns the x86 operating mode the guest's vCPU runs in now, for
+// decoding: 16 in real mode (cr0.PE clear), 64 in long mode (efer.LMA), 32
+// otherwise; 0 when the guest is not x86 or the registers are not visible
+// (then the architecture's default mode applies). Compatibility-mode and
+// 16-bit protected-mode code segments are not told apart: the gdbstub does
+// not show the code segment's descriptor.
+func (g *Guest) Mode(ctx context.Context) int {
+	if g.Arch.Name != "x86_64" && g.Arch.Name != "i386" {
+		return 0
+	}
+	l := g.T.Layout()
+	if _, ok := l.Lookup("cr0"); !ok {
+		return 0
+	}
+	names := []string{"cr0"}
+	if _, ok := l.Lookup("efer"); ok {
+		names = append(names, "efer")
+	}
+	regs, err := g.T.ReadRegisterSet(ctx, names...)
+	if err != nil {
+		return 0
+	}
+	cr0, _ := regs["cr0"].Uint64()
+	efer, _ := regs["efer"].Uint64()
+	switch {
+	case cr0&1 == 0:
+		return 16
+	case efer&(1<<10) != 0:
+		return 64
+	}
+	return 32
+}
+
 // FallThrough returns the address of the instruction after the one at pc
 // when that one always continues there (no jump, call, return or trap);
 // false when it may not, or when it cannot be decoded.
@@ -30,7 +65,19 @@ func (g *Guest) FallThrough(ctx context.Context, pc uint64) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
+	if mode := g.Mode(ctx); mode != 0 {
+		return arch.X86FallThrough(code, pc, mode)
+	}
 	return g.Arch.FallThrough(code, pc)
+}
+
+// disasm decodes one instruction in mode (from Mode; 0 is the
+// architecture's default).
+func (g *Guest) disasm(code []byte, pc uint64, mode int) (string, int, error) {
+	if mode != 0 {
+		return arch.DisasmX86(code, pc, mode, g.symName)
+	}
+	return g.Arch.Disasm(code, pc, g.symName)
 }
 
 // Disasm disassembles the instruction at pc, from the symbol file when the
@@ -44,7 +91,7 @@ func (g *Guest) Disasm(ctx context.Context, pc uint64) (string, []byte) {
 	if g.Arch.Disasm == nil {
 		return "(no disassembler for " + g.Arch.Name + ")", code
 	}
-	text, n, err := g.Arch.Disasm(code, pc, g.symName)
+	text, n, err := g.disasm(code, pc, g.Mode(ctx))
 	if err != nil {
 		return fmt.Sprintf("(bad instruction: %v)", err), code
 	}
@@ -55,8 +102,9 @@ func (g *Guest) symName(a uint64) string { return g.Loc(a).String() }
 
 // InsnBefore finds the instruction that ends at addr by decoding its
 // function from the start (a linear sweep over the symbol file's code,
-// sound for compiler output), and returns its address, text and bytes.
-func (g *Guest) InsnBefore(addr uint64) (uint64, string, []byte, bool) {
+// sound for compiler output) in mode (from Mode, taken where the code ran),
+// and returns its address, text and bytes. It needs only the symbol file.
+func (g *Guest) InsnBefore(addr uint64, mode int) (uint64, string, []byte, bool) {
 	l, ok := g.Symbolize(addr)
 	if !ok || g.Syms == nil || g.Arch.Disasm == nil || l.Offset == 0 || l.Offset > 1<<16 {
 		return 0, "", nil, false
@@ -68,7 +116,7 @@ func (g *Guest) InsnBefore(addr uint64) (uint64, string, []byte, bool) {
 	}
 	for off := 0; off < len(code); {
 		pc := start + uint64(off)
-		text, n, err := g.Arch.Disasm(code[off:], pc, g.symName)
+		text, n, err := g.disasm(code[off:], pc, mode)
 		if err != nil || n <= 0 {
 			return 0, "", nil, false
 		}

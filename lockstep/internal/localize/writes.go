@@ -19,6 +19,8 @@ type write struct {
 	// after is the PC after the storing instruction (x86 data watchpoints
 	// trap after the store).
 	after compare.Location
+	// mode is the guest's decoding mode there (guest.Mode).
+	mode int
 }
 
 // watched is what watching one side's stores found.
@@ -75,14 +77,9 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 		e.Notef("%s", l.noWriteDivergence(p, k, target, ws))
 		return nil, nil
 	}
-	stacks, err := l.stacksAtWrite(ctx, k, idx, addrs, int(ps))
-	switch {
-	case errors.Is(err, ErrNotReplayed) || err != nil && !errors.Is(err, guest.ErrInfrastructure) && ctx.Err() == nil:
-		e.Notef("localisation: no call path at the differing store: %v", err)
-	case err != nil:
-		return nil, err
-	}
-	id := &compare.InstructionDiff{Granularity: compare.ByWrite, CallPath: stacks}
+	// Describe the stores before rewinding again: the rewind may replace
+	// the guests of p.
+	id := &compare.InstructionDiff{Granularity: compare.ByWrite}
 	var pcs [2]compare.Location
 	for i, g := range p {
 		if idx >= len(ws[i].writes) {
@@ -92,12 +89,20 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 		w := ws[i].writes[idx]
 		pcs[i] = w.after
 		id.Disasm[i] = fmt.Sprintf("store %#x to %s (before %s)", w.value, g.Loc(addrs[i]), w.after)
-		if at, text, code, ok := g.InsnBefore(w.after.Addr); ok {
+		if at, text, code, ok := g.InsnBefore(w.after.Addr, w.mode); ok {
 			pcs[i] = g.Loc(at)
 			id.Disasm[i] = fmt.Sprintf("%s  (stores %#x to %s)", text, w.value, g.Loc(addrs[i]))
 			id.Bytes[i] = hex.EncodeToString(code)
 		}
 	}
+	stacks, err := l.stacksAtWrite(ctx, k, idx, addrs, int(ps))
+	switch {
+	case errors.Is(err, ErrNotReplayed) || err != nil && !errors.Is(err, guest.ErrInfrastructure) && ctx.Err() == nil:
+		e.Notef("localisation: no call path at the differing store: %v", err)
+	case err != nil:
+		return nil, err
+	}
+	id.CallPath = stacks
 	d := e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Instruction: id,
 		Summary: fmt.Sprintf("localised between sync points %d and %d (by write watchpoint): write #%d to %s %s", k, k+1, idx+1, target, why)})
 	return []compare.Divergence{d}, nil
@@ -167,7 +172,7 @@ func (l *Localizer) watch(ctx context.Context, g *guest.Guest, addr uint64, size
 			if err != nil {
 				return w, fmt.Errorf("guest %s: read the watched word: %w", g.Name(), err)
 			}
-			w.writes = append(w.writes, write{value: g.Word(b), after: g.Loc(pc)})
+			w.writes = append(w.writes, write{value: g.Word(b), after: g.Loc(pc), mode: g.Mode(ctx)})
 		case pc == brk:
 			if hits++; hits >= sp.Hit {
 				w.complete = true
