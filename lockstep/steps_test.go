@@ -14,7 +14,6 @@ import (
 // step must not be blamed for them, and any instruction reported later
 // says they already differed (issue 15, item 1).
 func TestStepWindowAfterDifference(t *testing.T) {
-	t.Parallel()
 	sc := load(t, "cpu-models.yaml")
 	sc.Sync[0].Step = 12
 	res := runScenario(t, sc)
@@ -42,7 +41,6 @@ func TestStepWindowAfterDifference(t *testing.T) {
 // differs. Write localisation names store #300 and never says both "not
 // all seen" and "the same" (issue 15, item 3).
 func TestWriteLocalisationBeyondOldBudget(t *testing.T) {
-	t.Parallel()
 	res := runScenario(t, load(t, "stores.yaml"))
 	found := false
 	for _, d := range byKind(res, compare.KindInstruction) {
@@ -67,7 +65,6 @@ func TestWriteLocalisationBeyondOldBudget(t *testing.T) {
 // code: the Markdown report stays under 10 KB and holds each note once
 // (issue 15, item 2).
 func TestRealModeReportSize(t *testing.T) {
-	t.Parallel()
 	res := runScenario(t, load(t, "rm16.yaml"))
 	var md bytes.Buffer
 	if err := reports.Render(&md, reports.FormatMarkdown, res, reports.Options{}); err != nil {

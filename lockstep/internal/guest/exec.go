@@ -101,8 +101,10 @@ func (g *Guest) Cont(ctx context.Context) (rsp.StopReply, error) {
 var errNotAnswering = errors.New("QEMU stopped answering QMP while the guest ran")
 
 // watch asks QEMU every Timeouts.Probe whether it still answers, while a
-// continue waits, and cancels the wait when it does not. The returned
-// func stops the watch and waits for it.
+// continue waits, and cancels the wait when two questions in a row go
+// unanswered (one could be a loaded machine). The questions have their own
+// bound, not the wait's: a wait that ends is not a QEMU that stopped
+// answering. The returned func stops the watch and waits for it.
 func (g *Guest) watch(ctx context.Context, cancel context.CancelCauseFunc) func() {
 	if g.M == nil || g.Timeouts.Probe <= 0 {
 		return func() {}
@@ -113,6 +115,7 @@ func (g *Guest) watch(ctx context.Context, cancel context.CancelCauseFunc) func(
 		defer close(finished)
 		t := time.NewTicker(g.Timeouts.Probe)
 		defer t.Stop()
+		failed := 0
 		for {
 			select {
 			case <-stop:
@@ -121,10 +124,14 @@ func (g *Guest) watch(ctx context.Context, cancel context.CancelCauseFunc) func(
 				return
 			case <-t.C:
 			}
-			hctx, hcancel := context.WithTimeout(ctx, g.Timeouts.Health)
+			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), g.Timeouts.Health)
 			_, err := g.M.Status(hctx)
 			hcancel()
-			if err != nil && ctx.Err() == nil {
+			if err == nil {
+				failed = 0
+				continue
+			}
+			if failed++; failed >= 2 && ctx.Err() == nil {
 				cancel(fmt.Errorf("%w: %w", errNotAnswering, err))
 				return
 			}
