@@ -21,9 +21,9 @@ import (
 // Default and fixed bounds of the lifecycle.
 const (
 	DefaultStartTimeout = 30 * time.Second // QEMU starts in well under a second; a loaded 2-core CI machine has taken over 10
-	quitGrace           = 2 * time.Second // after QMP quit, before SIGTERM
-	termGrace           = 2 * time.Second // after SIGTERM, before SIGKILL
-	killWait            = 5 * time.Second // after SIGKILL; independent of ctx
+	quitGrace           = 2 * time.Second  // after QMP quit, before SIGTERM
+	termGrace           = 2 * time.Second  // after SIGTERM, before SIGKILL
+	killWait            = 5 * time.Second  // after SIGKILL; independent of ctx
 	stderrBufMax        = 64 << 10
 	connectRetry        = 20 * time.Millisecond
 )
