@@ -84,3 +84,43 @@ func TestRealModeReportSize(t *testing.T) {
 		t.Errorf("nothing localised in real-mode code: notes %q", res.Notes)
 	}
 }
+
+// TestLocaliseFromBoot: when the first sync point already differs,
+// localisation starts from boot instead of asking for an earlier sync point
+// (issue 9, item 5): by trace with one binary, by function entry and write
+// watchpoint between builds.
+func TestLocaliseFromBoot(t *testing.T) {
+	t.Run("one binary", func(t *testing.T) {
+		sc := load(t, "deep.yaml")
+		sc.Sync = sc.Sync[1:] // deep_verify only
+		res := runScenario(t, sc)
+		ins := byKind(res, compare.KindInstruction)
+		if len(ins) != 1 || !strings.Contains(ins[0].Summary, "instructions after boot") ||
+			ins[0].PC[0].Symbol != "kmain" || ins[0].Instruction.Disasm[0] != "cpuid" {
+			t.Fatalf("localised %+v; notes %q; want the cpuid in kmain, after boot", ins, res.Notes)
+		}
+	})
+	t.Run("two builds", func(t *testing.T) {
+		sc := load(t, "demo.yaml")
+		sc.Sync = sc.Sync[len(sc.Sync)-1:] // report only
+		sc.Trace.Functions = nil
+		res := runScenario(t, sc)
+		var byCall, byWrite bool
+		for _, d := range byKind(res, compare.KindInstruction) {
+			if !strings.Contains(d.Summary, "between boot and sync point 1") {
+				t.Errorf("localised %q, want between boot and sync point 1", d.Summary)
+			}
+			byCall = byCall || d.Instruction.Granularity == compare.ByFunction && strings.Contains(d.Summary, "path_b vs path_c")
+			byWrite = byWrite || d.Instruction.Granularity == compare.ByWrite && strings.Contains(d.Summary, "to results+0x28 in kmain")
+		}
+		if !byCall || !byWrite {
+			t.Errorf("want the path_b/path_c call and the store to results+0x28 localised; got %+v, notes %q",
+				byKind(res, compare.KindInstruction), res.Notes)
+		}
+		for _, n := range res.Notes {
+			if strings.Contains(n, "add an earlier sync point") {
+				t.Errorf("note %q", n)
+			}
+		}
+	})
+}

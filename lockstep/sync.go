@@ -130,8 +130,8 @@ func (r *run) shouldLocalize(k int, found []compare.Divergence) bool {
 		return false
 	}
 	if k == 0 {
-		r.Note(fmt.Sprintf("sync point 1 (%s) diverged: localisation starts from the last matching sync point, and there is none; add an earlier sync point (e.g. the kernel entry) to localise", r.sc.Sync[0].Break))
-		return false
+		// No earlier sync point: localise from boot.
+		return true
 	}
 	prev := r.res.Syncs[k-1]
 	if r.sc.SameBinary() {

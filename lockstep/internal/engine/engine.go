@@ -131,6 +131,24 @@ func (e *Engine) At(k int, d compare.Divergence) compare.Divergence {
 	return d
 }
 
+// PointName names sync point j (0-based) in messages; -1 is boot, the
+// guests' first instruction, where localisation of sync point 0 starts.
+func PointName(j int) string {
+	if j < 0 {
+		return "boot"
+	}
+	return fmt.Sprintf("sync point %d", j+1)
+}
+
+// Between names the stretch a localisation of sync point k searches:
+// "between sync points 2 and 3", "between boot and sync point 1".
+func Between(k int) string {
+	if k == 0 {
+		return "between boot and sync point 1"
+	}
+	return fmt.Sprintf("between sync points %d and %d", k, k+1)
+}
+
 // locs symbolises one address per side.
 func locs(p guest.Pair, pcs [2]uint64) [2]compare.Location {
 	return [2]compare.Location{p[0].Loc(pcs[0]), p[1].Loc(pcs[1])}

@@ -104,8 +104,8 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 		return w, false, fmt.Errorf("trace compare: %w", err)
 	}
 	elapsed := time.Since(tc)
-	e.Logf("trace engine: %s after skipping %d states to sync point %d; compared %d instructions in %s (%.0f/s), %d+%d repeated states collapsed",
-		d.String(), skipped, from+1, d.Index, elapsed.Round(time.Millisecond), float64(d.Index)/max(elapsed.Seconds(), 1e-9), d.Dups[0], d.Dups[1])
+	e.Logf("trace engine: %s after skipping %d states to %s; compared %d instructions in %s (%.0f/s), %d+%d repeated states collapsed",
+		d.String(), skipped, PointName(from), d.Index, elapsed.Round(time.Millisecond), float64(d.Index)/max(elapsed.Seconds(), 1e-9), d.Dups[0], d.Dups[1])
 	if e.cfg.TraceObserver != nil {
 		e.cfg.TraceObserver(TraceStats{Compared: d.Index, Skipped: skipped, Compare: elapsed})
 	}
@@ -117,11 +117,11 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	switch d.Outcome {
 	case trace.SameUntilMax:
 		if from != k {
-			e.note("localisation: no divergence within localize.max_steps (%d instructions) after sync point %d (trace engine)", limit, from+1)
+			e.note("localisation: no divergence within localize.max_steps (%d instructions) after %s (trace engine)", limit, PointName(from))
 		}
 		return w, true, nil
 	case trace.SameUntilStop:
-		e.note("localisation: the registers matched at every one of the %d instructions from sync point %d to %d (trace engine); the divergence is in memory or call path only", d.Index-1, from+1, k+1)
+		e.note("localisation: the registers matched at every one of the %d instructions from %s to sync point %d (trace engine); the divergence is in memory or call path only", d.Index-1, PointName(from), k+1)
 		return w, true, nil
 	case trace.SameUntilEOF, trace.EndedA, trace.EndedB:
 		// An exit is recorded from the gdbstub pair; let stepping get there.
@@ -129,7 +129,7 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 		return w, false, nil
 	}
 	if d.Index == 0 {
-		return w, false, fmt.Errorf("trace: the guests already differ at sync point %d", from+1)
+		return w, false, fmt.Errorf("trace: the guests already differ at %s", PointName(from))
 	}
 	prev, err := e.reachTraced(ctx, p, d, names)
 	if err != nil {

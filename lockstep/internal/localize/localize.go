@@ -87,17 +87,29 @@ func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergen
 	}
 	sp := &e.Scenario().Sync[k]
 	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
+	if k == 0 && !e.Traceable(p) {
+		// From boot the firmware runs first: millions of instructions to
+		// single-step, where the trace engine logs the kernel alone.
+		e.Notef("localisation: sync point 1 diverged, and localising from boot needs the trace engine (both sides TCG, one x86_64 binary); add an earlier sync point (e.g. the kernel entry) to localise by stepping")
+		return nil, nil
+	}
 	if e.Traceable(p) {
 		w, done, err := l.trace(ctx, p, k, spec)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil, err
+		case err != nil && k == 0:
+			e.Notef("localisation from boot: trace engine failed (%v)", err)
+			return nil, nil
 		case err != nil:
 			// Stepping still gets the answer, on a pair rewound afresh; a
 			// QEMU of that pair that fails is then infrastructure.
 			e.Notef("localisation: trace engine failed (%v); stepping through the gdbstub instead", err)
 		case done:
 			return w.Divergences, nil
+		case k == 0:
+			e.Notef("localisation from boot: the trace engine did not settle it (an exit before sync point 1)")
+			return nil, nil
 		}
 		// The gdbstub pair may have moved: start again from k-1.
 		if p, err = l.RW.At(ctx, k-1); err != nil {
@@ -122,7 +134,7 @@ func (l *Localizer) trace(ctx context.Context, p guest.Pair, k int, spec scenari
 		return arrivals >= sp.Hit
 	}
 	return l.E.TraceFrom(ctx, p, k, k-1, spec, l.E.Scenario().Localize.MaxSteps, stop, func(n int) string {
-		return fmt.Sprintf("localised by trace %d instructions after sync point %d", n, k)
+		return fmt.Sprintf("localised by trace %d instructions after %s", n, engine.PointName(k-1))
 	})
 }
 
@@ -154,16 +166,16 @@ func (l *Localizer) steps(ctx context.Context, p guest.Pair, k int, spec scenari
 	switch {
 	case st.Diverged || st.Exited[0] || st.Exited[1]:
 		divs, err := e.StepFindings(ctx, p, k, st, func(n int) string {
-			return fmt.Sprintf("localised %d instructions after sync point %d", n, k)
+			return fmt.Sprintf("localised %d instructions after %s", n, engine.PointName(k-1))
 		})
 		if err == nil && len(divs) == 0 {
-			e.Notef("localisation: both guests exited after %d instructions from sync point %d, alike", st.N, k)
+			e.Notef("localisation: both guests exited after %d instructions from %s, alike", st.N, engine.PointName(k-1))
 		}
 		return divs, err
 	case st.Stopped:
-		e.Notef("localisation: the registers matched at every one of the %d instructions from sync point %d to %d; the divergence is in memory or call path only", st.N, k, k+1)
+		e.Notef("localisation: the registers matched at every one of the %d instructions %s; the divergence is in memory or call path only", st.N, engine.Between(k))
 	default:
-		e.Notef("localisation: no divergence within localize.max_steps (%d instructions) after sync point %d", st.N, k)
+		e.Notef("localisation: no divergence within localize.max_steps (%d instructions) after %s", st.N, engine.PointName(k-1))
 	}
 	return nil, nil
 }
@@ -176,6 +188,10 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 	p, err := l.RW.At(ctx, k-1)
 	if err != nil {
 		return nil, err
+	}
+	if k == 0 && (p[0].Spec.Accel == scenario.AccelKVM || p[1].Spec.Accel == scenario.AccelKVM) {
+		e.Notef("localisation: sync point 1 diverged, and following function entries from boot needs TCG on both sides (under KVM the loader overwrites software breakpoints); add an earlier sync point")
+		return nil, nil
 	}
 	var fns [2]map[uint64]string
 	for i, g := range p {
@@ -196,11 +212,11 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 		if len(a) == 1 {
 			verb = "matches"
 		}
-		e.Notef("localisation: %s between sync points %d and %d %s by name, order and arguments", compare.Plural(len(a), "function entry", "function entries"), k, k+1, verb)
+		e.Notef("localisation: %s %s %s by name, order and arguments", compare.Plural(len(a), "function entry", "function entries"), engine.Between(k), verb)
 		return nil, nil
 	}
 	d := e.CallDivergence(k, idx, a, b,
-		fmt.Sprintf("localised between sync points %d and %d (by function entry: different builds): %s", k, k+1, reason))
+		fmt.Sprintf("localised %s (by function entry: different builds): %s", engine.Between(k), reason))
 	// The call path at the divergent call: rewind once more and stop there.
 	stacks, err := l.stacksAtCall(ctx, k, idx, fns)
 	switch {

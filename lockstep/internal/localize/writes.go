@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/rsp"
 	"github.com/lockstep-dev/lockstep/scenario"
@@ -104,7 +105,7 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 	}
 	id.CallPath = stacks
 	d := e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Instruction: id,
-		Summary: fmt.Sprintf("localised between sync points %d and %d (by write watchpoint): write #%d to %s %s", k, k+1, idx+1, target, why)})
+		Summary: fmt.Sprintf("localised %s (by write watchpoint): write #%d to %s %s", engine.Between(k), idx+1, target, why)})
 	return []compare.Divergence{d}, nil
 }
 
@@ -112,7 +113,7 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 // what was seen: every store matched and both sides' stores were all seen;
 // nothing stored; or the watch did not see everything.
 func (l *Localizer) noWriteDivergence(p guest.Pair, k int, target string, ws [2]watched) string {
-	between := fmt.Sprintf("between sync points %d and %d", k, k+1)
+	between := engine.Between(k)
 	for i, w := range ws {
 		if !w.complete {
 			return fmt.Sprintf("localisation: not localised: %s on side %s; the first %s to %s %s match",
