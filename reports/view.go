@@ -216,7 +216,7 @@ func divPC(d *compare.Divergence) string {
 
 // sidePC is one side's PC of a divergence, or why it has none.
 func sidePC(d *compare.Divergence, i int) string {
-	if d.PC[i] == (compare.Location{}) {
+	if d.PC[i].IsZero() {
 		return noPC(d, i)
 	}
 	return d.PC[i].String()
@@ -233,13 +233,12 @@ func noPC(d *compare.Divergence, i int) string {
 }
 
 func pcPairOf(pc [2]compare.Location, none func(i int) string) string {
-	zero := compare.Location{}
-	if pc[0] == zero && pc[1] == zero {
+	if pc[0].IsZero() && pc[1].IsZero() {
 		return ""
 	}
 	var s [2]string
 	for i := range pc {
-		if pc[i] == zero {
+		if pc[i].IsZero() {
 			s[i] = none(i)
 		} else {
 			s[i] = pc[i].String()
@@ -357,7 +356,7 @@ func arrivalSide(a *compare.ArrivalDiff, pc compare.Location, i int) string {
 			s += fmt.Sprintf(" with code %d", *a.ExitCode[i])
 		}
 	default:
-		if pc != (compare.Location{}) {
+		if !pc.IsZero() {
 			s += " at " + pc.String()
 		}
 	}
@@ -545,5 +544,5 @@ func groupRegisters(ds []*compare.Divergence) []divGroup {
 
 func sameRegisterGroup(d, e *compare.Divergence) bool {
 	return d.Register != nil && e.Register != nil && e.Sync == d.Sync &&
-		e.Hit == d.Hit && e.Step == d.Step && e.PC == d.PC && e.Noise == d.Noise
+		e.Hit == d.Hit && e.Step == d.Step && e.PC[0].SameCode(d.PC[0]) && e.PC[1].SameCode(d.PC[1]) && e.Noise == d.Noise
 }

@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"errors"
 	"io/fs"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -218,7 +219,7 @@ func TestSymbolize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, ok := tab.Symbolize(tc.addr)
-		if got != tc.want || ok != tc.ok {
+		if !reflect.DeepEqual(got, tc.want) || ok != tc.ok {
 			t.Errorf("%s: Symbolize(%#x) = %+v, %v; want %+v, %v", tc.name, tc.addr, got, ok, tc.want, tc.ok)
 		}
 	}
