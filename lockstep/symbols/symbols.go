@@ -55,8 +55,8 @@ type section struct {
 	fileSize uint64
 }
 
-// Table is a loaded symbol table. It is immutable and safe for concurrent
-// use.
+// Table is a loaded symbol table. It is immutable, apart from the DWARF
+// index Source builds on first use, and safe for concurrent use.
 type Table struct {
 	path    string
 	machine elf.Machine
@@ -82,6 +82,9 @@ type Table struct {
 	// (linker marks such as __bss_end or _end) to it: an address equal to
 	// one symbolises as that mark.
 	marks map[uint64]int32
+	// src is the DWARF line and inline index, loaded by the first Source
+	// call (never by Load).
+	src *lazySource
 }
 
 // Load reads the symbol table of the ELF file at path. It reads the ELF
@@ -119,6 +122,7 @@ func load(r io.ReaderAt, path string) (*Table, error) {
 		class:   f.Class,
 		order:   f.ByteOrder,
 		byName:  make(map[string]int32, len(raw)),
+		src:     &lazySource{},
 	}
 	secByIndex := map[elf.SectionIndex]int{}
 	for i, s := range f.Sections {
