@@ -164,7 +164,14 @@ func (x *sourceIndex) lookup(addr uint64) (file string, line int, inlined []comp
 	row := ud.rows[i]
 	j := sort.Search(len(ud.segs), func(k int) bool { return ud.segs[k].lo > addr }) - 1
 	if j >= 0 {
-		for c, n := ud.segs[j].call, 0; c >= 0 && n < len(ud.calls); c, n = ud.calls[c].parent, n+1 {
+		n := 0 // the chain's length, bounded against a parent cycle
+		for c := ud.segs[j].call; c >= 0 && n < len(ud.calls); c = ud.calls[c].parent {
+			n++
+		}
+		if n > 0 {
+			inlined = make([]compare.InlinedFrame, 0, n)
+		}
+		for c := ud.segs[j].call; c >= 0 && len(inlined) < n; c = ud.calls[c].parent {
 			call := ud.calls[c]
 			inlined = append(inlined, compare.InlinedFrame{Function: call.fn, File: ud.file(call.file), Line: int(call.line)})
 		}
@@ -362,11 +369,28 @@ func (ud *unitData) readInlines(d *dwarf.Data, u *unitInfo, isText func(uint64) 
 			}
 		}
 		if e.Children {
-			stack = append(stack, cur)
+			if holdsCode(e.Tag) {
+				stack = append(stack, cur)
+			} else {
+				r.SkipChildren() // types, call sites: no inlined code
+			}
 		}
 	}
 	ud.segs = inlineSegments(ivs)
 	return err
+}
+
+// holdsCode reports whether a DIE with this tag may have inlined
+// subroutines among its descendants. Types (a kernel unit is mostly
+// struct members) are skipped, through DW_AT_sibling where the compiler
+// gave one.
+func holdsCode(tag dwarf.Tag) bool {
+	switch tag {
+	case dwarf.TagSubprogram, dwarf.TagLexDwarfBlock, dwarf.TagInlinedSubroutine,
+		dwarf.TagNamespace, dwarf.TagModule, dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+		return true
+	}
+	return false
 }
 
 // inlineInterval is one address range of an inlined call, at a DIE depth.
