@@ -24,6 +24,9 @@ func TestCallPath(t *testing.T) {
 	}{
 		{"equal", frames("checksum", "kmain", "_start"), frames("checksum", "kmain", "_start"), "", ""},
 		{"offsets ignored", frames("a", "b"), []Frame{{Location: Location{Addr: 9, Symbol: "a", Offset: 0x40}}, {Location: Location{Addr: 1, Symbol: "b"}}}, "", ""},
+		{"source lines and inlined frames ignored", frames("leaf", "kmain"), []Frame{
+			{Location: Location{Addr: 0x2000, Symbol: "leaf", File: "demo.c", Line: 61, Inlined: []InlinedFrame{{Function: "helper", File: "demo.c", Line: 60}}}},
+			{Location: Location{Addr: 0x2010, Symbol: "kmain", Offset: 1, File: "demo.c", Line: 176}}}, "", ""},
 		{"replaced", frames("path_b", "kmain", "_start"), frames("path_c", "kmain", "_start"),
 			"-path_b\n+path_c\n kmain\n _start\n", "call path: path_b → path_c"},
 		{"extra frame in b", frames("kmain", "_start"), frames("helper", "kmain", "_start"),

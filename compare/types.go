@@ -1,6 +1,9 @@
 package compare
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Kind classifies a divergence. The values are part of the JSON report schema.
 type Kind string
@@ -17,10 +20,33 @@ const (
 
 // Location is an address with its symbolic form, resolved through one side's
 // symbols. Symbol is empty when the address lies in no known symbol.
+//
+// File, Line and Inlined come from the side's DWARF, when it has some, and
+// are for people: comparisons between the sides use Addr, Symbol and Offset
+// only, so a line number that moved between two builds is no difference.
 type Location struct {
 	Addr   uint64 `json:"addr"`
 	Symbol string `json:"symbol,omitempty"`
 	Offset uint64 `json:"offset,omitempty"`
+	// File and Line are the source position of the instruction at Addr,
+	// innermost (inside the deepest inlined function), with the build
+	// directory stripped from File: "demo.c", "init/main.c". Line is 0
+	// when unknown.
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	// Inlined lists the inlined calls Addr lies in, innermost first:
+	// Inlined[0].Function is executing at File:Line and was called at
+	// Inlined[0].File:Line from Inlined[1].Function, and so on; the
+	// last one was called from Symbol, the function the code belongs to.
+	Inlined []InlinedFrame `json:"inlined,omitempty"`
+}
+
+// InlinedFrame is one inlined call: the function that was inlined and the
+// call site it was inlined at, in its caller.
+type InlinedFrame struct {
+	Function string `json:"function"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
 }
 
 // String returns "symbol+0xoff", "symbol" or "0xaddr".
@@ -33,6 +59,36 @@ func (l Location) String() string {
 	default:
 		return fmt.Sprintf("%s+%#x", l.Symbol, l.Offset)
 	}
+}
+
+// Source returns the source position as "file:line" ("demo.c:175"), the
+// file alone when the line is unknown, or "" when there is no file.
+func (l Location) Source() string { return sourcePos(l.File, l.Line) }
+
+// Source returns the call site as "file:line", like Location.Source.
+func (f InlinedFrame) Source() string { return sourcePos(f.File, f.Line) }
+
+func sourcePos(file string, line int) string {
+	switch {
+	case file == "":
+		return ""
+	case line <= 0:
+		return file
+	default:
+		return file + ":" + strconv.Itoa(line)
+	}
+}
+
+// IsZero reports whether l is the zero Location: no address, no symbol,
+// no source (a side that has no PC).
+func (l Location) IsZero() bool {
+	return l.Addr == 0 && l.Symbol == "" && l.Offset == 0 && l.File == "" && l.Line == 0 && len(l.Inlined) == 0
+}
+
+// SameCode reports whether l and m name the same code: the same address,
+// symbol and offset. Source positions are not compared.
+func (l Location) SameCode(m Location) bool {
+	return l.Addr == m.Addr && l.Symbol == m.Symbol && l.Offset == m.Offset
 }
 
 // Side indexes the two guests: A is index 0, B is index 1.

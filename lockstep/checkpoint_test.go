@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func TestCheckpointSameAnswerAsRestart(t *testing.T) {
 				t.Fatalf("snapshot found %d instruction divergences, restart %d\nsnapshot: %+v\nrestart: %+v", len(gi), len(wi), gi, wi)
 			}
 			for i := range wi {
-				if wi[i].Summary != gi[i].Summary || wi[i].PC != gi[i].PC || wi[i].Step != gi[i].Step || wi[i].Sync != gi[i].Sync {
+				if wi[i].Summary != gi[i].Summary || !reflect.DeepEqual(wi[i].PC, gi[i].PC) || wi[i].Step != gi[i].Step || wi[i].Sync != gi[i].Sync {
 					t.Errorf("divergence %d:\nsnapshot %q at %v step %d\nrestart  %q at %v step %d", i,
 						gi[i].Summary, gi[i].PC, gi[i].Step, wi[i].Summary, wi[i].PC, wi[i].Step)
 				}

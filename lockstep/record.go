@@ -1,11 +1,15 @@
 package lockstep
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
+	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -51,11 +55,46 @@ func (r *run) Progress(phase engine.Phase, k int) {
 	r.opts.Progress(p)
 }
 
+// noteSource says once why reports show PCs without source lines: a
+// side's symbols have no DWARF, or it could not be read. Only what a
+// report asked for is known: the DWARF is loaded by the first source line
+// wanted.
+func (r *run) noteSource() {
+	var noDWARF, failed []string
+	for i, t := range r.syms {
+		if t == nil || (i == 1 && t == r.syms[0]) {
+			continue
+		}
+		who := "guest " + scenario.SideNames[i]
+		if i == 0 && t == r.syms[1] {
+			who = "both guests"
+		}
+		switch err := t.SourceErr(); {
+		case errors.Is(err, symbols.ErrNoDWARF):
+			noDWARF = append(noDWARF, fmt.Sprintf("%s (%s)", filepath.Base(t.Path()), who))
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("%s: %v", who, err))
+		}
+	}
+	if len(noDWARF) > 0 {
+		verb := "has"
+		if len(noDWARF) > 1 {
+			verb = "have"
+		}
+		r.Note(fmt.Sprintf("no source lines: %s %s no DWARF line tables (build with -g); PCs show as symbol+offset",
+			strings.Join(noDWARF, " and "), verb))
+	}
+	for _, f := range failed {
+		r.Note("source lines incomplete: " + f)
+	}
+}
+
 // finish sets the outcome from what was found. A run passes only when it
 // matched its expectation with everything compared: a divergence where
 // one was expected, or no divergence with every sync point reached and
 // compared where identical was expected.
 func (r *run) finish(err error) {
+	r.noteSource()
 	r.res.Duration = time.Since(r.start)
 	r.res.Stats.SyncPoints = len(r.sc.Sync)
 	r.res.Stats.Steps = r.pair.Steps()

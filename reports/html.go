@@ -355,15 +355,15 @@ func htmlMemory(m *compare.MemoryDiff) *htmlMem {
 // sides, a run of "-" lines paired with the following run of "+" lines.
 func htmlCallPath(c *compare.CallPathDiff, opt Options) *htmlPath {
 	hp := &htmlPath{Source: callPathLabel(c.Source)}
-	lines := unifiedLines(c.Unified)
+	lines := pathLines(c)
 	if len(lines) == 0 {
 		for i := 0; i < max(len(c.A), len(c.B)); i++ {
 			var row [2]htmlSpan
 			if i < len(c.A) {
-				row[0] = htmlSpan{c.A[i].Location.String(), true}
+				row[0] = htmlSpan{locText(c.A[i].Location), true}
 			}
 			if i < len(c.B) {
-				row[1] = htmlSpan{c.B[i].Location.String(), true}
+				row[1] = htmlSpan{locText(c.B[i].Location), true}
 			}
 			hp.Rows = append(hp.Rows, row)
 		}
@@ -382,28 +382,32 @@ func htmlCallPath(c *compare.CallPathDiff, opt Options) *htmlPath {
 		}
 		minus, plus = nil, nil
 	}
-	for _, l := range lines {
-		switch {
+	for _, pl := range lines {
+		switch l := pl.text(); {
 		case strings.HasPrefix(l, "---"), strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "@@"):
 			continue
-		case strings.HasPrefix(l, "-"):
+		case pl.Op == '-':
 			if len(plus) > 0 {
 				flush()
 			}
-			minus = append(minus, l[1:])
-		case strings.HasPrefix(l, "+"):
-			plus = append(plus, l[1:])
+			minus = append(minus, pl.side(0))
+		case pl.Op == '+':
+			plus = append(plus, pl.side(1))
 		default:
 			flush()
-			t := strings.TrimPrefix(l, " ")
-			hp.Rows = append(hp.Rows, [2]htmlSpan{{t, false}, {t, false}})
+			hp.Rows = append(hp.Rows, [2]htmlSpan{{pl.side(0), false}, {pl.side(1), false}})
 		}
 	}
 	flush()
 	if opt.Verbose {
 		for i, fs := range [2][]compare.Frame{c.A, c.B} {
 			for k, f := range fs {
-				hp.Frames[i] = append(hp.Frames[i], fmt.Sprintf("#%d %s", k, frameString(f)))
+				for j, l := range frameLines(f, "    ") {
+					if j == 0 {
+						l = fmt.Sprintf("#%d %s", k, l)
+					}
+					hp.Frames[i] = append(hp.Frames[i], l)
+				}
 			}
 		}
 	}

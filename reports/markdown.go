@@ -115,7 +115,7 @@ func mdSyncPC(sy lockstep.SyncResult, i int) string {
 	if !sy.Reached[i] {
 		return "not reached"
 	}
-	return "`" + mdCode(sy.PC[i].String()) + "`"
+	return "`" + mdCode(locText(sy.PC[i])) + "`"
 }
 
 func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, opt Options) {
@@ -142,17 +142,25 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 	case d.CallPath != nil:
 		c := d.CallPath
 		fmt.Fprintf(b, "%s (`-` %s only, `+` %s only)\n\n", mdText(callPathLabel(c.Source)), mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
-		u := c.Unified
-		if strings.TrimSpace(u) == "" {
-			u = "a: " + pathString(c.A) + "\nb: " + pathString(c.B) + "\n"
+		var u strings.Builder
+		for _, l := range pathLines(c) {
+			u.WriteString(l.text() + "\n")
 		}
-		writeFence(b, "diff", u)
+		if u.Len() == 0 {
+			u.WriteString("a: " + pathString(c.A) + "\nb: " + pathString(c.B) + "\n")
+		}
+		writeFence(b, "diff", u.String())
 		if opt.Verbose {
 			var t strings.Builder
 			for i, fs := range [2][]compare.Frame{c.A, c.B} {
 				fmt.Fprintf(&t, "%s frames:\n", [2]string{"a", "b"}[i])
 				for k, f := range fs {
-					fmt.Fprintf(&t, "  #%-2d %s\n", k, frameString(f))
+					for j, l := range frameLines(f, "      ") {
+						if j == 0 {
+							l = fmt.Sprintf("#%-2d %s", k, l)
+						}
+						fmt.Fprintf(&t, "  %s\n", l)
+					}
 				}
 			}
 			b.WriteString("\n")

@@ -389,12 +389,13 @@ func caretCols(mark []bool) string {
 
 func (t *textWriter) callPath(c *compare.CallPathDiff, ind string) {
 	t.line("%s%s", ind, t.p.dim(fmt.Sprintf("%s (- %s only, + %s only)", callPathLabel(c.Source), sideLabel(t.r, 0), sideLabel(t.r, 1))))
-	lines := unifiedLines(c.Unified)
+	lines := pathLines(c)
 	if len(lines) == 0 {
 		t.line("%s%s %s", ind, t.p.a("a"), pathString(c.A))
 		t.line("%s%s %s", ind, t.p.b("b"), pathString(c.B))
 	}
-	for _, l := range lines {
+	for _, pl := range lines {
+		l := pl.text()
 		switch {
 		case strings.HasPrefix(l, "-"):
 			l = t.p.a(l)
@@ -409,7 +410,12 @@ func (t *textWriter) callPath(c *compare.CallPathDiff, ind string) {
 		for i, fs := range [2][]compare.Frame{c.A, c.B} {
 			t.line("%s%s frames:", ind, [2]string{"a", "b"}[i])
 			for k, f := range fs {
-				t.line("%s  #%-2d %s", ind, k, frameString(f))
+				for j, l := range frameLines(f, "      ") {
+					if j == 0 {
+						l = fmt.Sprintf("#%-2d %s", k, l)
+					}
+					t.line("%s  %s", ind, l)
+				}
 			}
 		}
 	}

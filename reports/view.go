@@ -216,10 +216,10 @@ func divPC(d *compare.Divergence) string {
 
 // sidePC is one side's PC of a divergence, or why it has none.
 func sidePC(d *compare.Divergence, i int) string {
-	if d.PC[i] == (compare.Location{}) {
+	if d.PC[i].IsZero() {
 		return noPC(d, i)
 	}
-	return d.PC[i].String()
+	return locText(d.PC[i])
 }
 
 // noPC says why side i of d has no PC.
@@ -233,16 +233,15 @@ func noPC(d *compare.Divergence, i int) string {
 }
 
 func pcPairOf(pc [2]compare.Location, none func(i int) string) string {
-	zero := compare.Location{}
-	if pc[0] == zero && pc[1] == zero {
+	if pc[0].IsZero() && pc[1].IsZero() {
 		return ""
 	}
 	var s [2]string
 	for i := range pc {
-		if pc[i] == zero {
+		if pc[i].IsZero() {
 			s[i] = none(i)
 		} else {
-			s[i] = pc[i].String()
+			s[i] = locText(pc[i])
 		}
 	}
 	if s[0] == s[1] {
@@ -275,7 +274,7 @@ func syncPC(sy lockstep.SyncResult) string {
 	}
 	side := func(i int) string {
 		if sy.Reached[i] {
-			return sy.PC[i].String()
+			return locText(sy.PC[i])
 		}
 		return "not reached"
 	}
@@ -357,8 +356,8 @@ func arrivalSide(a *compare.ArrivalDiff, pc compare.Location, i int) string {
 			s += fmt.Sprintf(" with code %d", *a.ExitCode[i])
 		}
 	default:
-		if pc != (compare.Location{}) {
-			s += " at " + pc.String()
+		if !pc.IsZero() {
+			s += " at " + locText(pc)
 		}
 	}
 	return s
@@ -453,21 +452,6 @@ func memHeader(m *compare.MemoryDiff) string {
 		m.Name, space, where, m.Length, m.DiffBytes, m.FirstOffset)
 }
 
-// frameString renders a frame with its uncertainty and arguments.
-func frameString(f compare.Frame) string {
-	s := f.Location.String()
-	if f.Symbol != "" {
-		s += fmt.Sprintf(" [%#x]", f.Addr)
-	}
-	if f.Uncertain {
-		s += " ?"
-	}
-	if len(f.Args) > 0 {
-		s += " (" + argsString(f.Args) + ")"
-	}
-	return s
-}
-
 func argsString(args map[string]string) string {
 	keys := slices.Sorted(maps.Keys(args))
 	parts := make([]string, len(keys))
@@ -490,17 +474,20 @@ func callPathLabel(source string) string {
 	return source
 }
 
-// pathString renders a call path in call order, outermost first:
-// "_start > kmain > checksum".
+// pathString renders a call path in call order, outermost first, each
+// frame with its source line and its inlined calls after it:
+// "_start (boot.S:73) > kmain+0x12 (demo.c:160) > outl [inlined] (lib.h:35)".
 func pathString(fs []compare.Frame) string {
 	if len(fs) == 0 {
 		return "(empty)"
 	}
-	parts := make([]string, len(fs))
-	for i, f := range fs {
-		parts[i] = f.Location.String()
-		if f.Uncertain {
-			parts[i] += "?"
+	var parts []string
+	for _, f := range fs {
+		for k, sf := range sourceFrames(f.Location, f.Location.String()) {
+			if k == 0 && f.Uncertain {
+				sf.name += "?"
+			}
+			parts = append(parts, sf.text())
 		}
 	}
 	return strings.Join(parts, " > ")
@@ -545,5 +532,5 @@ func groupRegisters(ds []*compare.Divergence) []divGroup {
 
 func sameRegisterGroup(d, e *compare.Divergence) bool {
 	return d.Register != nil && e.Register != nil && e.Sync == d.Sync &&
-		e.Hit == d.Hit && e.Step == d.Step && e.PC == d.PC && e.Noise == d.Noise
+		e.Hit == d.Hit && e.Step == d.Step && e.PC[0].SameCode(d.PC[0]) && e.PC[1].SameCode(d.PC[1]) && e.Noise == d.Noise
 }

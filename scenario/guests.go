@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"path"
 	"regexp"
 	"strings"
 
@@ -100,6 +101,11 @@ func (b *builder) decodeGuest(p string, v *yaml.Node) guestRaw {
 		"args": func(p string, _, v *yaml.Node) {
 			if l, ok := d.strList(p, v, nil); ok {
 				set("args", l, v)
+			}
+		},
+		"source_strip": func(p string, _, v *yaml.Node) {
+			if l, ok := d.strList(p, v, validSourcePrefix); ok {
+				set("source_strip", l, v)
 			}
 		},
 		"drives": func(p string, _, v *yaml.Node) {
@@ -219,12 +225,29 @@ func (b *builder) mergeGuest(i int) Guest {
 			g.Drives = append(g.Drives, dr)
 		}
 	}
+	if v, ok := fields["source_strip"]; ok {
+		g.SourceStrip = append([]string{}, v.v.([]string)...)
+	}
 	if v, ok := fields["args"]; ok {
 		g.Args = append([]string{}, v.v.([]string)...)
 	} else if g.Arch == "x86_64" || g.Arch == "i386" {
 		g.Args = append([]string{}, DefaultX86Args...)
 	}
 	return g
+}
+
+// validSourcePrefix checks a source_strip entry: a path prefix whose
+// elements may be path.Match patterns ("/build/linux-*/").
+func validSourcePrefix(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "must not be empty"
+	}
+	for _, el := range strings.Split(s, "/") {
+		if _, err := path.Match(el, ""); err != nil {
+			return "bad pattern " + quote(el) + " in " + quote(s) + ": " + err.Error()
+		}
+	}
+	return ""
 }
 
 // usesSymbols returns the first symbolic name the scenario needs resolved,

@@ -97,6 +97,12 @@ func TestErrors(t *testing.T) {
 			[]string{`4:14: guests.a.accel: "hvf" is not one of tcg, kvm`}},
 		{"bad memory", strings.Replace(minimal, "a: {}", "a: {memory: lots}", 1),
 			[]string{`4:15: guests.a.memory: bad memory size "lots"`}},
+		{"empty source_strip entry", strings.Replace(minimal, "a: {}", `a: {source_strip: [""]}`, 1),
+			[]string{`4:22: guests.a.source_strip[0]: must not be empty`}},
+		{"bad source_strip pattern", strings.Replace(minimal, "a: {}", `a: {source_strip: ["/build/[x/"]}`, 1),
+			[]string{`4:22: guests.a.source_strip[0]: bad pattern "[x" in "/build/[x/": syntax error in pattern`}},
+		{"source_strip not a list", strings.Replace(minimal, "a: {}", `a: {source_strip: /build/}`, 1),
+			[]string{`4:21: guests.a.source_strip: expected a list`}},
 		{"bad smp", strings.Replace(minimal, "a: {}", "a: {smp: 0}", 1),
 			[]string{`4:12: guests.a.smp: 0 is out of range [1, 1024]`}},
 		{"same labels", strings.Replace(strings.Replace(minimal, "a: {}", "a: {label: x}", 1), "b: {}", "b: {label: x}", 1),
@@ -577,6 +583,35 @@ func TestParseBreak(t *testing.T) {
 		}
 		if err != nil || sym != tc.sym || off != tc.off || addr != tc.addr || isAddr != tc.isAddr {
 			t.Errorf("ParseBreak(%q) = %q %d %#x %v %v", tc.in, sym, off, addr, isAddr, err)
+		}
+	}
+}
+
+func TestSourceStrip(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		guests string // the guests mapping, under "guests:"
+		want   [2][]string
+	}{
+		{"none", "{defaults: {kernel: k.elf}, a: {}, b: {}}", [2][]string{nil, nil}},
+		{"defaults", "{defaults: {kernel: k.elf, source_strip: [/build/reproducible-path/linux-*/]}, a: {}, b: {}}",
+			[2][]string{{"/build/reproducible-path/linux-*/"}, {"/build/reproducible-path/linux-*/"}}},
+		{"a side replaces the default", "{defaults: {kernel: k.elf, source_strip: [/x/]}, a: {source_strip: [/home/me/linux/, src/]}, b: {source_strip: []}}",
+			[2][]string{{"/home/me/linux/", "src/"}, {}}},
+		{"not resolved against the scenario", "{defaults: {kernel: k.elf}, a: {source_strip: [linux/]}, b: {}}", [2][]string{{"linux/"}, nil}},
+	}
+	for _, tc := range tests {
+		doc := "name: t\nguests: " + tc.guests + "\nsync:\n  - break: main\n"
+		s, err := parse("/work/x/sc.yaml", []byte(doc), noEnv)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		for i, g := range s.Guests {
+			if !reflect.DeepEqual(g.SourceStrip, tc.want[i]) {
+				t.Errorf("%s: guest %s source_strip = %q, want %q", tc.name, g.Side, g.SourceStrip, tc.want[i])
+			}
 		}
 	}
 }

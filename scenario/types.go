@@ -133,6 +133,11 @@ type Guest struct {
 	// Symbols is the ELF to symbolise this side with; it defaults to Kernel
 	// (whether Kernel is an ELF is for the caller to check).
 	Symbols string
+	// SourceStrip are path prefixes removed from the source file names the
+	// reports show, after the compilation directory; an element may be a
+	// path.Match pattern ("/home/*/linux/"). They are build-machine paths:
+	// never resolved against the scenario directory.
+	SourceStrip []string
 	// Pos is where guests.a or guests.b is.
 	Pos Position
 }

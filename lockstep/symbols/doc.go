@@ -1,6 +1,8 @@
 // Package symbols loads an ELF symbol table for fast address and name
-// lookup: it reads only .symtab/.strtab and the section headers (never
+// lookup: Load reads only .symtab/.strtab and the section headers (never
 // DWARF), so a 500 MB vmlinux loads in well under a second. It resolves
 // break expressions ("sym+0x10"), symbolises addresses as symbol+offset,
-// matches function globs and reads code bytes from the file.
+// matches function globs and reads code bytes from the file. Source turns
+// a code address into a source line and its inlined calls from the DWARF,
+// indexed lazily on first use.
 package symbols

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Errors returned by this package, matched with errors.Is.
@@ -54,8 +55,8 @@ type section struct {
 	fileSize uint64
 }
 
-// Table is a loaded symbol table. It is immutable and safe for concurrent
-// use.
+// Table is a loaded symbol table. It is immutable, apart from the DWARF
+// index Source builds on first use, and safe for concurrent use.
 type Table struct {
 	path    string
 	machine elf.Machine
@@ -81,6 +82,9 @@ type Table struct {
 	// (linker marks such as __bss_end or _end) to it: an address equal to
 	// one symbolises as that mark.
 	marks map[uint64]int32
+	// src is the DWARF line and inline index, loaded by the first Source
+	// call (never by Load).
+	src *lazySource
 }
 
 // Load reads the symbol table of the ELF file at path. It reads the ELF
@@ -118,6 +122,7 @@ func load(r io.ReaderAt, path string) (*Table, error) {
 		class:   f.Class,
 		order:   f.ByteOrder,
 		byName:  make(map[string]int32, len(raw)),
+		src:     &lazySource{},
 	}
 	secByIndex := map[elf.SectionIndex]int{}
 	for i, s := range f.Sections {
@@ -148,6 +153,9 @@ func load(r io.ReaderAt, path string) (*Table, error) {
 	for _, s := range raw {
 		typ := elf.ST_TYPE(s.Info)
 		if s.Name == "" || typ == elf.STT_SECTION || typ == elf.STT_FILE || s.Section == elf.SHN_UNDEF {
+			continue
+		}
+		if typ == elf.STT_NOTYPE && elf.ST_BIND(s.Info) == elf.STB_LOCAL && notAName(s.Name) {
 			continue
 		}
 		si, alloc := secByIndex[s.Section]
@@ -195,6 +203,21 @@ func load(r io.ReaderAt, path string) (*Table, error) {
 		t.maxEnd[i] = m
 	}
 	return t, nil
+}
+
+// notAName reports whether a local untyped symbol is a marker rather than
+// a name for code or data: an ARM or RISC-V mapping symbol ("$x", "$d",
+// "$a", "$t", with a ".suffix", or RISC-V's "$xrv64i2p1_m2p0" carrying the
+// ISA string) or an assembler-local label (".L...", kept by as -L).
+func notAName(name string) bool {
+	if strings.HasPrefix(name, ".L") {
+		return true
+	}
+	if len(name) < 2 || name[0] != '$' || !strings.ContainsRune("adtx", rune(name[1])) {
+		return false
+	}
+	rest := name[2:]
+	return rest == "" || rest[0] == '.' || name[1] == 'x' && strings.HasPrefix(rest, "rv")
 }
 
 // rank orders symbol kinds: typed (FUNC, OBJECT) before the rest.
@@ -252,8 +275,9 @@ func (t *Table) PtrSize() int {
 	return 8
 }
 
-// Len returns the number of symbols loaded (FILE and SECTION symbols and
-// undefined ones are skipped).
+// Len returns the number of symbols loaded. FILE and SECTION symbols,
+// undefined ones, mapping symbols ("$x", "$d") and assembler-local labels
+// (".L...") are skipped.
 func (t *Table) Len() int { return len(t.syms) }
 
 // Lookup returns the symbol called name, preferring a global one when

@@ -5,7 +5,10 @@ import (
 	"cmp"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"io/fs"
+	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -218,7 +221,7 @@ func TestSymbolize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, ok := tab.Symbolize(tc.addr)
-		if got != tc.want || ok != tc.ok {
+		if !reflect.DeepEqual(got, tc.want) || ok != tc.ok {
 			t.Errorf("%s: Symbolize(%#x) = %+v, %v; want %+v, %v", tc.name, tc.addr, got, ok, tc.want, tc.ok)
 		}
 	}
@@ -314,6 +317,69 @@ func TestReadAt(t *testing.T) {
 		}
 		if err != nil || !bytes.Equal(got, tc.want) {
 			t.Errorf("%s: ReadAt(%#x, %d) = %x, %v; want %x", tc.name, tc.addr, tc.n, got, err, tc.want)
+		}
+	}
+}
+
+// TestMappingSymbols checks that ARM/RISC-V mapping symbols and
+// assembler-local labels never name an address: testdata/mapsyms.S puts
+// them inside code that has only a size-0 label, and after a data object.
+func TestMappingSymbols(t *testing.T) {
+	t.Parallel()
+	fixture(t, false) // skips without gcc
+	out := t.TempDir() + "/mapsyms.elf"
+	cmd := exec.Command("gcc", "-nostdlib", "-static", "-no-pie", "-Wa,-L", "-o", out, "testdata/mapsyms.S")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	tab, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := addr(t, tab, "entry_asm")
+	table := addr(t, tab, "table")
+	tests := []struct {
+		name string
+		addr uint64
+		want string
+	}{
+		{"$x at the label", entry, "entry_asm"},
+		{"after .Lloop", entry + 3, "entry_asm+0x3"},
+		{"at $d", entry + 4, "entry_asm+0x4"},
+		{"in the literal", entry + 6, "entry_asm+0x6"},
+		{"at $a.1", entry + 8, "entry_asm+0x8"},
+		{"at $t", entry + 9, "entry_asm+0x9"},
+		{"at $xrv64i2p1_m2p0", entry + 10, "entry_asm+0xa"},
+		{"$d.2 after a data object", table + 4, fmt.Sprintf("%#x", table+4)},
+	}
+	for _, tc := range tests {
+		if got, _ := tab.Symbolize(tc.addr); got.String() != tc.want {
+			t.Errorf("%s: Symbolize(%#x) = %s, want %s", tc.name, tc.addr, got, tc.want)
+		}
+	}
+	for _, name := range []string{"$x", "$d", "$a.1", "$t", "$xrv64i2p1_m2p0", "$d.2", ".Lloop"} {
+		if _, ok := tab.Lookup(name); ok {
+			t.Errorf("Lookup(%q) found a marker symbol", name)
+		}
+	}
+}
+
+func TestNotAName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"$x", true}, {"$d", true}, {"$a", true}, {"$t", true},
+		{"$x.12", true}, {"$d.literal", true},
+		{"$xrv64i2p1_m2p0_a2p1", true},
+		{".L", true}, {".Lloop", true}, {".LC0", true}, {".Ltmp12", true},
+		{"$", false}, {"$b", false}, {"$dx", false}, {"$drv64", false}, {"$x_real", false},
+		{"x", false}, {"kmain", false}, {".text", false}, {"L0", false}, {"_start", false},
+	}
+	for _, tc := range tests {
+		if got := notAName(tc.name); got != tc.want {
+			t.Errorf("notAName(%q) = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

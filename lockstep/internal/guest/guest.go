@@ -104,10 +104,20 @@ func (g *Guest) Symbolize(addr uint64) (compare.Location, bool) {
 	return g.Syms.Symbolize(addr)
 }
 
-// Loc is addr as symbol+offset where the symbols know it.
+// Loc is addr as symbol+offset where the symbols know it, with the
+// source line and inlined calls where their DWARF has them (file names
+// stripped of Spec.SourceStrip). The first Loc loads the DWARF index.
 func (g *Guest) Loc(addr uint64) compare.Location {
 	l, _ := g.Symbolize(addr)
 	l.Addr = addr
+	if g.Syms != nil {
+		if file, line, inlined, ok := g.Syms.Source(addr); ok {
+			l.File, l.Line, l.Inlined = symbols.StripSource(file, g.Spec.SourceStrip), line, inlined
+			for i := range l.Inlined {
+				l.Inlined[i].File = symbols.StripSource(l.Inlined[i].File, g.Spec.SourceStrip)
+			}
+		}
+	}
 	return l
 }
 
