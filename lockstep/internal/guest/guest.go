@@ -107,11 +107,24 @@ func (g *Guest) Symbolize(addr uint64) (compare.Location, bool) {
 // Loc is addr as symbol+offset where the symbols know it, with the
 // source line and inlined calls where their DWARF has them (file names
 // stripped of Spec.SourceStrip). The first Loc loads the DWARF index.
-func (g *Guest) Loc(addr uint64) compare.Location {
+func (g *Guest) Loc(addr uint64) compare.Location { return g.loc(addr, addr) }
+
+// ReturnLoc is Loc for a return address: symbol+offset of ret itself, and
+// the source line of the call before it (ret-1), as gdb shows a caller's
+// frame; the line after the call would be wrong.
+func (g *Guest) ReturnLoc(ret uint64) compare.Location {
+	if ret == 0 {
+		return g.Loc(ret)
+	}
+	return g.loc(ret, ret-1)
+}
+
+// loc symbolises addr, with the source line of src.
+func (g *Guest) loc(addr, src uint64) compare.Location {
 	l, _ := g.Symbolize(addr)
 	l.Addr = addr
 	if g.Syms != nil {
-		if file, line, inlined, ok := g.Syms.Source(addr); ok {
+		if file, line, inlined, ok := g.Syms.Source(src); ok {
 			l.File, l.Line, l.Inlined = symbols.StripSource(file, g.Spec.SourceStrip), line, inlined
 			for i := range l.Inlined {
 				l.Inlined[i].File = symbols.StripSource(l.Inlined[i].File, g.Spec.SourceStrip)

@@ -91,7 +91,7 @@ func (g *Guest) walkFrames(ctx context.Context, pc, sp, fp uint64, get func(stri
 		}
 		ret = rv
 		if next != 0 && (next <= fp || next-fp > maxFrameGap) {
-			return []compare.Frame{{Location: g.Loc(ret)}}, true
+			return []compare.Frame{{Location: g.ReturnLoc(ret)}}, true
 		}
 		fp = next
 	}
@@ -99,7 +99,7 @@ func (g *Guest) walkFrames(ctx context.Context, pc, sp, fp uint64, get func(stri
 		if !g.isReturn(ctx, ret) {
 			break
 		}
-		out = append(out, compare.Frame{Location: g.Loc(ret)})
+		out = append(out, compare.Frame{Location: g.ReturnLoc(ret)})
 		if fp == 0 {
 			break
 		}
@@ -110,7 +110,7 @@ func (g *Guest) walkFrames(ctx context.Context, pc, sp, fp uint64, get func(stri
 		ret = rv
 		if next != 0 && (next <= fp || next-fp > maxFrameGap) {
 			if g.isReturn(ctx, ret) {
-				out = append(out, compare.Frame{Location: g.Loc(ret)})
+				out = append(out, compare.Frame{Location: g.ReturnLoc(ret)})
 			}
 			break
 		}
@@ -175,7 +175,7 @@ func (g *Guest) scanStack(ctx context.Context, sp uint64) []compare.Frame {
 	for off := 0; off+ps <= len(data) && len(out) < maxScanned; off += ps {
 		w := g.Word(data[off : off+ps])
 		if g.isReturn(ctx, w) {
-			out = append(out, compare.Frame{Location: g.Loc(w), Uncertain: true})
+			out = append(out, compare.Frame{Location: g.ReturnLoc(w), Uncertain: true})
 		}
 	}
 	return out
