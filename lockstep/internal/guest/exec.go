@@ -166,7 +166,7 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 			return st, d
 		}
 		return st, fmt.Errorf("guest %s: %s: %w", g.Name(), op, context.Cause(ctx))
-	case ctx.Err() != nil && st.Kind != 0:
+	case expired(ctx) && st.Kind != 0:
 		// Interrupted at the caller's bound: the guest is alive and
 		// stopped where st says.
 		if st.Thread != "" {
@@ -177,7 +177,7 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 	// No stop reply: an interrupt that was not answered, or a broken
 	// connection.
 	cause := fmt.Errorf("%s: %w", op, err)
-	if ctx.Err() != nil {
+	if expired(ctx) {
 		cause = fmt.Errorf("%s: no stop reply to the interrupt: %w", op, context.Cause(ctx))
 	}
 	if d := g.Diagnose(ctx, cause); d != nil {
@@ -186,11 +186,21 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 	return g.exitReply(), nil
 }
 
+// expired reports whether ctx has ended or its deadline has passed: a
+// socket deadline set from ctx fires a moment before ctx's own timer.
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
 // fail turns an error of a request to the gdbstub into what it means: a
 // refusal stays the guest's error; anything else (a closed connection, a
 // request that timed out) is diagnosed against the process.
 func (g *Guest) fail(ctx context.Context, err error) error {
-	if errors.Is(err, rsp.ErrRefused) || errors.Is(err, rsp.ErrUnsupported) || errors.Is(err, rsp.ErrNoRegister) || ctx.Err() != nil {
+	if errors.Is(err, rsp.ErrRefused) || errors.Is(err, rsp.ErrUnsupported) || errors.Is(err, rsp.ErrNoRegister) || expired(ctx) {
 		// A refusal is the guest's; a request cut short by the caller's
 		// own bound says nothing about QEMU.
 		return fmt.Errorf("guest %s: %w", g.Name(), err)
