@@ -124,3 +124,31 @@ func TestLocaliseFromBoot(t *testing.T) {
 		}
 	})
 }
+
+// TestABIBetweenBuilds compares the general registers of two builds at a
+// function that reads no argument: the leftovers in rdi and friends are
+// informational, the first divergence is the memory, and its cause the
+// store, found from boot (issue 9, items 4 and 5).
+func TestABIBetweenBuilds(t *testing.T) {
+	res := runScenario(t, load(t, "stores-abi.yaml"))
+	if n := len(byKind(res, compare.KindRegister)); n != 0 {
+		t.Errorf("%d register divergences at a function entry that reads no argument: %+v", n, byKind(res, compare.KindRegister))
+	}
+	if len(res.Divergences) == 0 || res.Divergences[0].Kind != compare.KindMemory {
+		t.Fatalf("first divergence %+v, want the memory", res.Divergences)
+	}
+	found := false
+	for _, d := range byKind(res, compare.KindInstruction) {
+		found = found || d.Instruction.Granularity == compare.ByWrite && strings.Contains(d.Summary, "to stores_out+0x0 in store_word: 0x12c0 vs 0x12c1")
+	}
+	if !found {
+		t.Errorf("the differing store is not localised: %+v", byKind(res, compare.KindInstruction))
+	}
+	informational := false
+	for _, n := range res.Notes {
+		informational = informational || strings.Contains(n, "rdi") && strings.Contains(n, "informational")
+	}
+	if !informational {
+		t.Errorf("no note says rdi is informational: %q", res.Notes)
+	}
+}

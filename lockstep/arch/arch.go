@@ -75,6 +75,19 @@ type Arch struct {
 	LiveArgs func(code []byte, pc uint64, callee func(target uint64) (live []bool, transparent bool)) []bool
 	// Link is the link register holding the return address, "" if none.
 	Link string
+	// EntryScratch are the registers whose values at a function's first
+	// instruction the calling convention gives no meaning (caller-saved
+	// scratch and callee-saved registers holding the caller's state), apart
+	// from the argument registers the function reads. Between two builds
+	// their values are leftovers of different code.
+	EntryScratch []string
+	// StackAlign is the stack pointer's alignment at a function's first
+	// instruction that the calling convention fixes (its value modulo
+	// StackAlign is meaningful, the rest of it not); 0 if none.
+	StackAlign uint64
+	// StatusFlags are the flag bits, by flags register, that hold results
+	// of earlier arithmetic: meaningless at a function entry.
+	StatusFlags map[string][]string
 	// FallThrough, when set, returns the address of the next instruction
 	// when the one at the start of code (at pc) always continues there;
 	// false for jumps, calls, returns, traps and undecodable bytes.

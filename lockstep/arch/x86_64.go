@@ -23,13 +23,16 @@ var x86MXCSR = []Bit{
 
 func init() {
 	register(&Arch{
-		Name:    "x86_64",
-		PC:      "rip",
-		SP:      "rsp",
-		FP:      "rbp",
-		PtrSize: 8,
-		ArgRegs: []string{"rdi", "rsi", "rdx", "rcx", "r8", "r9"},
-		Flags:   map[string][]Bit{"eflags": x86Flags, "rflags": x86Flags, "mxcsr": x86MXCSR},
+		Name:         "x86_64",
+		PC:           "rip",
+		SP:           "rsp",
+		FP:           "rbp",
+		PtrSize:      8,
+		ArgRegs:      []string{"rdi", "rsi", "rdx", "rcx", "r8", "r9"},
+		EntryScratch: []string{"rax", "rbx", "rbp", "r10", "r11", "r12", "r13", "r14", "r15"},
+		StackAlign:   16,
+		StatusFlags:  map[string][]string{"eflags": {"CF", "PF", "AF", "ZF", "SF", "OF"}},
+		Flags:        map[string][]Bit{"eflags": x86Flags, "rflags": x86Flags, "mxcsr": x86MXCSR},
 		Disasm: func(code []byte, pc uint64, sym func(uint64) string) (string, int, error) {
 			return DisasmX86(code, pc, 64, sym)
 		},

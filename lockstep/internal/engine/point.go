@@ -153,7 +153,12 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 	}
 	ropt := e.regOptions(p, sp.Compare)
 	ropt.Symbolize = e.symbolizers(p)
-	for _, d := range compare.Registers(caps[0].regs, caps[1].regs, ropt) {
+	regDiffs, info := e.abiFilter(p, sp.Compare, pcs, [2]compareRegs{compareRegs(caps[0].regs), compareRegs(caps[1].regs)},
+		compare.Registers(caps[0].regs, caps[1].regs, ropt))
+	if len(info) > 0 {
+		e.rec.Note(informational(k, pcs[0].Symbol, info))
+	}
+	for _, d := range regDiffs {
 		add(compare.Divergence{Kind: compare.KindRegister, Summary: compare.RegisterSummary(d), Register: &d, Noise: ropt.IsNoise(d)})
 	}
 	for j := range caps[0].mem {
