@@ -296,7 +296,7 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 	}
 	for i, it := range items {
 		ip := index(p, i)
-		sp := SyncPoint{Index: i, Hit: 1, Pos: d.at(it)}
+		sp := SyncPoint{Index: i, Hit: 1, At: AtEntry, Pos: d.at(it)}
 		var over compareRaw
 		var breakSeen bool
 		keys := d.mapping(ip, it, map[string]fieldFunc{
@@ -323,6 +323,11 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 			},
 			"step": func(p string, _, v *yaml.Node) {
 				sp.Step, _ = d.int(p, v, 0, math.MaxInt32)
+			},
+			"at": func(p string, _, v *yaml.Node) {
+				if a, ok := d.oneOf(p, v, AtEntry, AtReturn); ok {
+					sp.At = a
+				}
 			},
 			"compare": func(p string, _, v *yaml.Node) { over = b.decodeCompare(p, v) },
 		})

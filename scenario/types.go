@@ -198,6 +198,10 @@ type SyncPoint struct {
 	IsAddr bool
 	// Hit is which arrival counts (1 = the first).
 	Hit int
+	// At is where at the break the point is: AtEntry (the address itself,
+	// the default) or AtReturn (when the function entered there returns
+	// to its caller).
+	At string
 	// Timeout bounds the wait for this point; 0 means the rest of the run
 	// timeout.
 	Timeout time.Duration
@@ -208,6 +212,15 @@ type SyncPoint struct {
 	Compare CompareSpec
 	Pos     Position
 }
+
+// Values of sync[].at.
+const (
+	// AtEntry stops at the break address itself.
+	AtEntry = "entry"
+	// AtReturn stops where the function entered at the break address
+	// returns to its caller, with its return value in place.
+	AtReturn = "return"
+)
 
 // Trace lists functions whose entries are recorded between sync points.
 type Trace struct {

@@ -81,6 +81,8 @@ type Arch struct {
 	// from the argument registers the function reads. Between two builds
 	// their values are leftovers of different code.
 	EntryScratch []string
+	// RetRegs are the registers that hold a function's return value.
+	RetRegs []string
 	// StackAlign is the stack pointer's alignment at a function's first
 	// instruction that the calling convention fixes (its value modulo
 	// StackAlign is meaningful, the rest of it not); 0 if none.

@@ -30,6 +30,7 @@ func init() {
 		PtrSize:      8,
 		ArgRegs:      []string{"rdi", "rsi", "rdx", "rcx", "r8", "r9"},
 		EntryScratch: []string{"rax", "rbx", "rbp", "r10", "r11", "r12", "r13", "r14", "r15"},
+		RetRegs:      []string{"rax"}, // rdx too for 128-bit values: name it to compare it
 		StackAlign:   16,
 		StatusFlags:  map[string][]string{"eflags": {"CF", "PF", "AF", "ZF", "SF", "OF"}},
 		Flags:        map[string][]Bit{"eflags": x86Flags, "rflags": x86Flags, "mxcsr": x86MXCSR},

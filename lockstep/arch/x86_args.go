@@ -35,118 +35,158 @@ var x86WriteOnly = map[x86asm.Op]bool{
 	x86asm.RDTSC: true, x86asm.CPUID: true,
 }
 
+// x86Branches are the conditional branches: both ways are followed.
+var x86Branches = map[x86asm.Op]bool{
+	x86asm.JE: true, x86asm.JNE: true, x86asm.JA: true, x86asm.JAE: true, x86asm.JB: true, x86asm.JBE: true,
+	x86asm.JG: true, x86asm.JGE: true, x86asm.JL: true, x86asm.JLE: true, x86asm.JS: true, x86asm.JNS: true,
+	x86asm.JO: true, x86asm.JNO: true, x86asm.JP: true, x86asm.JNP: true,
+	x86asm.JRCXZ: true, x86asm.JECXZ: true, x86asm.JCXZ: true,
+	x86asm.LOOP: true, x86asm.LOOPE: true, x86asm.LOOPNE: true,
+}
+
+// x86LiveBudget bounds the instructions X86LiveArgs decodes along all
+// paths of one function.
+const x86LiveBudget = 4096
+
 // X86LiveArgs reports, for each SysV argument register (rdi, rsi, rdx, rcx,
 // r8, r9), whether the function starting at code may read it as an
-// argument. It follows the entry block: a register written before it is
-// read there is dead (the caller's leftover, not an argument); one read
-// first is live. At a call or an unconditional jump, the argument
-// registers are clobbered (caller-saved) or handed on, so the ones not yet
-// decided take the target's answer from callee (nil when the target is
-// unknown: they are taken as live); a transparent target (a profiling hook
-// such as Linux's __fentry__, which saves and restores every argument) is
-// walked past. A return makes the rest dead; a
-// conditional branch or the end of the decoded code leaves them live.
+// argument: whether some path from the entry reads it before writing it.
+// It follows every path through the function's code: both ways at a
+// conditional branch, jumps inside code, loops once. A register written
+// before it is read on a path is dead there (the caller's leftover, not an
+// argument). At a call or a jump out of code (a tail call) the argument
+// registers not yet decided on that path take the target's answer from
+// callee (nil when the target is unknown: they are taken as live); a
+// transparent target (a profiling hook such as Linux's __fentry__, which
+// saves and restores every argument) is walked past. A return ends a path
+// with the rest dead. An indirect jump, an interrupt, undecodable bytes,
+// running off the end of code or the budget leave the rest live.
 func X86LiveArgs(code []byte, pc uint64, callee func(target uint64) (live []bool, transparent bool)) []bool {
-	live := make([]bool, len(x86ArgFamilies))
-	decided := make([]bool, len(x86ArgFamilies))
-	decide := func(i int, v bool) {
-		if !decided[i] {
-			decided[i], live[i] = true, v
+	n := len(x86ArgFamilies)
+	all := uint8(1)<<n - 1
+	live := make([]bool, n)
+	budget := x86LiveBudget
+	type state struct {
+		off     int
+		decided uint8
+	}
+	seen := map[state]bool{}
+	rest := func(decided uint8, v []bool) {
+		for i := range n {
+			if decided&(1<<i) == 0 && (v == nil || i >= len(v) || v[i]) {
+				live[i] = true
+			}
 		}
 	}
-	read := func(a x86asm.Arg) {
-		switch a := a.(type) {
-		case x86asm.Reg:
-			if i, _, ok := x86ArgIndex(a); ok {
-				decide(i, true)
+	var walk func(off int, decided uint8)
+	walk = func(off int, decided uint8) {
+		read := func(a x86asm.Arg) {
+			var regs []x86asm.Reg
+			switch a := a.(type) {
+			case x86asm.Reg:
+				regs = []x86asm.Reg{a}
+			case x86asm.Mem:
+				regs = []x86asm.Reg{a.Base, a.Index}
 			}
-		case x86asm.Mem:
-			for _, r := range []x86asm.Reg{a.Base, a.Index} {
-				if i, _, ok := x86ArgIndex(r); ok {
-					decide(i, true)
+			for _, r := range regs {
+				if i, _, ok := x86ArgIndex(r); ok && decided&(1<<i) == 0 {
+					live[i] = true
+					decided |= 1 << i
 				}
 			}
 		}
+		for decided != all {
+			if off < 0 || off >= len(code) || budget <= 0 {
+				rest(decided, nil)
+				return
+			}
+			if seen[state{off, decided}] {
+				return // this path was followed from here already
+			}
+			seen[state{off, decided}] = true
+			budget--
+			inst, err := x86asm.Decode(code[off:], 64)
+			if err != nil || inst.Op == 0 {
+				rest(decided, nil)
+				return
+			}
+			next := pc + uint64(off) + uint64(inst.Len)
+			off += inst.Len
+			target, direct := uint64(0), false
+			if rel, ok := inst.Args[0].(x86asm.Rel); ok {
+				target, direct = uint64(int64(next)+int64(rel)), true
+			}
+			inCode := direct && target >= pc && target < pc+uint64(len(code))
+			switch {
+			case inst.Op == x86asm.RET:
+				return
+			case inst.Op == x86asm.UD2 || inst.Op == x86asm.HLT:
+				return
+			case inst.Op == x86asm.INT:
+				rest(decided, nil)
+				return
+			case inst.Op == x86asm.JMP && inCode:
+				off = int(target - pc)
+				continue
+			case inst.Op == x86asm.CALL || inst.Op == x86asm.JMP:
+				if !direct {
+					read(inst.Args[0]) // an indirect call or jump reads its operand
+					rest(decided, nil)
+					return
+				}
+				var v []bool
+				if callee != nil {
+					var transparent bool
+					if v, transparent = callee(target); transparent {
+						continue
+					}
+				}
+				rest(decided, v)
+				return
+			case x86Branches[inst.Op]:
+				if inst.Op == x86asm.JRCXZ || inst.Op == x86asm.JECXZ || inst.Op == x86asm.JCXZ || inst.Op == x86asm.LOOP ||
+					inst.Op == x86asm.LOOPE || inst.Op == x86asm.LOOPNE {
+					read(x86asm.RCX)
+				}
+				if inCode {
+					walk(int(target-pc), decided)
+				} else {
+					rest(decided, nil)
+				}
+				continue
+			}
+			dst := inst.Args[0]
+			if dst == nil {
+				continue
+			}
+			// "xor %esi,%esi" reads nothing: it zeroes.
+			zeroing := (inst.Op == x86asm.XOR || inst.Op == x86asm.SUB) && inst.Args[1] == dst
+			if !zeroing {
+				// Sources first: in "add %rsi,%rdi" rsi is read, rdi read and written.
+				for j := 1; j < len(inst.Args) && inst.Args[j] != nil; j++ {
+					read(inst.Args[j])
+				}
+			}
+			if m, ok := dst.(x86asm.Mem); ok {
+				read(m)
+				continue
+			}
+			r, ok := dst.(x86asm.Reg)
+			if !ok {
+				continue
+			}
+			i, full, isArg := x86ArgIndex(r)
+			if !isArg || decided&(1<<i) != 0 {
+				continue
+			}
+			if (zeroing || x86WriteOnly[inst.Op]) && full {
+				decided |= 1 << i // written first: dead on this path
+			} else {
+				live[i] = true // read-modify-write, compare, test, push, partial write
+				decided |= 1 << i
+			}
+		}
 	}
-	// handOn settles the undecided registers at a call or jump; it reports
-	// false for a transparent target, where the walk goes on.
-	handOn := func(inst x86asm.Inst, next uint64) bool {
-		var target []bool
-		if rel, ok := inst.Args[0].(x86asm.Rel); ok && callee != nil {
-			var transparent bool
-			target, transparent = callee(uint64(int64(next) + int64(rel)))
-			if transparent {
-				return false
-			}
-		} else if inst.Args[0] != nil {
-			read(inst.Args[0]) // an indirect call reads its operand
-		}
-		for i := range live {
-			decide(i, target == nil || i >= len(target) || target[i])
-		}
-		return true
-	}
-	for off, n := 0, 0; off < len(code) && n < 64; n++ {
-		inst, err := x86asm.Decode(code[off:], 64)
-		if err != nil || inst.Op == 0 {
-			break
-		}
-		next := pc + uint64(off) + uint64(inst.Len)
-		off += inst.Len
-		switch inst.Op {
-		case x86asm.CALL, x86asm.JMP:
-			if handOn(inst, next) {
-				return live
-			}
-			continue
-		case x86asm.RET:
-			for i := range live {
-				decide(i, false)
-			}
-			return live
-		case x86asm.JE, x86asm.JNE, x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE,
-			x86asm.JG, x86asm.JGE, x86asm.JL, x86asm.JLE, x86asm.JS, x86asm.JNS, x86asm.JO, x86asm.JNO,
-			x86asm.JP, x86asm.JNP, x86asm.JRCXZ, x86asm.JECXZ, x86asm.UD2, x86asm.INT, x86asm.HLT:
-			for i := range live {
-				decide(i, true)
-			}
-			return live
-		}
-		dst := inst.Args[0]
-		if dst == nil {
-			continue
-		}
-		// "xor %esi,%esi" reads nothing: it zeroes.
-		zeroing := (inst.Op == x86asm.XOR || inst.Op == x86asm.SUB) && inst.Args[1] == dst
-		if !zeroing {
-			// Sources first: in "add %rsi,%rdi" rsi is read, rdi read and written.
-			for j := 1; j < len(inst.Args) && inst.Args[j] != nil; j++ {
-				read(inst.Args[j])
-			}
-		}
-		if m, ok := dst.(x86asm.Mem); ok {
-			read(m)
-			continue
-		}
-		r, ok := dst.(x86asm.Reg)
-		if !ok {
-			continue
-		}
-		i, full, isArg := x86ArgIndex(r)
-		if !isArg {
-			continue
-		}
-		switch {
-		case zeroing && full:
-			decide(i, false)
-		case x86WriteOnly[inst.Op] && full:
-			decide(i, false)
-		default:
-			decide(i, true) // read-modify-write, compare, test, push, partial write
-		}
-	}
-	for i := range live {
-		decide(i, true)
-	}
+	walk(0, 0)
 	return live
 }

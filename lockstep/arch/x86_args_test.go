@@ -35,6 +35,17 @@ func TestX86LiveArgs(t *testing.T) {
 		// mov %sil,%al: a partial read counts
 		{"partial read", []byte{0x40, 0x88, 0xf0, 0xc3}, []bool{false, true, false, false, false, false}},
 		{"undecodable", []byte{0x0f}, []bool{true, true, true, true, true, true}},
+		// test %rdi,%rdi; je +4; mov %rsi,%rax; ret; xor %eax,%eax; ret: both ways followed
+		{"both ways of a branch", []byte{0x48, 0x85, 0xff, 0x74, 0x04, 0x48, 0x89, 0xf0, 0xc3, 0x31, 0xc0, 0xc3},
+			[]bool{true, true, false, false, false, false}},
+		// xor %eax,%eax; add %rdi,%rax; dec %rcx; jne -8; ret: a loop, followed once
+		{"loop", []byte{0x31, 0xc0, 0x48, 0x01, 0xf8, 0x48, 0xff, 0xc9, 0x75, 0xf8, 0xc3},
+			[]bool{true, false, false, true, false, false}},
+		// test %rdi,%rdi; je +5 (to the ret); call 0x3000; ret: the call's answer on one path only
+		{"call on one path", []byte{0x48, 0x85, 0xff, 0x74, 0x05, 0xe8, 0xf6, 0x1f, 0, 0, 0xc3},
+			[]bool{true, true, false, false, false, false}},
+		// jmp *%rax: an indirect jump leaves everything live
+		{"indirect jump", []byte{0xff, 0xe0}, []bool{true, true, true, true, true, true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

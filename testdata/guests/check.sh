@@ -81,8 +81,8 @@ for g in tsc tsc-bad; do
 done
 syms stepexit kmain window_start late_point stepexit_count
 syms stepexit-pad kmain window_start late_point stepexit_count stepexit_pad
-syms stores-good kmain stores_start store_word stores_done stores_out
-syms stores-bad kmain stores_start store_word stores_done stores_out
+syms stores-good kmain stores_start store_word stores_total stores_done stores_out
+syms stores-bad kmain stores_start store_word stores_total stores_done stores_out
 for g in rm16-good rm16-bad; do
 	syms $g pvh_start rm16_enter rm16_real rm_main rm_checksum rm_fill rm_done \
 		rm_exit rm_table rm_input rm16_delta rm16_stack

@@ -10,10 +10,10 @@ import (
 )
 
 // maskDeadArgs returns copies of two call sequences in which the argument
-// registers that neither side's function reads are zeroed: without DWARF
-// the arity is unknown, and leftovers in unused registers are not
-// differences.
-func maskDeadArgs(p guest.Pair, a, b []compare.Call) ([]compare.Call, []compare.Call) {
+// registers that neither side's function reads are zeroed, except those
+// named in keep: without DWARF the arity is unknown, and leftovers in
+// unused registers are not differences unless the scenario asks for them.
+func maskDeadArgs(p guest.Pair, a, b []compare.Call, keep []string) ([]compare.Call, []compare.Call) {
 	a, b = slices.Clone(a), slices.Clone(b)
 	for i := range min(len(a), len(b)) {
 		if a[i].Name != b[i].Name {
@@ -25,7 +25,8 @@ func maskDeadArgs(p guest.Pair, a, b []compare.Call) ([]compare.Call, []compare.
 		}
 		a[i].Args, b[i].Args = slices.Clone(a[i].Args), slices.Clone(b[i].Args)
 		for j := range min(len(a[i].Args), len(b[i].Args), len(la), len(lb)) {
-			if !la[j] && !lb[j] {
+			named := j < len(a[i].ArgNames) && slices.ContainsFunc(keep, func(n string) bool { return strings.EqualFold(n, a[i].ArgNames[j]) })
+			if !la[j] && !lb[j] && !named {
 				a[i].Args[j], b[i].Args[j] = 0, 0
 			}
 		}
@@ -34,20 +35,20 @@ func maskDeadArgs(p guest.Pair, a, b []compare.Call) ([]compare.Call, []compare.
 }
 
 // FirstCallDivergence compares two call sequences by name, order and the
-// argument registers each function reads. Only when those all match does
-// it look at the registers no side reads, and says so: a caller that sets
-// an unused register differently did change, but leftovers in unused
-// registers are the usual reason, and they are noise.
-func FirstCallDivergence(p guest.Pair, a, b []compare.Call, sym [2]compare.SymbolizeFunc) (int, string, bool) {
-	ma, mb := maskDeadArgs(p, a, b)
+// argument registers each function reads, and those named in keep (the
+// scenario's own register names). Other registers a function does not read
+// are leftovers of the caller's code: they never make a divergence. dead,
+// when the calls match, says where they differ only in such registers (""
+// if nowhere), for a note.
+func FirstCallDivergence(p guest.Pair, a, b []compare.Call, sym [2]compare.SymbolizeFunc, keep []string) (idx int, reason string, diverged bool, dead string) {
+	ma, mb := maskDeadArgs(p, a, b, keep)
 	if idx, reason, ok := compare.FirstCallDivergence(ma, mb, sym); ok {
-		return idx, reason, ok
+		return idx, reason, ok, ""
 	}
-	idx, reason, ok := compare.FirstCallDivergence(a, b, sym)
-	if ok {
-		reason += " (an argument register the function does not read)"
+	if _, reason, ok := compare.FirstCallDivergence(a, b, sym); ok {
+		dead = reason
 	}
-	return idx, reason, ok
+	return 0, "", false, dead
 }
 
 // CallDivergence describes the calls number idx of a and b, the first that

@@ -153,10 +153,10 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 	}
 	ropt := e.regOptions(p, sp.Compare)
 	ropt.Symbolize = e.symbolizers(p)
-	regDiffs, info := e.abiFilter(p, sp.Compare, pcs, [2]compareRegs{compareRegs(caps[0].regs), compareRegs(caps[1].regs)},
+	regDiffs, info := e.abiFilter(p, sp, pcs, [2]compareRegs{compareRegs(caps[0].regs), compareRegs(caps[1].regs)},
 		compare.Registers(caps[0].regs, caps[1].regs, ropt))
 	if len(info) > 0 {
-		e.rec.Note(informational(k, pcs[0].Symbol, info))
+		e.rec.Note(informational(k, sp.Break, sp.At == scenario.AtReturn, info))
 	}
 	for _, d := range regDiffs {
 		add(compare.Divergence{Kind: compare.KindRegister, Summary: compare.RegisterSummary(d), Register: &d, Noise: ropt.IsNoise(d)})

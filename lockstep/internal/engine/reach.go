@@ -55,15 +55,16 @@ func (e *Engine) Reach(ctx context.Context, p guest.Pair, k int, trace [2]map[ui
 	bound := e.WaitBound(ctx, sp)
 	var arr [2]Arrival
 	err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
-		a, err := e.runTo(ctx, g, k, addrs[i], sp.Hit, bound, trace[i])
+		a, err := e.runTo(ctx, g, k, addrs[i], sp.Hit, sp.At == scenario.AtReturn, bound, trace[i])
 		arr[i] = a
 		return err
 	})
 	return arr, err
 }
 
-// runTo runs g until the hit-th arrival at addr.
-func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, hit int, bound time.Duration, trace map[uint64]string) (Arrival, error) {
+// runTo runs g until the hit-th arrival at addr, and with atReturn on
+// until the function entered there returns to its caller.
+func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, hit int, atReturn bool, bound time.Duration, trace map[uint64]string) (Arrival, error) {
 	if g.Exited() {
 		return Arrival{State: Exited, PC: g.LastPC(), Detail: fmt.Sprintf("had exited (status %s)", fmtCode(g.ExitStatus()))}, nil
 	}
@@ -86,6 +87,10 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 	defer cancel()
 	var a Arrival
 	hits := 0
+	// Waiting for the return: where to, and the stack pointer at the
+	// entry (the return pops above it; a recursive call's does not).
+	returning := false
+	var retAddr, entrySP uint64
 	for {
 		st, err := g.Cont(wctx)
 		if ctx.Err() != nil {
@@ -125,12 +130,33 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 			}
 			a.Calls = append(a.Calls, c)
 		}
+		if returning && pc == retAddr {
+			matched = true
+			sp, err := g.SP(ctx)
+			if err != nil {
+				return a, err
+			}
+			if sp > entrySP {
+				a.State = Reached
+				a.Detail = fmt.Sprintf("reached the return of %s to %s", g.Loc(addr), g.Loc(pc))
+				return a, nil
+			}
+		}
 		if pc == addr {
 			matched = true
-			if hits++; hits >= hit {
-				a.State = Reached
-				a.Detail = "reached " + g.Loc(pc).String()
-				return a, nil
+			if hits++; hits >= hit && !returning {
+				if !atReturn {
+					a.State = Reached
+					a.Detail = "reached " + g.Loc(pc).String()
+					return a, nil
+				}
+				if retAddr, entrySP, err = g.ReturnAddress(ctx); err != nil {
+					return a, err
+				}
+				if err := g.Insert(ctx, g.BPKind, retAddr); err != nil {
+					return a, err
+				}
+				returning = true
 			}
 		}
 		if !matched {

@@ -415,7 +415,7 @@ func (e *Engine) stepWindowCalls(ctx context.Context, p guest.Pair, k int, sp *s
 		m := min(len(a), len(b))
 		a, b = a[:m], b[:m]
 	}
-	idx, reason, diverged := FirstCallDivergence(p, a, b, e.CallSymbolizers(p))
+	idx, reason, diverged, _ := FirstCallDivergence(p, a, b, e.CallSymbolizers(p), sp.Compare.Registers)
 	if !diverged {
 		return w, nil
 	}

@@ -135,6 +135,9 @@ var profilingHooks = map[string]bool{"__fentry__": true, "mcount": true, "__cyg_
 // maxLiveDepth bounds how many calls deep LiveArgs follows.
 const maxLiveDepth = 4
 
+// maxLiveCode bounds how much of a function LiveArgs decodes.
+const maxLiveCode = 16 << 10
+
 // LiveArgs returns which argument registers the function at addr may read,
 // from its code in the symbol file; nil when that is unknown.
 func (g *Guest) LiveArgs(addr uint64) []bool {
@@ -157,9 +160,14 @@ func (g *Guest) liveArgsDepth(addr uint64, depth int) []bool {
 	if !ok || l.Offset != 0 {
 		return nil // not a function entry: a jump inside a function
 	}
-	// The entry block is short; near the end of a section less is there.
+	// The whole function, for every path through it (bounded); near the
+	// end of a section less is there.
+	size := uint64(256)
+	if sym, ok := g.Syms.Lookup(l.Symbol); ok && sym.Size > 0 {
+		size = min(sym.Size, maxLiveCode)
+	}
 	var code []byte
-	for n := 256; n >= 1 && code == nil; n /= 2 {
+	for n := int(size); n >= 1 && code == nil; n /= 2 {
 		code, _ = g.Syms.ReadAt(addr, n)
 	}
 	if code == nil {

@@ -58,6 +58,40 @@ func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note str
 	return frames, note, nil
 }
 
+// SP reads the stack pointer.
+func (g *Guest) SP(ctx context.Context) (uint64, error) {
+	regs, err := g.Registers(ctx, g.Arch.SP)
+	if err != nil {
+		return 0, err
+	}
+	sp, _ := regs[g.Arch.SP].Uint64()
+	return sp, nil
+}
+
+// ReturnAddress returns, at a function's first instruction, where it will
+// return to (the link register, or the word at the stack pointer) and the
+// stack pointer there.
+func (g *Guest) ReturnAddress(ctx context.Context) (ret, sp uint64, err error) {
+	want := []string{g.Arch.SP}
+	if g.Arch.Link != "" {
+		want = append(want, g.Arch.Link)
+	}
+	regs, err := g.Registers(ctx, want...)
+	if err != nil {
+		return 0, 0, err
+	}
+	sp, _ = regs[g.Arch.SP].Uint64()
+	if g.Arch.Link != "" {
+		ret, _ = regs[g.Arch.Link].Uint64()
+		return ret, sp, nil
+	}
+	ret, err = g.readWord(ctx, sp)
+	if err != nil {
+		return 0, 0, fmt.Errorf("guest %s: return address at %#x: %w", g.Name(), sp, err)
+	}
+	return ret, sp, nil
+}
+
 // walkFrames follows the frame-pointer chain. At a function's first
 // instruction the frame is not yet set up: the return address is at the
 // stack pointer (or in the link register) and fp still belongs to the

@@ -206,7 +206,10 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 		return nil, err
 	}
 	a, b := arr[0].Calls, arr[1].Calls
-	idx, reason, diverged := engine.FirstCallDivergence(p, a, b, e.CallSymbolizers(p))
+	idx, reason, diverged, dead := engine.FirstCallDivergence(p, a, b, e.CallSymbolizers(p), e.Scenario().Sync[k].Compare.Registers)
+	if dead != "" {
+		e.Notef("localisation: the function entries %s differ only in argument registers the functions do not read (%s): not a divergence", engine.Between(k), dead)
+	}
 	if !diverged {
 		verb := "match"
 		if len(a) == 1 {
