@@ -61,6 +61,11 @@ func versionAtLeast(v string, major, minor int) bool {
 // through the gdbstub instead (with a note when err is non-nil).
 func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec scenario.CompareSpec, limit int, stop func(uint64, *trace.State) bool, where Where) (w Window, done bool, err error) {
 	t0 := time.Now()
+	for j := 0; j <= from; j++ {
+		if e.sc.Sync[j].At == scenario.AtReturn {
+			return w, false, fmt.Errorf("trace engine: sync point %d is at a return, which the trace does not follow", j+1)
+		}
+	}
 	topt, ropt, names, err := e.traceOptions(p, k, spec)
 	if err != nil {
 		return w, false, err
