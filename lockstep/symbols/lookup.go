@@ -157,3 +157,13 @@ func (t *Table) Section(addr uint64) (string, bool) {
 	}
 	return s.name, true
 }
+
+// FileOffset returns the section whose bytes in the file hold addr and
+// addr's offset in the file: where an initialised value comes from.
+func (t *Table) FileOffset(addr uint64) (section string, off uint64, ok bool) {
+	s, ok := t.fileSection(addr)
+	if !ok {
+		return "", 0, false
+	}
+	return s.name, s.offset + (addr - s.addr), true
+}

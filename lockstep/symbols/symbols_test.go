@@ -383,3 +383,32 @@ func TestNotAName(t *testing.T) {
 		}
 	}
 }
+
+// TestFileOffset checks where initialised data comes from in the file,
+// and that .bss has no file bytes.
+func TestFileOffset(t *testing.T) {
+	t.Parallel()
+	path := fixture(t, false)
+	tab := loadFixture(t)
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	table, ok := tab.Lookup("table")
+	if !ok {
+		t.Fatal("no symbol table")
+	}
+	data := f.Section(".data")
+	sec, off, ok := tab.FileOffset(table.Addr + 4)
+	if !ok || sec != ".data" || off != data.Offset+(table.Addr+4-data.Addr) {
+		t.Errorf("FileOffset(table+4) = %q %#x %v, want .data at %#x", sec, off, ok, data.Offset+(table.Addr+4-data.Addr))
+	}
+	counter, ok := tab.Lookup("counter")
+	if !ok {
+		t.Fatal("no symbol counter")
+	}
+	if sec, off, ok := tab.FileOffset(counter.Addr); ok {
+		t.Errorf("FileOffset(counter) = %q %#x, want none (.bss)", sec, off)
+	}
+}

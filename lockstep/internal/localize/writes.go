@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -75,7 +77,7 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 	e.Logf("write localisation of %s took %s: %d and %d writes", target, time.Since(t0).Round(time.Millisecond), len(ws[0].writes), len(ws[1].writes))
 	idx, why := l.firstWriteDivergence(p, ws)
 	if idx < 0 {
-		e.Notef("%s", l.noWriteDivergence(p, k, target, ws))
+		e.Notef("%s", l.noWriteDivergence(p, k, target, addrs, ws))
 		return nil, nil
 	}
 	// Describe the stores before rewinding again: the rewind may replace
@@ -112,7 +114,7 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) (
 // noWriteDivergence says why no store was found to blame, claiming only
 // what was seen: every store matched and both sides' stores were all seen;
 // nothing stored; or the watch did not see everything.
-func (l *Localizer) noWriteDivergence(p guest.Pair, k int, target string, ws [2]watched) string {
+func (l *Localizer) noWriteDivergence(p guest.Pair, k int, target string, addrs [2]uint64, ws [2]watched) string {
 	between := engine.Between(k)
 	for i, w := range ws {
 		if !w.complete {
@@ -121,7 +123,22 @@ func (l *Localizer) noWriteDivergence(p guest.Pair, k int, target string, ws [2]
 		}
 	}
 	if len(ws[0].writes) == 0 {
-		return fmt.Sprintf("localisation: nothing stores to %s %s: it differed before (data built into the image, or written earlier)", target, between)
+		var from []string
+		for i, g := range p {
+			if g.Syms == nil {
+				continue
+			}
+			if sec, off, ok := g.Syms.FileOffset(addrs[i]); ok {
+				from = append(from, fmt.Sprintf("%s: %s at file offset %#x of %s", g.Name(), sec, off, filepath.Base(g.Syms.Path())))
+			}
+		}
+		if len(from) > 0 && k == 0 {
+			return fmt.Sprintf("localisation: nothing stores to %s %s: its bytes come from the image (%s)", target, between, strings.Join(from, "; "))
+		}
+		if len(from) > 0 {
+			return fmt.Sprintf("localisation: nothing stores to %s %s: it differed before (written earlier, or built into the image: %s)", target, between, strings.Join(from, "; "))
+		}
+		return fmt.Sprintf("localisation: nothing stores to %s %s: it differed before (written earlier)", target, between)
 	}
 	return fmt.Sprintf("localisation: the %s to %s %s are the same on both sides",
 		compare.Plural(len(ws[0].writes), "write", "writes"), target, between)
