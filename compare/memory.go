@@ -3,6 +3,7 @@ package compare
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 )
 
 // RowSize is the number of bytes in a HexRow.
@@ -140,4 +141,39 @@ func hexSlice(b []byte, lo, hi int) string {
 		return ""
 	}
 	return hex.EncodeToString(b[lo:min(hi, len(b))])
+}
+
+// Offsets returns the offsets, from the range start, of the bytes marked
+// as differing in md's hexdump rows, in increasing order.
+func (md *MemoryDiff) Offsets() []int {
+	var offs []int
+	for _, row := range md.Rows {
+		if row.Skipped > 0 {
+			continue
+		}
+		for i, d := range row.Diff {
+			if d {
+				offs = append(offs, row.Offset+i)
+			}
+		}
+	}
+	slices.Sort(offs)
+	return slices.Compact(offs)
+}
+
+// Words returns the offsets of the words of size word that hold differing
+// bytes of md, in increasing order, at most limit of them.
+func (md *MemoryDiff) Words(word, limit int) []int {
+	var out []int
+	for _, o := range md.Offsets() {
+		w := o / word * word
+		if len(out) > 0 && out[len(out)-1] == w {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, w)
+	}
+	return out
 }

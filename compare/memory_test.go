@@ -3,6 +3,7 @@ package compare
 import (
 	"encoding/binary"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -154,5 +155,43 @@ func TestMemorySummary(t *testing.T) {
 	}
 	if MemorySummary(nil) != "" {
 		t.Error("MemorySummary(nil) != \"\"")
+	}
+}
+
+func TestMemoryWords(t *testing.T) {
+	t.Parallel()
+	a := make([]byte, 64)
+	tests := []struct {
+		name  string
+		diffs []int
+		limit int
+		want  []int
+	}{
+		{"none", nil, 16, nil},
+		{"one byte", []int{9}, 16, []int{8}},
+		{"two bytes of one word", []int{8, 15}, 16, []int{8}},
+		{"adjacent words", []int{0, 8}, 16, []int{0, 8}},
+		{"apart", []int{3, 40, 63}, 16, []int{0, 40, 56}},
+		{"limited", []int{3, 40, 63}, 2, []int{0, 40}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := slices.Clone(a)
+			for _, o := range tt.diffs {
+				b[o] = 1
+			}
+			md := Memory("m", "virtual", [2]uint64{0x1000, 0x1000}, a, b, MemOptions{PtrSize: 8})
+			var got []int
+			if md != nil {
+				got = md.Words(8, tt.limit)
+				if !slices.Equal(md.Offsets(), tt.diffs) {
+					t.Errorf("Offsets %v, want %v", md.Offsets(), tt.diffs)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Words %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -182,21 +182,7 @@ func SelfScenario(sc *scenario.Scenario, s int) *scenario.Scenario {
 
 // DiffOffsets returns the offsets, from the range start, of the bytes
 // marked as differing in md's hexdump rows, in increasing order.
-func DiffOffsets(md *compare.MemoryDiff) []int {
-	var offs []int
-	for _, row := range md.Rows {
-		if row.Skipped > 0 {
-			continue
-		}
-		for i, d := range row.Diff {
-			if d {
-				offs = append(offs, row.Offset+i)
-			}
-		}
-	}
-	slices.Sort(offs)
-	return slices.Compact(offs)
-}
+func DiffOffsets(md *compare.MemoryDiff) []int { return md.Offsets() }
 
 // CallPathFunctions returns the functions present on one side only of a
 // call-path diff, each once, in order.

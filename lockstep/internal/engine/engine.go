@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/arch"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -85,6 +86,15 @@ func (nopRecorder) Progress(Phase, int) {}
 
 // Scenario returns the scenario the engine runs.
 func (e *Engine) Scenario() *scenario.Scenario { return e.sc }
+
+// PtrSize is the guests' pointer (and word) size: 8 unless the
+// architecture says otherwise.
+func (e *Engine) PtrSize() int {
+	if a, err := arch.Lookup(e.sc.Guests[0].Arch); err == nil && a.PtrSize > 0 {
+		return a.PtrSize
+	}
+	return 8
+}
 
 // Same reports whether both sides run one binary.
 func (e *Engine) Same() bool { return e.cfg.Same }

@@ -45,15 +45,36 @@ func (l *Localizer) At(ctx context.Context, k int, found []compare.Divergence) (
 	}
 	out = append(out, divs...)
 	e.Logf("localisation of sync point %d took %s", k+1, time.Since(t0).Round(time.Millisecond))
-	if md := firstMemory(found); md != nil {
-		divs, err := l.writes(ctx, k, md)
-		if err = l.settle(err); err != nil {
-			return out, err
+	ranges := 0
+	for _, d := range found {
+		if d.Kind != compare.KindMemory || d.Noise || d.Memory == nil || d.Memory.Length == 0 {
+			continue
 		}
-		out = append(out, divs...)
+		md := d.Memory
+		if md.Space == scenario.SpacePhysical {
+			e.Notef("localisation: memory %s is compared in physical space; write watchpoints watch virtual addresses, so its stores are not localised", md.Name)
+			continue
+		}
+		word := l.E.PtrSize()
+		for _, off := range md.Words(word, maxRanges-ranges) {
+			ranges++
+			divs, err := l.writes(ctx, k, md, uint64(off))
+			if err = l.settle(err); err != nil {
+				return out, err
+			}
+			out = append(out, divs...)
+		}
+		if ranges == maxRanges {
+			e.Notef("localisation: stores localised for the first %d differing words only", maxRanges)
+			break
+		}
 	}
 	return out, nil
 }
+
+// maxRanges bounds the differing words whose stores are localised at one
+// sync point: each costs a replay.
+const maxRanges = 16
 
 // settle turns a replay that did not get there into a note: the guests are
 // not deterministic enough to replay. Anything else stays an error.
@@ -63,17 +84,6 @@ func (l *Localizer) settle(err error) error {
 		return nil
 	}
 	return err
-}
-
-// firstMemory returns the first real memory divergence in virtual space.
-func firstMemory(divs []compare.Divergence) *compare.MemoryDiff {
-	for _, d := range divs {
-		if d.Kind == compare.KindMemory && !d.Noise && d.Memory != nil && d.Memory.Length > 0 &&
-			d.Memory.Space != scenario.SpacePhysical {
-			return d.Memory
-		}
-	}
-	return nil
 }
 
 // instructions finds the first divergent instruction between sync points

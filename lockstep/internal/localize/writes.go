@@ -35,8 +35,8 @@ type watched struct {
 	why      string
 }
 
-// writes finds the store that made memory md differ at sync point k. For
-// its first differing word it rewinds to sync point k-1, puts a write
+// writes finds the store that made memory md differ at sync point k, at
+// the word at offset word of the range. It rewinds to sync point k-1, puts a write
 // watchpoint on that word on each side (each through its own symbols, so
 // it works between builds), records the stores up to sync point k (at most
 // localize.max_writes per side), and reports the first store whose value,
@@ -44,14 +44,13 @@ type watched struct {
 // 0x…12", with the call path there from a second replay. When a side
 // stores more than the budget and the stores seen match, it says so and
 // concludes nothing.
-func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff) ([]compare.Divergence, error) {
+func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff, word uint64) ([]compare.Divergence, error) {
 	e := l.E
 	p, err := l.RW.At(ctx, k-1)
 	if err != nil {
 		return nil, err
 	}
 	ps := uint64(p[0].Arch.PtrSize)
-	word := uint64(md.FirstOffset) &^ (ps - 1)
 	var addrs [2]uint64
 	for i := range addrs {
 		addrs[i] = md.Addr[i] + word
