@@ -56,11 +56,9 @@ guests:
 determinism:
   sstep: [noirq, notimer]     # applied where the accelerator supports them
 compare:
-  registers: [general]
+  registers: [general]        # between builds: what the calling convention makes meaningful
   ignore: [eflags.RF]
-{{- if .Linux}}
   callpath: backtrace         # frame pointers, or a stack scan on ORC kernels
-{{- end}}
 sync:
 {{- range .Sync}}
   - break: {{q .}}

@@ -137,11 +137,11 @@ func TestInit(t *testing.T) {
 	good, bad := qemutest.Guest(t, "demo-good"), qemutest.Guest(t, "demo-bad")
 	out := filepath.Join(t.TempDir(), "s.yaml")
 	checkCLI(t, []cliCase{
-		{"init", []string{"init", "--a", good, "--b", bad, "--sync", "kmain,marker", "--expect", "diverge", "-o", out}, 0,
+		{"init", []string{"init", "--a", good, "--b", bad, "--sync", "kmain,leaf", "--expect", "diverge", "-o", out}, 0,
 			[]string{"wrote " + out}, nil},
 		{"no overwrite", []string{"init", "--a", good, "--b", bad, "-o", out}, 2, nil, []string{"exists"}},
 		{"validate it", []string{"validate", out}, 0, []string{"ok"}, nil},
-		{"run it", []string{"run", "--color", "never", out}, 0, []string{"DIVERGED", "rsi: 0x5a5a vs 0x5a5b"}, nil},
+		{"run it", []string{"run", "--color", "never", out}, 0, []string{"DIVERGED", "call path: path_b → path_c"}, nil},
 		{"unknown sync symbol", []string{"init", "--a", good, "--b", bad, "--sync", "kmian"}, 2, nil,
 			[]string{`"kmian"`, "kmain"}},
 		{"missing kernel flag", []string{"init", "--a", good}, 2, nil, []string{`"b" not set`}},
