@@ -26,7 +26,12 @@ type stateView struct {
 
 // hasState reports whether sy records what the sides looked like.
 func hasState(sy lockstep.SyncResult) bool {
-	return !sy.State[0].PC.IsZero() || !sy.State[1].PC.IsZero()
+	for _, st := range sy.State {
+		if !st.PC.IsZero() || len(st.Registers) > 0 || len(st.Backtrace) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // buildState lays sy's state out row by row; ok is false when sy has none
