@@ -121,6 +121,10 @@ type SyncResult struct {
 	// Steps is the number of lockstep instructions executed in its step window.
 	Steps    int           `json:"steps,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
+	// State is what each side looked like when both reached the point
+	// (pc, compared registers, backtrace), also when they matched; zero
+	// (left out of the JSON) when the point was not reached by both.
+	State [2]compare.SideState `json:"state,omitzero"`
 }
 
 // Reached counts the sync points both sides reached.

@@ -25,6 +25,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 		sr.Reached[i] = pt.Arrivals[i].Reached()
 	}
 	sr.PC = pt.PC
+	sr.State = pt.Captured
 	r.record(k, pt.Divergences)
 	if err != nil {
 		return false, err

@@ -50,7 +50,23 @@ type htmlSync struct {
 	Title, Status, StatusClass, PC, Steps string
 	Count                                 int
 	Divs                                  []htmlDiv
+	State                                 *htmlState
 	Anchor                                string
+}
+
+// htmlState is a sync point's captured state: rows of pc, registers and
+// backtrace lines, each side's text with differing parts marked.
+type htmlState struct {
+	LabelA, LabelB string
+	Summary        string
+	Rows           []htmlStateRow
+}
+
+type htmlStateRow struct {
+	Label string
+	A, B  []htmlSpan
+	Mono  bool // the label is a register name
+	First bool // the first row of a group (registers, backtrace): a rule above it
 }
 
 type htmlDiv struct {
@@ -211,7 +227,8 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 			p.HasSteps = true
 		}
 		hs.Divs = conv(by[sy.Index])
-		hs.Link = len(hs.Divs) > 0
+		hs.State = htmlStateOf(r, sy)
+		hs.Link = len(hs.Divs) > 0 || hs.State != nil
 		p.Syncs = append(p.Syncs, hs)
 	}
 	p.Other = conv(other)
@@ -412,4 +429,41 @@ func htmlCallPath(c *compare.CallPathDiff, opt Options) *htmlPath {
 		}
 	}
 	return hp
+}
+
+// htmlStateOf lays out what each side looked like at sy, or nil when sy
+// has no state. Register values mark their differing digits; pc and
+// backtrace lines are marked whole when they differ.
+func htmlStateOf(r *lockstep.Result, sy lockstep.SyncResult) *htmlState {
+	v, ok := buildState(sy)
+	if !ok {
+		return nil
+	}
+	hs := &htmlState{LabelA: sideLabel(r, 0), LabelB: sideLabel(r, 1)}
+	whole := func(r stateRow, first bool) htmlStateRow {
+		return htmlStateRow{Label: r.Label, A: []htmlSpan{{r.A, r.Differs && r.A != ""}}, B: []htmlSpan{{r.B, r.Differs && r.B != ""}}, First: first}
+	}
+	hs.Rows = append(hs.Rows, whole(v.PC, false))
+	differ := 0
+	for k, rg := range v.Registers {
+		a, b := digitDiff(rg.A, rg.B)
+		hs.Rows = append(hs.Rows, htmlStateRow{Label: rg.Label, A: a, B: b, Mono: true, First: k == 0})
+		if rg.Differs {
+			differ++
+		}
+	}
+	for k, l := range v.Backtrace {
+		hs.Rows = append(hs.Rows, whole(l, k == 0))
+	}
+	hs.Summary = "state: pc " + syncPC(sy)
+	if n := len(v.Registers); n > 0 {
+		hs.Summary += " · " + compare.Plural(n, "register", "registers")
+		if differ > 0 {
+			hs.Summary += fmt.Sprintf(" (%d differ)", differ)
+		}
+	}
+	if n := len(sy.State[0].Backtrace); n > 0 || len(sy.State[1].Backtrace) > 0 {
+		hs.Summary += " · backtrace"
+	}
+	return hs
 }

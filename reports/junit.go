@@ -100,7 +100,7 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 		}
 		ds := by[sy.Index]
 		real, _ := splitNoise(ds)
-		c.SystemOut = junitOut(sy, ds, opt)
+		c.SystemOut = junitOut(r, sy, ds, opt)
 		switch {
 		case sy.Status == lockstep.SyncSkipped:
 			c.Skipped = &JUnitMessage{Message: "not run: an earlier failure ended the run"}
@@ -211,7 +211,7 @@ func summaries(ds []*compare.Divergence) string {
 	return b.String()
 }
 
-func junitOut(sy lockstep.SyncResult, ds []*compare.Divergence, opt Options) string {
+func junitOut(r *lockstep.Result, sy lockstep.SyncResult, ds []*compare.Divergence, opt Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "status: %s\n", sy.Status)
 	if pc := syncPC(sy); pc != "" {
@@ -223,7 +223,28 @@ func junitOut(sy lockstep.SyncResult, ds []*compare.Divergence, opt Options) str
 	if opt.Verbose || len(ds) > 0 {
 		b.WriteString(summaries(ds))
 	}
+	junitState(&b, r, sy)
 	return b.String()
+}
+
+// junitState lists what each side looked like at sy: its pc, compared
+// registers one per line and backtrace, outermost first.
+func junitState(b *strings.Builder, r *lockstep.Result, sy lockstep.SyncResult) {
+	if !hasState(sy) {
+		return
+	}
+	for i, st := range sy.State {
+		fmt.Fprintf(b, "state %s (%s): pc %s\n", [2]string{"a", "b"}[i], sideLabel(r, i), statePC(st))
+		for _, rg := range st.Registers {
+			fmt.Fprintf(b, "  %s %s\n", rg.Name, rg.Value)
+		}
+		if len(st.Backtrace) > 0 {
+			b.WriteString("  backtrace, outermost first:\n")
+			for _, l := range backtraceLines(st.Backtrace) {
+				fmt.Fprintf(b, "    %s\n", l.text)
+			}
+		}
+	}
 }
 
 func firstTextLine(s string) string {

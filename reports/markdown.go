@@ -93,6 +93,9 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	if noise > 0 {
 		fmt.Fprintf(&b, "_%s within noise not shown._\n\n", compare.Plural(noise, "divergence", "divergences"))
 	}
+	for _, sy := range r.Syncs {
+		mdState(&b, r, sy)
+	}
 	if len(r.Notes) > 0 {
 		b.WriteString("**Notes**\n\n")
 		for _, n := range r.Notes {
@@ -190,6 +193,39 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 			fmt.Fprintf(b, "\n- a path: `%s`\n- b path: `%s`\n", mdCode(pathString(in.CallPath[0])), mdCode(pathString(in.CallPath[1])))
 		}
 	}
+}
+
+// mdState writes what each side looked like at sy in a collapsed block:
+// pc, compared registers and backtrace side by side, differing values and
+// functions in bold.
+func mdState(b *bytes.Buffer, r *lockstep.Result, sy lockstep.SyncResult) {
+	v, ok := buildState(sy)
+	if !ok {
+		return
+	}
+	fmt.Fprintf(b, "<details><summary>%s: where each side was</summary>\n\n", htmlEscape(syncTitle(sy)))
+	fmt.Fprintf(b, "| | a (%s) | b (%s) |\n|---|---|---|\n", mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
+	cell := func(s string, bold bool) string {
+		if s == "" {
+			return ""
+		}
+		c := "`" + mdCode(s) + "`"
+		if bold {
+			c = "**" + c + "**"
+		}
+		return c
+	}
+	row := func(label string, r stateRow) {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", label, cell(r.A, r.Differs), cell(r.B, r.Differs))
+	}
+	row("pc", v.PC)
+	for _, rg := range v.Registers {
+		row("`"+mdCode(rg.Label)+"`", rg)
+	}
+	for _, l := range v.Backtrace {
+		row(mdText(l.Label), l)
+	}
+	b.WriteString("\n</details>\n\n")
 }
 
 // mdRegisters writes a register table. The symbolic and bits columns are

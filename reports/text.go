@@ -163,6 +163,9 @@ func (t *textWriter) details(r *lockstep.Result) {
 		}
 		t.line("%s", head)
 		t.divergences(by[sy.Index])
+		if t.opt.Verbose {
+			t.state(sy)
+		}
 	}
 	if len(other) > 0 {
 		t.buf.WriteByte('\n')
@@ -500,4 +503,31 @@ func (t *textWriter) trailer(r *lockstep.Result) {
 // multi-line value stays under its label.
 func indentLines(s, ind string) string {
 	return strings.ReplaceAll(s, "\n", "\n"+ind)
+}
+
+// state lists what each side looked like at sy (verbose only): pc,
+// compared registers and backtrace side by side; "≠" marks a register
+// whose values differ or a backtrace line whose functions differ.
+func (t *textWriter) state(sy lockstep.SyncResult) {
+	v, ok := buildState(sy)
+	if !ok {
+		return
+	}
+	dim := t.p.dim
+	rows := [][]cell{{{"state", dim}, {"a " + sideLabel(t.r, 0), t.p.a}, {"b " + sideLabel(t.r, 1), t.p.b}, {"", nil}}}
+	add := func(r stateRow, st style) {
+		mark, sa, sb := "", style(nil), style(nil)
+		if r.Differs {
+			mark, sa, sb = "≠", t.p.a, t.p.b
+		}
+		rows = append(rows, []cell{{r.Label, st}, {r.A, sa}, {r.B, sb}, {mark, t.p.warn}})
+	}
+	add(v.PC, dim)
+	for _, r := range v.Registers {
+		add(r, t.p.bold)
+	}
+	for _, r := range v.Backtrace {
+		add(r, dim)
+	}
+	t.table("  ", rows, false)
 }

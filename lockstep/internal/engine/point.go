@@ -23,6 +23,9 @@ type Point struct {
 	// could provide (a memory range unreadable on both sides): the point
 	// was not fully compared.
 	Uncompared []string
+	// Captured is what each side looked like at the point, when both
+	// reached it and were captured; zero otherwise.
+	Captured [2]compare.SideState
 }
 
 // Reached reports whether both sides got to the sync point.
@@ -69,6 +72,9 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 	})
 	if err != nil {
 		return pt, err
+	}
+	for i, g := range p {
+		pt.Captured[i] = caps[i].state(g)
 	}
 	e.Progress(PhaseComparing, k)
 	divs, uncompared := e.compareAt(p, k, sp, caps)
@@ -135,11 +141,11 @@ func (e *Engine) capture(ctx context.Context, g *guest.Guest, sp *scenario.SyncP
 	for _, m := range sp.Compare.Memory {
 		c.mem = append(c.mem, g.ReadRange(ctx, m))
 	}
-	if sp.Compare.CallPath == scenario.CallPathBacktrace {
-		c.backtrace, c.note, err = g.Backtrace(ctx)
-		if err != nil {
-			return nil, err
-		}
+	// The backtrace is taken even when the point does not compare call
+	// paths: the report shows where each side was (a few memory reads).
+	c.backtrace, c.note, err = g.Backtrace(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
