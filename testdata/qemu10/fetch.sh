@@ -21,6 +21,11 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # ipxe-qemu (NIC option ROMs) is not in backports: QEMU falls back to the
 # system's /usr/share/qemu after -L for what the cache lacks.
 PKGS="qemu-system-x86 qemu-system-common qemu-system-data seabios"
+# QEMU looks a module up in QEMU_MODULE_DIR and then in its built-in
+# directory, where the system's 7.2 modules are (from qemu-system-gui and
+# qemu-block-extra when installed); loading one of those aborts 10.0. So
+# the cache holds every module package backports has, where one exists.
+OPTIONAL="qemu-system-gui qemu-block-extra qemu-system-modules-opengl qemu-system-modules-spice"
 WRAP=$DIR/qemu-system-x86_64-10
 
 if [ -x "$WRAP" ] && "$WRAP" --version >/dev/null 2>&1; then
@@ -46,6 +51,10 @@ for p in $PKGS; do
 	v=$(apt-cache $APT madison "$p" | awk -v s="$SUITE" '$0 ~ s {print $3; exit}')
 	[ -n "$v" ] || { echo "qemu10: $p not in $SUITE" >&2; exit 1; }
 	apt-get $APT -q download "$p=$v" >/dev/null
+done
+for p in $OPTIONAL; do
+	v=$(apt-cache $APT madison "$p" | awk -v s="$SUITE" '$0 ~ s {print $3; exit}')
+	[ -n "$v" ] && apt-get $APT -q download "$p=$v" >/dev/null
 done
 for d in *.deb; do dpkg-deb -x "$d" "$DIR/root"; done
 
