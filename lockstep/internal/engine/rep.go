@@ -144,7 +144,11 @@ func repSummary(iters [2]int64) string {
 	}
 	s := fmt.Sprintf("; inside a REP string instruction (compared at its retirement): %s iterations on a, %s on b", side(iters[0]), side(iters[1]))
 	if iters[0] >= 0 && iters[1] >= 0 && iters[0] != iters[1] {
-		s += fmt.Sprintf(", first differing at iteration %d", min(iters[0], iters[1])+1)
+		side := "a"
+		if iters[1] < iters[0] {
+			side = "b"
+		}
+		s += fmt.Sprintf(" (%s stopped at iteration %d)", side, min(iters[0], iters[1]))
 	}
 	return s
 }
