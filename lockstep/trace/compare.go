@@ -27,8 +27,9 @@ type Options struct {
 	KeepDuplicates bool
 	// RepString, when set, reports whether the instruction at a linear PC
 	// is a REP-prefixed string instruction, decoded in mode (State.Mode: 64
-	// or 32); the engine decodes the guest's code. QEMU 7.2 logs one state per iteration of such an instruction
-	// and 10.0 one per instruction: consecutive states at its PC are
+	// or 32); the engine decodes the guest's code. QEMU 7.2 logs one state
+	// per iteration of such an instruction and 10.0 one per instruction:
+	// consecutive states at its PC are
 	// collapsed into the first, so that both count it as one instruction,
 	// compared at its retirement. When nil, a state at the same PC whose
 	// count register (cx) is one less is taken as the next iteration

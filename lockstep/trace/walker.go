@@ -24,9 +24,9 @@ type Walker struct {
 	// REP string instructions: see rep.go.
 	rep      func(pc uint64, mode int) bool
 	perIter  bool
-	inRep    bool   // the states since cur was handed out were iterations of cur
-	repLast  State  // the last iteration state collapsed into cur
-	repIters uint64 // iterations collapsed into cur
+	inRep    bool   // next has collapsed iterations of prev's REP instruction
+	repLast  State  // the last iteration state collapsed
+	repIters uint64 // iteration states collapsed by the last next
 	repTotal uint64 // iteration states collapsed so far
 }
 
