@@ -91,22 +91,27 @@ func (e *Engine) retireRegs(ctx context.Context, g *guest.Guest, names []string,
 }
 
 // StepInsn single-steps g by one retired instruction: a REP string
-// instruction is stepped through to its end (see retire).
-func (e *Engine) StepInsn(ctx context.Context, g *guest.Guest) (exited bool, err error) {
-	from, err := g.PC(ctx)
-	if err != nil {
-		return false, err
+// instruction is stepped through to its end (see retire). from is g's PC
+// (0: read it first); it returns the PC after the instruction.
+func (e *Engine) StepInsn(ctx context.Context, g *guest.Guest, from uint64) (pc uint64, exited bool, err error) {
+	if from == 0 {
+		if from, err = g.PC(ctx); err != nil {
+			return 0, false, err
+		}
 	}
 	reply, err := g.Step(ctx)
 	if err != nil || reply.Exited() {
-		return err == nil, err
+		return 0, err == nil, err
 	}
-	now, err := g.PC(ctx)
-	if err != nil {
-		return false, err
+	if pc, err = g.PC(ctx); err != nil {
+		return 0, false, err
 	}
-	_, exited, err = e.retire(ctx, g, from, now)
-	return exited, err
+	extra, exited, err := e.retire(ctx, g, from, pc)
+	if err != nil || exited || extra == 0 {
+		return pc, exited, err
+	}
+	pc, err = g.PC(ctx)
+	return pc, false, err
 }
 
 // repIterations is the per-iteration view of a step that diverged on a

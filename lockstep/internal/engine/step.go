@@ -383,8 +383,11 @@ func (e *Engine) stepWindowCalls(ctx context.Context, p guest.Pair, k int, sp *s
 	var exited [2]bool
 	var steps [2]int
 	err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		var pc uint64
 		for n := 0; n < sp.Step; n++ {
-			ex, err := e.StepInsn(ctx, g)
+			var ex bool
+			var err error
+			pc, ex, err = e.StepInsn(ctx, g, pc)
 			if err != nil {
 				return fmt.Errorf("step %d after sync point %d: %w", n+1, k+1, err)
 			}
@@ -392,10 +395,6 @@ func (e *Engine) stepWindowCalls(ctx context.Context, p guest.Pair, k int, sp *s
 			if ex {
 				exited[i] = true
 				return nil
-			}
-			pc, err := g.PC(ctx)
-			if err != nil {
-				return err
 			}
 			if l, ok := g.Symbolize(pc); ok && l.Offset == 0 && g.IsFunc(l.Symbol) {
 				c, err := e.RecordCall(ctx, g, l.Symbol, pc)

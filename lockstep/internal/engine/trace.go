@@ -142,7 +142,7 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	// LockstepSteps does after each step.
 	var regs [2]compare.Regs
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
-		exited, err := e.StepInsn(ctx, g)
+		_, exited, err := e.StepInsn(ctx, g, prev[i])
 		if err != nil {
 			return fmt.Errorf("step the divergent instruction: %w", err)
 		}
