@@ -5,7 +5,7 @@ GUESTS  := testdata/guests
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build guests deps test unit integration bench demo fuzz e2e-linux clean
+.PHONY: all build guests deps test unit integration bench demo fuzz e2e-linux qemu10 clean
 
 all: build guests
 
@@ -54,6 +54,14 @@ demo: deps build guests
 # vmlinux (~600 MB, cached in ~/.cache/lockstep/linux) and runs them under TCG.
 e2e-linux: deps
 	E2E_GO_TEST=1 testdata/linux/e2e.sh
+
+# qemu10 is opt-in: it unpacks QEMU 10.0 from Debian bookworm-backports
+# (about 15 MB of .debs) into ~/.cache/lockstep/qemu10 (QEMU10_DIR) without installing it,
+# with a wrapper qemu-system-x86_64-10 (its own modules and firmware); the
+# QEMU 7.2-against-10.0 tests run when it is there. docs/qemu-versions.md.
+QEMU10_DIR ?= $(HOME)/.cache/lockstep/qemu10
+qemu10:
+	testdata/qemu10/fetch.sh $(QEMU10_DIR)
 
 clean:
 	rm -rf bin bench.out

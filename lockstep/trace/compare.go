@@ -25,6 +25,19 @@ type Options struct {
 	// time, so by default such repeats are dropped. A real instruction
 	// only repeats the whole state when it jumps to itself ("jmp .").
 	KeepDuplicates bool
+	// RepString, when set, reports whether the instruction at a linear PC
+	// is a REP-prefixed string instruction, decoded in mode (State.Mode: 64
+	// or 32); the engine decodes the guest's code. QEMU 7.2 logs one state
+	// per iteration of such an instruction and 10.0 one per instruction:
+	// consecutive states at its PC are
+	// collapsed into the first, so that both count it as one instruction,
+	// compared at its retirement. When nil, a state at the same PC whose
+	// count register (cx) is one less is taken as the next iteration
+	// (which also collapses a "loop ." self-loop, on both sides alike).
+	RepString func(pc uint64, mode int) bool
+	// PerIteration disables that collapsing: the per-iteration view, for
+	// two logs of the same QEMU version.
+	PerIteration bool
 	// Stop, when set, is called with each state that matched on both sides
 	// and its index; when it returns true the comparison ends with
 	// SameUntilStop and Index = that index + 1.
@@ -81,6 +94,14 @@ type Divergence struct {
 	Regs []int
 	// Dups counts, per side, the repeated states that were collapsed.
 	Dups [2]uint64
+	// Reps counts, per side, the REP iteration states that were collapsed.
+	Reps [2]uint64
+	// InRep is set when the divergent instruction (Prev) is a REP string
+	// instruction, compared at its retirement; RepIters then holds each
+	// side's iterations of it, from its count register (cx before minus
+	// after, in the instruction's width), the per-iteration view.
+	InRep    bool
+	RepIters [2]uint64
 }
 
 // Diverged reports whether the logs differ or one ended before the other.
@@ -98,6 +119,9 @@ func (d *Divergence) String() string {
 				sep = ": "
 			}
 			fmt.Fprintf(&b, "%s%s %#x vs %#x", sep, RegName(r), d.State[0].Regs[r], d.State[1].Regs[r])
+		}
+		if d.InRep {
+			fmt.Fprintf(&b, " (inside a REP string instruction: %d vs %d iterations)", d.RepIters[0], d.RepIters[1])
 		}
 		return b.String()
 	case EndedA, EndedB:
@@ -131,6 +155,8 @@ func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, 
 		}
 	}
 	sa.keep, sb.keep = opt.KeepDuplicates, opt.KeepDuplicates
+	sa.rep, sb.rep = opt.RepString, opt.RepString
+	sa.perIter, sb.perIter = opt.PerIteration, opt.PerIteration
 	flagKeep := ^opt.FlagMask
 	// Before a divergence both sides ran the same PCs when the PC is
 	// compared, which it always is, so one table serves both sides.
@@ -152,6 +178,7 @@ func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, 
 			return d, fmt.Errorf("trace: side b: %w", eb)
 		}
 		d.Dups = [2]uint64{sa.dups, sb.dups}
+		d.Reps = [2]uint64{sa.repTotal, sb.repTotal}
 		switch {
 		case ea != nil && eb != nil:
 			d.Outcome, d.Index = SameUntilEOF, n
@@ -219,6 +246,9 @@ func finish(d *Divergence, n uint64, sa, sb *Walker, hits map[uint64]uint64) {
 	}
 	if n > 0 {
 		d.Prev = [2]State{sa.prev, sb.prev}
+		if d.Outcome == Differ {
+			d.InRep, d.RepIters = repView(sa, sb, &d.Prev, &d.State)
+		}
 		// hits includes the Prev instruction itself; exclude it.
 		d.PrevHits = [2]uint64{hits[sa.prev.PC] - 1, hits[sb.prev.PC] - 1}
 	}

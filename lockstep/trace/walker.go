@@ -21,6 +21,13 @@ type Walker struct {
 	dups    uint64
 	keep    bool
 	read    uint64 // distinct states read
+	// REP string instructions: see rep.go.
+	rep      func(pc uint64, mode int) bool
+	perIter  bool
+	inRep    bool   // next has collapsed iterations of prev's REP instruction
+	repLast  State  // the last iteration state collapsed
+	repIters uint64 // iteration states collapsed by the last next
+	repTotal uint64 // iteration states collapsed so far
 }
 
 // NewWalker returns a Walker reading p from its current position.
@@ -36,18 +43,27 @@ func (w *Walker) Read() uint64 { return w.read }
 // compared).
 func (w *Walker) State() State { return w.cur }
 
-// next reads the next distinct state into w.cur.
+// next reads the next distinct state into w.cur. Repeated states are
+// collapsed (unless keep), and so are the per-iteration states of a REP
+// string instruction (unless perIter): see repIteration.
 func (w *Walker) next() error {
 	if w.pending {
 		w.pending = false
 		return nil
 	}
+	w.inRep, w.repIters = false, 0
 	for {
 		if err := w.p.Next(&w.cur); err != nil {
 			return err
 		}
-		if !w.keep && w.have && sameState(&w.cur, &w.prev) {
+		if !w.keep && w.have && (sameState(&w.cur, &w.prev) || (w.inRep && sameState(&w.cur, &w.repLast))) {
 			w.dups++
+			continue
+		}
+		if !w.perIter && w.have && w.repIteration() {
+			w.repLast, w.inRep = w.cur, true
+			w.repIters++
+			w.repTotal++
 			continue
 		}
 		w.read++

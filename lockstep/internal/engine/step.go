@@ -97,6 +97,10 @@ type Stepped struct {
 	// instructions (an accelerator anomaly; the other side was stepped
 	// once more to stay in lockstep).
 	Skipped [2]int
+	// Rep is the per-iteration view when step N diverged on a REP string
+	// instruction (compared at its retirement): each side's iterations.
+	Rep   [2]int64
+	InRep bool
 }
 
 // LockstepSteps single-steps both sides together up to max instructions,
@@ -161,12 +165,14 @@ func (e *Engine) LockstepSteps(ctx context.Context, p guest.Pair, k int, spec sc
 				return st, nil
 			}
 		}
+		stepped := before
 		before = regs
 		diffs := compare.Registers(regs[0], regs[1], st.ROpt)
 		if fresh := freshDiffs(diffs, differing); len(fresh) > 0 {
 			for _, d := range fresh {
 				if !st.ROpt.IsNoise(d) {
 					st.Diverged, st.Diffs = true, fresh
+					st.Rep, st.InRep = repIterations(ctx, p, st.Prev, stepped, regs)
 					return st, nil
 				}
 			}
@@ -210,7 +216,7 @@ func (e *Engine) stepOnce(ctx context.Context, g *guest.Guest, names []string, b
 		}
 		regs := ToRegs(names, vals)
 		if try >= maxStepRetries || !sameRegs(before, regs) {
-			return regs, false, nil
+			return e.retireRegs(ctx, g, names, before, regs)
 		}
 		g.LostSteps++
 	}
@@ -303,6 +309,9 @@ func (e *Engine) StepFindings(ctx context.Context, p guest.Pair, k int, st Stepp
 		}
 	case st.Diverged:
 		d := e.InstructionDivergence(ctx, p, k, st.N, st.Prev, st.Diffs, st.ROpt, where(st.N))
+		if st.InRep {
+			d.Summary += repSummary(st.Rep)
+		}
 		if len(st.Before) > 0 {
 			d.Summary += fmt.Sprintf("; %s already differed when stepping began", strings.Join(st.Before, ", "))
 		}
@@ -374,19 +383,18 @@ func (e *Engine) stepWindowCalls(ctx context.Context, p guest.Pair, k int, sp *s
 	var exited [2]bool
 	var steps [2]int
 	err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		var pc uint64
 		for n := 0; n < sp.Step; n++ {
-			st, err := g.Step(ctx)
+			var ex bool
+			var err error
+			pc, ex, err = e.StepInsn(ctx, g, pc)
 			if err != nil {
 				return fmt.Errorf("step %d after sync point %d: %w", n+1, k+1, err)
 			}
 			steps[i] = n + 1
-			if st.Exited() {
+			if ex {
 				exited[i] = true
 				return nil
-			}
-			pc, err := g.PC(ctx)
-			if err != nil {
-				return err
 			}
 			if l, ok := g.Symbolize(pc); ok && l.Offset == 0 && g.IsFunc(l.Symbol) {
 				c, err := e.RecordCall(ctx, g, l.Symbol, pc)

@@ -102,6 +102,9 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	}
 
 	topt.Stop = stop
+	// One binary: either side's code says which PCs hold REP string
+	// instructions, counted as one instruction each (rep.go).
+	topt.RepString = repPredicate(ctx, p[0])
 	topt.Max = uint64(limit) + 1 // state 0 is sync point from itself
 	tc := time.Now()
 	d, err := trace.CompareFrom(tctx, walkers[0], walkers[1], topt)
@@ -109,8 +112,8 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 		return w, false, fmt.Errorf("trace compare: %w", err)
 	}
 	elapsed := time.Since(tc)
-	e.Logf("trace engine: %s after skipping %d states to %s; compared %d instructions in %s (%.0f/s), %d+%d repeated states collapsed",
-		d.String(), skipped, PointName(from), d.Index, elapsed.Round(time.Millisecond), float64(d.Index)/max(elapsed.Seconds(), 1e-9), d.Dups[0], d.Dups[1])
+	e.Logf("trace engine: %s after skipping %d states to %s; compared %d instructions in %s (%.0f/s), %d+%d repeated states and %d+%d REP iterations collapsed",
+		d.String(), skipped, PointName(from), d.Index, elapsed.Round(time.Millisecond), float64(d.Index)/max(elapsed.Seconds(), 1e-9), d.Dups[0], d.Dups[1], d.Reps[0], d.Reps[1])
 	if e.cfg.TraceObserver != nil {
 		e.cfg.TraceObserver(TraceStats{Compared: d.Index, Skipped: skipped, Compare: elapsed})
 	}
@@ -144,11 +147,11 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	// LockstepSteps does after each step.
 	var regs [2]compare.Regs
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
-		reply, err := g.Step(ctx)
+		_, exited, err := e.StepInsn(ctx, g, prev[i])
 		if err != nil {
 			return fmt.Errorf("step the divergent instruction: %w", err)
 		}
-		if reply.Exited() {
+		if exited {
 			return fmt.Errorf("%w: guest %s exited on the divergent instruction", guest.ErrTraceMismatch, g.Name())
 		}
 		vals, err := g.Registers(ctx, names[i]...)
@@ -172,7 +175,11 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 		return w, false, fmt.Errorf("%w: no register differs after the instruction at %#x (trace: %s)", guest.ErrTraceMismatch, prev[0], d.String())
 	}
 	n := int(d.Index)
-	w.Divergences = append(w.Divergences, e.InstructionDivergence(ctx, p, k, n, prev, diffs, ropt, where(n)))
+	div := e.InstructionDivergence(ctx, p, k, n, prev, diffs, ropt, where(n))
+	if d.InRep {
+		div.Summary += repSummary([2]int64{int64(d.RepIters[0]), int64(d.RepIters[1])})
+	}
+	w.Divergences = append(w.Divergences, div)
 	w.Steps = n
 	e.Logf("trace engine: done in %s", time.Since(t0).Round(time.Millisecond))
 	return w, true, nil
