@@ -32,6 +32,35 @@ type unwinder struct {
 	g   *Guest
 	orc *symbols.ORCTable
 	cfi *symbols.CFITable
+	// stack caches the stack memory read so far, in aligned chunks:
+	// neighbouring frames share them, so a backtrace costs a few reads.
+	stack map[uint64][]byte
+}
+
+// stackChunk is the unit of stack reads: aligned, so a chunk never
+// crosses a page.
+const stackChunk = 256
+
+// word reads the pointer-sized word at addr through the stack cache.
+func (u *unwinder) word(ctx context.Context, addr uint64) (uint64, error) {
+	ps := uint64(u.g.Arch.PtrSize)
+	base := addr &^ (stackChunk - 1)
+	if addr+ps > base+stackChunk || addr%ps != 0 {
+		return u.g.readWord(ctx, addr)
+	}
+	c, ok := u.stack[base]
+	if !ok {
+		b, err := u.g.T.ReadMemory(ctx, base, stackChunk)
+		if err != nil {
+			return u.g.readWord(ctx, addr) // a chunk straddling unmapped memory
+		}
+		if u.stack == nil {
+			u.stack = map[uint64][]byte{}
+		}
+		u.stack[base], c = b, b
+	}
+	off := addr - base
+	return u.g.Word(c[off : off+ps]), nil
 }
 
 // unwinder returns the unwinder for the guest's image; its tables are
@@ -115,7 +144,7 @@ func (u *unwinder) cfiStep(ctx context.Context, st unwindState, row symbols.CFIR
 			}
 			delete(next.regs, n)
 		case symbols.CFIOffset:
-			w, err := u.g.readWord(ctx, cfa+uint64(rule.Offset))
+			w, err := u.word(ctx, cfa+uint64(rule.Offset))
 			if err != nil {
 				return st, unwindEnd
 			}
@@ -183,7 +212,7 @@ func (u *unwinder) orcStep(ctx context.Context, st unwindState, e symbols.ORCEnt
 		return st, unwindEnd
 	}
 	if indirect {
-		w, err := u.g.readWord(ctx, sp)
+		w, err := u.word(ctx, sp)
 		if err != nil {
 			return st, unwindEnd
 		}
@@ -195,7 +224,7 @@ func (u *unwinder) orcStep(ctx context.Context, st unwindState, e symbols.ORCEnt
 	next := unwindState{regs: maps.Clone(r), caller: true}
 	switch e.Type {
 	case symbols.ORCCall:
-		ip, err := u.g.readWord(ctx, sp-8)
+		ip, err := u.word(ctx, sp-8)
 		if err != nil {
 			return st, unwindEnd
 		}
@@ -223,13 +252,13 @@ func (u *unwinder) orcStep(ctx context.Context, st unwindState, e symbols.ORCEnt
 	}
 	switch e.BPReg {
 	case symbols.ORCRegPrevSP:
-		w, err := u.g.readWord(ctx, sp+uint64(int64(e.BPOffset)))
+		w, err := u.word(ctx, sp+uint64(int64(e.BPOffset)))
 		if err != nil {
 			return st, unwindEnd
 		}
 		next.regs["rbp"] = w
 	case symbols.ORCRegBP:
-		w, err := u.g.readWord(ctx, r["rbp"]+uint64(int64(e.BPOffset)))
+		w, err := u.word(ctx, r["rbp"]+uint64(int64(e.BPOffset)))
 		if err != nil {
 			return st, unwindEnd
 		}
