@@ -52,13 +52,13 @@ func expand(frames []compare.Frame) []btFrame {
 	return out
 }
 
-// TestLinuxBacktraceMatchesGDB stops each Debian kernel at the
+// TestLinuxE2EBacktraceGDB stops each Debian kernel at the
 // LINUX_INITCALL_HIT-th do_one_initcall with lockstep's guest, takes its
 // backtrace, closes the gdbstub connection without resuming, and lets real
 // gdb (with the same vmlinux) attach to the same paused QEMU and print bt.
 // The two must agree frame for frame: function, inlined calls, file and
 // line.
-func TestLinuxBacktraceMatchesGDB(t *testing.T) {
+func TestLinuxE2EBacktraceGDB(t *testing.T) {
 	qemutest.Require(t, "x86_64", "tcg")
 	gdb := qemutest.RequireGDB(t)
 	root := qemutest.Root(t)

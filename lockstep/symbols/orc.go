@@ -68,7 +68,12 @@ type ORCTable struct {
 }
 
 // Len returns the number of entries.
-func (o *ORCTable) Len() int { return len(o.ips) }
+func (o *ORCTable) Len() int {
+	if o == nil {
+		return 0
+	}
+	return len(o.ips)
+}
 
 // Lookup returns the entry covering pc: the last one whose address is at
 // most pc. ok is false below the first entry.
