@@ -47,7 +47,7 @@ func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note str
 	}
 
 	frames = []compare.Frame{{Location: g.Loc(pc), How: HowPC}}
-	u := g.unwinder()
+	u, note := g.unwinder()
 	st := unwindState{regs: regs}
 	for len(frames) < maxFrames {
 		next, how, status := u.step(ctx, st)
@@ -64,7 +64,7 @@ func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note str
 				}
 			} else {
 				scanned := g.scanStack(ctx, sp)
-				if len(scanned) == 0 && len(frames) == 1 {
+				if len(scanned) == 0 && len(frames) == 1 && note == "" {
 					note = fmt.Sprintf("guest %s: no unwind tables, no frame-pointer chain and no return addresses found on the stack at %#x", g.Name(), sp)
 				}
 				frames = append(frames, scanned...)
@@ -101,7 +101,11 @@ func (g *Guest) coreRegisters(ctx context.Context) (map[string]uint64, error) {
 			names = append(names, r.Name)
 		}
 	}
-	for _, n := range []string{g.Arch.PC, g.Arch.SP, g.Arch.FP, g.Arch.Link} {
+	extra := []string{g.Arch.PC, g.Arch.SP, g.Arch.FP, g.Arch.Link}
+	if _, ok := g.T.Layout().Lookup("cr0"); ok && (g.Arch.Name == "x86_64" || g.Arch.Name == "i386") {
+		extra = append(extra, "cr0") // real mode has no frames to follow
+	}
+	for _, n := range extra {
 		if n != "" && !slices.Contains(names, n) {
 			names = append(names, n)
 		}

@@ -2,7 +2,10 @@ package guest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 )
@@ -64,17 +67,30 @@ func (u *unwinder) word(ctx context.Context, addr uint64) (uint64, error) {
 }
 
 // unwinder returns the unwinder for the guest's image; its tables are
-// nil when the image has none (or no symbols file is given).
-func (g *Guest) unwinder() *unwinder {
-	u := &unwinder{g: g}
+// nil when the image has none (or no symbols file is given). note says
+// why a table the image has could not be used ("" when all is well).
+func (g *Guest) unwinder() (u *unwinder, note string) {
+	u = &unwinder{g: g}
 	if g.Syms == nil {
-		return u
+		return u, ""
 	}
+	var errs []string
 	if g.Arch.Name == "x86_64" {
-		u.orc, _ = g.Syms.ORC() // ErrNoORC: not a kernel with ORC
+		var err error
+		// ErrNoORC: not a kernel built with ORC.
+		if u.orc, err = g.Syms.ORC(); err != nil && !errors.Is(err, symbols.ErrNoORC) {
+			errs = append(errs, err.Error())
+		}
 	}
-	u.cfi, _ = g.Syms.CFI() // ErrNoCFI: fall back to frame pointers
-	return u
+	var err error
+	// ErrNoCFI: frame pointers and the scan remain.
+	if u.cfi, err = g.Syms.CFI(); err != nil && !errors.Is(err, symbols.ErrNoCFI) {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		note = fmt.Sprintf("guest %s: unwind tables not used: %s", g.Name(), strings.Join(errs, "; "))
+	}
+	return u, note
 }
 
 // step unwinds st to its caller: by ORC when the image has ORC tables
