@@ -248,3 +248,82 @@ func expandFrames(frames []compare.Frame) []string {
 	}
 	return out
 }
+
+// TestBacktraceORC unwinds testdata/orc.S, a program with hand-written ORC
+// tables in the kernel's 6.1 layout and no CFI or frame pointers, through
+// the fake target: every caller must be found by ORC, and _start's
+// end-of-stack entry ends the path.
+func TestBacktraceORC(t *testing.T) {
+	t.Parallel()
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skipf("gcc not installed (Debian package gcc), needed to build the fixture: %v", err)
+	}
+	elf := filepath.Join(t.TempDir(), "orc")
+	if out, err := exec.Command(gcc, "-nostdlib", "-static", "-no-pie", "-o", elf, filepath.Join("testdata", "orc.S")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	tab, err := symbols.Load(elf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(name string, off uint64) uint64 {
+		s, ok := tab.Lookup(name)
+		if !ok {
+			t.Fatalf("no symbol %s", name)
+		}
+		return s.Addr + off
+	}
+	// The stack at leaf+4: 0x18 bytes of leaf's frame, the return into
+	// top, top's saved rbx, the return into _start.
+	const sp = 0x7000
+	stack := make([]byte, 0x40)
+	copy(stack[0x18:], le64(addr("top", 6)))
+	copy(stack[0x20:], le64(0xdead))
+	copy(stack[0x28:], le64(addr("_start", 5)))
+	tests := []struct {
+		name   string
+		pc, sp uint64
+		want   []string
+	}{
+		{"leaf body", addr("leaf", 4), sp, []string{"_start+0x5", "top+0x6", "leaf+0x4"}},
+		{"leaf entry", addr("leaf", 0), sp + 0x18, []string{"_start+0x5", "top+0x6", "leaf"}},
+		{"top after push", addr("top", 1), sp + 0x20, []string{"_start+0x5", "top+0x1"}},
+		{"_start", addr("_start", 0), sp + 0x30, []string{"_start"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ft, fm, err := fake.New(fake.Program{
+				States: []fake.State{{PC: tc.pc, Regs: map[string]uint64{"rip": tc.pc, "rsp": tc.sp, "rbp": 0x1234, "cr0": 0x80000011},
+					Mem: map[uint64][]byte{sp: stack}}},
+				Mapped: []fake.Range{{Addr: sp, Len: uint64(len(stack))}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := guest.New(0, "a", scenario.Guest{}, ft, fm, tab, guest.Timeouts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames, note, err := g.Backtrace(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for i, f := range frames {
+				got = append(got, f.Location.String())
+				want := guest.HowORC
+				if i == len(frames)-1 {
+					want = guest.HowPC
+				}
+				if f.How != want {
+					t.Errorf("frame %s: how %q, want %q", f.Location, f.How, want)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") || note != "" {
+				t.Errorf("backtrace %q (note %q), want %q", got, note, tc.want)
+			}
+		})
+	}
+}
