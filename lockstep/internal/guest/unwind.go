@@ -65,7 +65,7 @@ func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note str
 			} else {
 				scanned := g.scanStack(ctx, sp)
 				if len(scanned) == 0 && len(frames) == 1 && note == "" {
-					note = fmt.Sprintf("guest %s: no unwind tables, no frame-pointer chain and no return addresses found on the stack at %#x", g.Name(), sp)
+					note = fmt.Sprintf("guest %s: no unwind table (ORC, CFI) covers pc %#x, no frame-pointer chain and no return addresses found on the stack at %#x", g.Name(), pc, sp)
 				}
 				frames = append(frames, scanned...)
 			}
