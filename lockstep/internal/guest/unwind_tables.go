@@ -25,8 +25,8 @@ type unwindStatus int
 
 const (
 	unwindOK   unwindStatus = iota
-	unwindNone              // no table covers the pc: use frame pointers
-	unwindEnd               // the tables say this is the outermost frame, or the step failed
+	unwindNone              // no table covers the pc, or its rule cannot be applied: use frame pointers
+	unwindEnd               // the tables say this is the outermost frame
 )
 
 // unwinder steps from one frame to its caller with the tables of one
@@ -95,7 +95,9 @@ func (g *Guest) unwinder() (u *unwinder, note string) {
 
 // step unwinds st to its caller: by ORC when the image has ORC tables
 // covering the pc, else by CFI when an FDE covers it; unwindNone when
-// neither does.
+// neither does or the rule cannot be applied (a DWARF expression, an
+// unreadable stack word), so that frame pointers and the scan get their
+// turn.
 func (u *unwinder) step(ctx context.Context, st unwindState) (unwindState, string, unwindStatus) {
 	pc := st.regs[u.g.Arch.PC]
 	look := pc
@@ -129,17 +131,17 @@ func (u *unwinder) cfiStep(ctx context.Context, st unwindState, row symbols.CFIR
 		return ""
 	}
 	if row.CFA.Kind != symbols.CFIRegOffset {
-		return st, unwindEnd // a CFA expression: not evaluated
+		return st, unwindNone // a CFA expression: not evaluated
 	}
 	base, ok := st.regs[name(row.CFA.Reg)]
 	if !ok {
-		return st, unwindEnd
+		return st, unwindNone
 	}
 	cfa := base + uint64(row.CFA.Offset)
 	next := unwindState{regs: maps.Clone(st.regs), caller: true}
 	raName := name(row.RA)
 	if raName == "" {
-		return st, unwindEnd
+		return st, unwindNone
 	}
 	// With no rule for it, the return address is where it was: in the
 	// link register (x30) or, for a return-address column that is not a
@@ -162,7 +164,7 @@ func (u *unwinder) cfiStep(ctx context.Context, st unwindState, row symbols.CFIR
 		case symbols.CFIOffset:
 			w, err := u.word(ctx, cfa+uint64(rule.Offset))
 			if err != nil {
-				return st, unwindEnd
+				return st, unwindNone
 			}
 			next.regs[n] = w
 		case symbols.CFIValOffset:
@@ -170,12 +172,12 @@ func (u *unwinder) cfiStep(ctx context.Context, st unwindState, row symbols.CFIR
 		case symbols.CFIRegister:
 			v, ok := st.regs[name(rule.Reg)]
 			if !ok {
-				return st, unwindEnd
+				return st, unwindNone
 			}
 			next.regs[n] = v
 		default:
 			if r == row.RA {
-				return st, unwindEnd
+				return st, unwindNone
 			}
 			delete(next.regs, n)
 		}
@@ -225,12 +227,12 @@ func (u *unwinder) orcStep(ctx context.Context, st unwindState, e symbols.ORCEnt
 	case symbols.ORCRegDX:
 		sp = r["rdx"]
 	default:
-		return st, unwindEnd
+		return st, unwindNone
 	}
 	if indirect {
 		w, err := u.word(ctx, sp)
 		if err != nil {
-			return st, unwindEnd
+			return st, unwindNone
 		}
 		sp = w
 		if e.SPReg == symbols.ORCRegSPIndirect {
@@ -242,14 +244,14 @@ func (u *unwinder) orcStep(ctx context.Context, st unwindState, e symbols.ORCEnt
 	case symbols.ORCCall:
 		ip, err := u.word(ctx, sp-8)
 		if err != nil {
-			return st, unwindEnd
+			return st, unwindNone
 		}
 		next.regs["rip"], next.regs["rsp"] = ip, sp
 		next.signal = e.Signal
 	case symbols.ORCRegs:
 		b, err := u.g.T.ReadMemory(ctx, sp, ptRegsSP+8)
 		if err != nil {
-			return st, unwindEnd
+			return st, unwindNone
 		}
 		for n, off := range ptRegs {
 			next.regs[n] = u.g.Word(b[off : off+8])
@@ -259,24 +261,24 @@ func (u *unwinder) orcStep(ctx context.Context, st unwindState, e symbols.ORCEnt
 	case symbols.ORCRegsPartial:
 		b, err := u.g.T.ReadMemory(ctx, sp, iretFrameSP+8)
 		if err != nil {
-			return st, unwindEnd
+			return st, unwindNone
 		}
 		next.regs["rip"], next.regs["rsp"] = u.g.Word(b[0:8]), u.g.Word(b[iretFrameSP:iretFrameSP+8])
 		next.signal = true
 	default:
-		return st, unwindEnd
+		return st, unwindNone
 	}
 	switch e.BPReg {
 	case symbols.ORCRegPrevSP:
 		w, err := u.word(ctx, sp+uint64(int64(e.BPOffset)))
 		if err != nil {
-			return st, unwindEnd
+			return st, unwindNone
 		}
 		next.regs["rbp"] = w
 	case symbols.ORCRegBP:
 		w, err := u.word(ctx, r["rbp"]+uint64(int64(e.BPOffset)))
 		if err != nil {
-			return st, unwindEnd
+			return st, unwindNone
 		}
 		next.regs["rbp"] = w
 	}
