@@ -182,6 +182,11 @@ type Frame struct {
 	// Uncertain marks a frame found by a stack scan rather than a
 	// frame-pointer walk.
 	Uncertain bool `json:"uncertain,omitempty"`
+	// How says how a backtrace frame was found: "pc" (the stopped pc),
+	// "orc" (the Linux kernel's ORC tables), "cfi" (DWARF call-frame
+	// information), "fp" (the frame-pointer chain) or "scan" (a stack
+	// scan; Uncertain). Empty for frames that are not from a backtrace.
+	How string `json:"how,omitempty"`
 	// Args holds argument registers at a traced function entry, by name.
 	Args map[string]string `json:"args,omitempty"`
 }

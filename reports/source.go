@@ -64,8 +64,9 @@ func sourceFrames(l compare.Location, name string) []srcFrame {
 	return out
 }
 
-// frameLines renders a frame of a backtrace listing, with its inlined
-// calls on lines of their own under it (prefixed by ind).
+// frameLines renders a frame of a backtrace listing, with how it was
+// found ("via cfi") and its inlined calls on lines of their own under it
+// (prefixed by ind).
 func frameLines(f compare.Frame, ind string) []string {
 	fs := sourceFrames(f.Location, f.Location.String())
 	first := fs[0].text()
@@ -74,6 +75,9 @@ func frameLines(f compare.Frame, ind string) []string {
 	}
 	if f.Uncertain {
 		first += " ?"
+	}
+	if f.How != "" {
+		first += " via " + f.How
 	}
 	if len(f.Args) > 0 {
 		first += " (" + argsString(f.Args) + ")"

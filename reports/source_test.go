@@ -38,8 +38,8 @@ func TestSourceFrames(t *testing.T) {
 	if got := sourceFrames(l, l.String()); !reflect.DeepEqual(got, want) {
 		t.Errorf("sourceFrames = %+v, want %+v", got, want)
 	}
-	f := compare.Frame{Location: l, Uncertain: true}
-	wantLines := []string{"outer+0x18 (inline.c:19) [0x401018] ?", "  middle [inlined] (inline.c:11)", "  scale [inlined] (inline.h:4)"}
+	f := compare.Frame{Location: l, Uncertain: true, How: "scan"}
+	wantLines := []string{"outer+0x18 (inline.c:19) [0x401018] ? via scan", "  middle [inlined] (inline.c:11)", "  scale [inlined] (inline.h:4)"}
 	if got := frameLines(f, "  "); !reflect.DeepEqual(got, wantLines) {
 		t.Errorf("frameLines = %q, want %q", got, wantLines)
 	}

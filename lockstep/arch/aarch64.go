@@ -28,7 +28,18 @@ func init() {
 		CallBefore: aarch64CallBefore,
 		MaxCallLen: 4,
 		Link:       "x30",
+		DWARFRegs:  aarch64DWARF(),
 	}, "arm64")
+}
+
+// aarch64DWARF is the AArch64 DWARF numbering: x0-x30, then sp (31).
+func aarch64DWARF() []string {
+	r := make([]string, 32)
+	for i := range 31 {
+		r[i] = fmt.Sprintf("x%d", i)
+	}
+	r[31] = "sp"
+	return r
 }
 
 // disasmAArch64 disassembles one A64 instruction in GNU syntax, annotating

@@ -94,6 +94,11 @@ type Arch struct {
 	// when the one at the start of code (at pc) always continues there;
 	// false for jumps, calls, returns, traps and undecodable bytes.
 	FallThrough func(code []byte, pc uint64) (next uint64, ok bool)
+	// DWARFRegs maps a DWARF register number (as call-frame information
+	// numbers them) to the register's target.xml name; "" or out of range
+	// when the gdbstub has no such register. The return-address column
+	// (x86-64's 16) maps to the PC.
+	DWARFRegs []string
 }
 
 // FlagBit returns the named bit of the flags register reg, matching both

@@ -43,6 +43,9 @@ func init() {
 		FallThrough: func(code []byte, pc uint64) (uint64, bool) {
 			return X86FallThrough(code, pc, 64)
 		},
+		// System V AMD64 psABI, figure 3.36.
+		DWARFRegs: []string{"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+			"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip"},
 	}, "i386:x86-64", "x86-64", "amd64", "x86_64-softmmu")
 	register(&Arch{
 		Name:    "i386",
@@ -59,6 +62,8 @@ func init() {
 		FallThrough: func(code []byte, pc uint64) (uint64, bool) {
 			return X86FallThrough(code, pc, 32)
 		},
+		// i386 psABI: eax ecx edx ebx esp ebp esi edi, then the return address.
+		DWARFRegs: []string{"eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"},
 	}, "i386:intel", "x86", "386")
 }
 

@@ -85,6 +85,10 @@ type Table struct {
 	// src is the DWARF line and inline index, loaded by the first Source
 	// call (never by Load).
 	src *lazySource
+	// orc and cfi are the unwind tables, read by the first ORC or CFI
+	// call (never by Load).
+	orc lazyORC
+	cfi lazyCFI
 }
 
 // Load reads the symbol table of the ELF file at path. It reads the ELF

@@ -15,44 +15,78 @@ const (
 	maxScanned  = 32      // frames a stack scan keeps
 )
 
-// Backtrace returns the guest's call path, outermost frame first. It walks
-// the frame-pointer chain; where that chain is absent or broken (Linux
-// built with ORC keeps no frame pointers) it falls back to a stack scan
-// that keeps the words that land just after a call instruction in a text
-// symbol, and marks those frames Uncertain. note, when not empty, says why
-// the path is short.
+// How a frame was found (compare.Frame.How).
+const (
+	HowPC   = "pc"   // the stopped pc itself
+	HowORC  = "orc"  // the kernel's ORC tables
+	HowCFI  = "cfi"  // DWARF call-frame information
+	HowFP   = "fp"   // the frame-pointer chain
+	HowScan = "scan" // a stack scan (Uncertain)
+)
+
+// Backtrace returns the guest's call path, outermost frame first. Each
+// frame is unwound by the best information its image has for that pc: the
+// kernel's ORC tables, else DWARF call-frame information (.debug_frame,
+// .eh_frame), else the frame-pointer chain; where the chain is absent or
+// broken it falls back to a stack scan that keeps the words that land just
+// after a call instruction in a text symbol, and marks those frames
+// Uncertain. Every frame says in How which of these found it. Inlined
+// calls stay in each frame's Location (gdb shows them as frames of their
+// own). note, when not empty, says why the path is short.
 func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note string, err error) {
 	a := g.Arch
-	want := []string{a.PC, a.SP, a.FP}
-	if a.Link != "" {
-		want = append(want, a.Link)
-	}
-	x86 := a.Name == "x86_64" || a.Name == "i386"
-	if _, ok := g.T.Layout().Lookup("cr0"); ok && x86 {
-		want = append(want, "cr0")
-	}
-	regs, err := g.Registers(ctx, want...)
+	regs, err := g.coreRegisters(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("backtrace: %w", err)
 	}
-	get := func(n string) uint64 { v, _ := regs[n].Uint64(); return v }
-	pc, sp, fp := get(a.PC), get(a.SP), get(a.FP)
-	if cr0, ok := regs["cr0"]; ok && x86 {
-		if v, _ := cr0.Uint64(); v&1 == 0 {
-			// Real mode: segmented addresses, no frame layout to follow.
-			return []compare.Frame{{Location: g.Loc(pc)}}, fmt.Sprintf("guest %s: in real mode (cr0.PE clear): no call path beyond the pc", g.Name()), nil
-		}
+	pc := regs[a.PC]
+	x86 := a.Name == "x86_64" || a.Name == "i386"
+	if cr0, ok := regs["cr0"]; ok && x86 && cr0&1 == 0 {
+		// Real mode: segmented addresses, no frame layout to follow.
+		return []compare.Frame{{Location: g.Loc(pc), How: HowPC}}, fmt.Sprintf("guest %s: in real mode (cr0.PE clear): no call path beyond the pc", g.Name()), nil
 	}
 
-	frames = []compare.Frame{{Location: g.Loc(pc)}}
-	if walked, ok := g.walkFrames(ctx, pc, sp, fp, get); ok {
-		frames = append(frames, walked...)
-	} else {
-		scanned := g.scanStack(ctx, sp)
-		if len(scanned) == 0 {
-			note = fmt.Sprintf("guest %s: no frame-pointer chain and no return addresses found on the stack at %#x", g.Name(), sp)
+	frames = []compare.Frame{{Location: g.Loc(pc), How: HowPC}}
+	u, note := g.unwinder()
+	st := unwindState{regs: regs}
+	for len(frames) < maxFrames {
+		next, how, status := u.step(ctx, st)
+		if status == unwindEnd {
+			break
 		}
-		frames = append(frames, scanned...)
+		if status == unwindNone {
+			// Neither ORC nor CFI covers this pc: frame pointers, then a scan.
+			pc, sp, fp := st.regs[a.PC], st.regs[a.SP], st.regs[a.FP]
+			if walked, ok := g.walkFrames(ctx, pc, sp, fp, func(n string) uint64 { return st.regs[n] }, len(frames) > 1); ok {
+				for _, f := range walked {
+					f.How = HowFP
+					frames = append(frames, f)
+				}
+			} else {
+				scanned := g.scanStack(ctx, sp)
+				if len(scanned) == 0 && len(frames) == 1 && note == "" {
+					note = fmt.Sprintf("guest %s: no unwind table (ORC, CFI) covers pc %#x, no frame-pointer chain and no return addresses found on the stack at %#x", g.Name(), pc, sp)
+				}
+				frames = append(frames, scanned...)
+			}
+			break
+		}
+		npc := next.regs[a.PC]
+		if npc == 0 || g.Syms == nil || !g.Syms.IsText(npc) {
+			break
+		}
+		if next.regs[a.SP] <= st.regs[a.SP] && !next.signal {
+			break // the stack only grows back up; anything else is a loop
+		}
+		loc := g.ReturnLoc(npc)
+		if next.signal {
+			loc = g.Loc(npc) // an interrupted pc, not a return address
+		}
+		frames = append(frames, compare.Frame{Location: loc, How: how})
+		st = next
+	}
+	if len(frames) > maxFrames {
+		frames = frames[:maxFrames]
 	}
 	slices.Reverse(frames)
 	return frames, note, nil
@@ -92,17 +126,61 @@ func (g *Guest) ReturnAddress(ctx context.Context) (ret, sp uint64, err error) {
 	return ret, sp, nil
 }
 
+// coreRegisters reads the registers of the 'g' packet (one read) as
+// numbers; registers wider than 64 bits are left out.
+func (g *Guest) coreRegisters(ctx context.Context) (map[string]uint64, error) {
+	var names []string
+	for _, r := range g.T.Layout().Registers {
+		if r.Offset >= 0 && r.BitSize <= 64 {
+			names = append(names, r.Name)
+		}
+	}
+	extra := []string{g.Arch.PC, g.Arch.SP, g.Arch.FP, g.Arch.Link}
+	if _, ok := g.T.Layout().Lookup("cr0"); ok && (g.Arch.Name == "x86_64" || g.Arch.Name == "i386") {
+		extra = append(extra, "cr0") // real mode has no frames to follow
+	}
+	for _, n := range extra {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	vals, err := g.Registers(ctx, names...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, len(vals))
+	for n, v := range vals {
+		if u, ok := v.Uint64(); ok {
+			out[n] = u
+		}
+	}
+	return out, nil
+}
+
 // walkFrames follows the frame-pointer chain. At a function's first
 // instruction the frame is not yet set up: the return address is at the
 // stack pointer (or in the link register) and fp still belongs to the
 // caller.
-func (g *Guest) walkFrames(ctx context.Context, pc, sp, fp uint64, get func(string) uint64) ([]compare.Frame, bool) {
+//
+// caller is true when pc is a return address in a caller frame, where
+// the frame is always set up.
+func (g *Guest) walkFrames(ctx context.Context, pc, sp, fp uint64, get func(string) uint64, caller bool) ([]compare.Frame, bool) {
 	a := g.Arch
 	ps := uint64(a.PtrSize)
 	var out []compare.Frame
 	var ret uint64
 	l, _ := g.Symbolize(pc)
 	switch {
+	case caller:
+		next, rv, err := g.frameAt(ctx, fp)
+		if err != nil || !g.isReturn(ctx, rv) {
+			return nil, false
+		}
+		ret = rv
+		if next != 0 && (next <= fp || next-fp > maxFrameGap) {
+			return []compare.Frame{{Location: g.ReturnLoc(ret)}}, true
+		}
+		fp = next
 	case l.Symbol != "" && l.Offset == 0 && a.Link != "":
 		ret = get(a.Link)
 	case l.Symbol != "" && l.Offset == 0:
@@ -209,7 +287,7 @@ func (g *Guest) scanStack(ctx context.Context, sp uint64) []compare.Frame {
 	for off := 0; off+ps <= len(data) && len(out) < maxScanned; off += ps {
 		w := g.Word(data[off : off+ps])
 		if g.isReturn(ctx, w) {
-			out = append(out, compare.Frame{Location: g.ReturnLoc(w), Uncertain: true})
+			out = append(out, compare.Frame{Location: g.ReturnLoc(w), Uncertain: true, How: HowScan})
 		}
 	}
 	return out
