@@ -14,14 +14,14 @@ import (
 // JUnit XML document types. They are exported so tests and tools can decode
 // what Render writes with encoding/xml.
 
-// JUnitSuites is the root element, <testsuites>.
+// JUnitSuites is the root element, <testsuites>. Its attributes are those
+// the Jenkins xunit JUnit schema allows there (no skipped count).
 type JUnitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []JUnitSuite `xml:"testsuite"`
 }
@@ -110,7 +110,7 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 			c.Failure = &JUnitMessage{
 				Message: failureMessage(sy, real),
 				Type:    failureType(sy, real),
-				Text:    summaries(real),
+				Text:    details(r, real),
 			}
 		}
 		suite.Cases = append(suite.Cases, c)
@@ -123,19 +123,31 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 			c.Failure = &JUnitMessage{
 				Message: compare.Plural(len(real), "divergence", "divergences"),
 				Type:    string(real[0].Kind),
-				Text:    summaries(real),
+				Text:    details(r, real),
 			}
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
-	if expectDiverge && r.Outcome != lockstep.OutcomeError {
-		c := JUnitCase{Classname: class, Name: "expect: diverge", Time: seconds(r.Duration)}
-		if r.Passed {
+	// The verdict is a case of its own whatever the expectation, so the
+	// number of cases does not depend on it; its time is 0: the sync
+	// point cases hold the run's time.
+	if r.Outcome != lockstep.OutcomeError {
+		c := JUnitCase{Classname: class, Name: "expect: " + s.Expect, Time: seconds(0)}
+		switch {
+		case r.Passed && expectDiverge:
 			c.SystemOut = "first divergence: " + firstLine(s.First)
-		} else {
+		case r.Passed:
+			c.SystemOut = "identical: every sync point reached and compared"
+		case expectDiverge:
 			c.Failure = &JUnitMessage{
 				Message: "expected a divergence, none found",
-				Type:    "identical",
+				Type:    string(r.Outcome),
+				Text:    countsLine(s),
+			}
+		default:
+			c.Failure = &JUnitMessage{
+				Message: fmt.Sprintf("expected identical, the run is %s", r.Outcome),
+				Type:    string(r.Outcome),
 				Text:    countsLine(s),
 			}
 		}
@@ -167,7 +179,7 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 	}
 	return JUnitSuites{
 		Name: "lockstep", Tests: suite.Tests, Failures: suite.Failures,
-		Errors: suite.Errors, Skipped: suite.Skipped, Time: suite.Time,
+		Errors: suite.Errors, Time: suite.Time,
 		Suites: []JUnitSuite{suite},
 	}
 }
@@ -199,6 +211,16 @@ func failureType(sy lockstep.SyncResult, real []*compare.Divergence) string {
 }
 
 // summaries lists divergences one per line, as in the text summary.
+// details renders divergences as the text report does (register tables,
+// hexdumps, call paths), without colour, for a failure's body.
+func details(r *lockstep.Result, ds []*compare.Divergence) string {
+	t := &textWriter{r: r, p: newPalette(false)}
+	for _, d := range ds {
+		t.divergence(d)
+	}
+	return t.buf.String()
+}
+
 func summaries(ds []*compare.Divergence) string {
 	var b strings.Builder
 	for _, d := range ds {

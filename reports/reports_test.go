@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -195,8 +196,8 @@ func TestJUnitMapping(t *testing.T) {
 		tests, failures, errs, skip int
 		failing                     []string // names of failing or erroring cases
 	}{
-		{"diverged", 5, 4, 0, 0, []string{"sync 2: checksum (hit 3)", "sync 3: report (hit 1)", "sync 4: finish (hit 1)", "after the last sync point"}},
-		{"identical", 3, 0, 0, 0, nil},
+		{"diverged", 6, 5, 0, 0, []string{"sync 2: checksum (hit 3)", "sync 3: report (hit 1)", "sync 4: finish (hit 1)", "after the last sync point", "expect: identical"}},
+		{"identical", 4, 0, 0, 0, nil},
 		{"error", 3, 0, 1, 2, []string{"error"}},
 		{"expect-diverge", 3, 0, 0, 0, nil},
 		{"diverge-missing", 2, 1, 0, 0, []string{"expect: diverge"}},
@@ -426,5 +427,75 @@ func TestWriteAll(t *testing.T) {
 	}
 	if _, err := WriteAll(dir, "../x", Formats, r, Options{}); err == nil {
 		t.Error("WriteAll accepted a base name with a path separator")
+	}
+}
+
+// junitAttrs are the attributes the Jenkins xunit plugin's JUnit schema
+// (junit-10) allows on each element lockstep writes.
+var junitAttrs = map[string][]string{
+	"testsuites": {"name", "time", "tests", "failures", "errors"},
+	"testsuite": {"name", "tests", "failures", "errors", "group", "time", "skipped", "timestamp", "hostname",
+		"id", "package", "file", "log", "url"},
+	"testcase":   {"name", "time", "classname", "group"},
+	"failure":    {"type", "message"},
+	"error":      {"type", "message"},
+	"skipped":    {"type", "message"},
+	"properties": {},
+	"property":   {"name", "value"},
+	"system-out": {},
+	"system-err": {},
+}
+
+// TestJUnitSchema checks every golden JUnit file against what the Jenkins
+// xunit JUnit schema allows: known elements, their attributes only, the
+// required ones present, and times as plain decimal seconds.
+func TestJUnitSchema(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.xml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden JUnit files: %v", err)
+	}
+	required := map[string][]string{"testsuite": {"name", "tests", "failures", "errors"}, "testcase": {"name"},
+		"property": {"name", "value"}}
+	timeRE := regexp.MustCompile(`^[0-9]*(\.[0-9]*)?$`)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := xml.NewDecoder(bytes.NewReader(data))
+		for {
+			tok, err := d.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			se, ok := tok.(xml.StartElement)
+			if !ok {
+				continue
+			}
+			allowed, known := junitAttrs[se.Name.Local]
+			if !known {
+				t.Errorf("%s: element <%s> is not in the schema", f, se.Name.Local)
+				continue
+			}
+			have := map[string]bool{}
+			for _, a := range se.Attr {
+				have[a.Name.Local] = true
+				if !slices.Contains(allowed, a.Name.Local) {
+					t.Errorf("%s: <%s %s=…> is not allowed", f, se.Name.Local, a.Name.Local)
+				}
+				if a.Name.Local == "time" && !timeRE.MatchString(a.Value) {
+					t.Errorf("%s: <%s time=%q> is not decimal seconds", f, se.Name.Local, a.Value)
+				}
+			}
+			for _, r := range required[se.Name.Local] {
+				if !have[r] {
+					t.Errorf("%s: <%s> lacks required %s", f, se.Name.Local, r)
+				}
+			}
+		}
 	}
 }
