@@ -120,6 +120,10 @@ func Render(w io.Writer, f Format, r *lockstep.Result, opt Options) error {
 	if r == nil {
 		return fmt.Errorf("render %s: %w", f, ErrNilResult)
 	}
+	if f != FormatJSON {
+		// JSON escapes control characters itself, and keeps the data as is.
+		r = sanitized(r)
+	}
 	var err error
 	switch f {
 	case FormatText:

@@ -499,3 +499,34 @@ func TestJUnitSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestControlCharacters renders a result whose scenario name, label,
+// description and serial output hold terminal escapes: no format but JSON
+// writes them raw (issue 14: a name could clear the screen or print a fake
+// PASS).
+func TestControlCharacters(t *testing.T) {
+	t.Parallel()
+	r := loadInput(t, "identical")
+	r.Scenario = "x\x1b[2J\x1b[HPASS\r"
+	r.Description = "line one\nline\x07two"
+	r.Sides[0].Label = "good\x1b]0;title\x07"
+	r.Sides[1].SerialTail = "boot\x1b[31m ok\x9b"
+	r.Notes = append(r.Notes, "only a raw \x9b byte")
+	for _, f := range []Format{FormatText, FormatMarkdown, FormatHTML, FormatJUnit} {
+		var buf bytes.Buffer
+		if err := Render(&buf, f, r, Options{Verbose: true}); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"\x1b", "\x07", "\r", "\x9b", "\u009b"} {
+			if strings.Contains(buf.String(), bad) {
+				t.Errorf("%s output holds %q", f, bad)
+			}
+		}
+		if !strings.Contains(buf.String(), `\x1b[2J`) {
+			t.Errorf("%s output does not show the escaped name", f)
+		}
+	}
+	if r.Scenario != "x\x1b[2J\x1b[HPASS\r" {
+		t.Error("Render modified its input")
+	}
+}
