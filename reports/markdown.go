@@ -66,6 +66,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 		b.WriteString("\n")
 	}
 
+	head := b.Len()
 	by, other := groupBySync(r)
 	var all []*compare.Divergence
 	for _, sy := range r.Syncs {
@@ -73,6 +74,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	}
 	all = append(all, other...)
 	shown, noise := visible(all, opt.Verbose)
+	dumps := map[string]string{} // a memory dump already shown → where
 	for _, g := range groupRegisters(shown) {
 		d := g.D
 		title := fmt.Sprintf("%s: [%s] %s", divWhere(d), d.Kind, g.Summary())
@@ -80,12 +82,18 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 			title += " (noise)"
 		}
 		fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n", htmlEscape(title))
-		if len(g.Regs) > 1 {
+		switch key := memoryKey(d); {
+		case len(g.Regs) > 1:
 			if pc := divPC(d); pc != "" {
 				fmt.Fprintf(&b, "pc: `%s`\n\n", mdCode(pc))
 			}
 			mdRegisters(&b, g.Regs)
-		} else {
+		case key != "" && dumps[key] != "":
+			fmt.Fprintf(&b, "The same bytes differ as at %s.\n", mdText(dumps[key]))
+		default:
+			if key != "" {
+				dumps[key] = divWhere(d)
+			}
 			mdDivergence(&b, r, d, opt)
 		}
 		b.WriteString("\n</details>\n\n")
@@ -96,6 +104,7 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	for _, sy := range r.Syncs {
 		mdState(&b, r, sy)
 	}
+	tail := b.Len()
 	if len(r.Notes) > 0 {
 		b.WriteString("**Notes**\n\n")
 		for _, n := range r.Notes {
@@ -108,12 +117,61 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 		writeFence(&b, "", r.Error)
 		b.WriteString("\n</details>\n")
 	}
-	out := bytes.TrimRight(b.Bytes(), "\n")
+	out := capMarkdown(b.Bytes(), head, tail, shown)
+	out = bytes.TrimRight(out, "\n")
 	out = append(out, '\n')
 	_, err := w.Write(out)
 	return err
 }
 
+// MarkdownLimit is the most characters a Markdown report holds: what a
+// GitHub comment accepts. A longer report keeps its summary, its table and
+// one line per divergence, and says where the details are.
+const MarkdownLimit = 65536
+
+// capMarkdown fits a report into MarkdownLimit. full is the whole report;
+// full[:head] is the summary and table, full[head:tail] the details,
+// full[tail:] the notes and error.
+func capMarkdown(full []byte, head, tail int, shown []*compare.Divergence) []byte {
+	if len(full) <= MarkdownLimit {
+		return full
+	}
+	var b bytes.Buffer
+	b.Write(full[:head])
+	fmt.Fprintf(&b, "_The details (%d characters) do not fit a %d-character comment: they are in the text, HTML and JSON reports of this run._\n\n",
+		tail-head, MarkdownLimit)
+	for _, d := range shown {
+		fmt.Fprintf(&b, "- %s: [%s] %s\n", mdText(divWhere(d)), d.Kind, mdText(d.Summary))
+	}
+	b.WriteString("\n")
+	b.Write(full[tail:])
+	const note = "\n_… cut to fit a comment; the full report is in the text, HTML and JSON reports of this run._\n"
+	if b.Len() <= MarkdownLimit {
+		return b.Bytes()
+	}
+	out := b.Bytes()[:MarkdownLimit-len(note)]
+	if i := bytes.LastIndexByte(out, '\n'); i > 0 {
+		out = out[:i+1]
+	}
+	return append(out, note...)
+}
+
+// memoryKey identifies a memory divergence's dump, so the same bytes
+// differing at several sync points are shown once; "" for other kinds.
+func memoryKey(d *compare.Divergence) string {
+	if d.Memory == nil || len(d.Memory.Rows) == 0 {
+		return ""
+	}
+	m := d.Memory
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%s|%x|%x|%d", m.Name, m.Space, m.Addr[0], m.Addr[1], m.Length)
+	for _, row := range m.Rows {
+		fmt.Fprintf(&b, "|%d:%d:%x:%x:%v", row.Offset, row.Skipped, row.A, row.B, row.Diff)
+	}
+	return b.String()
+}
+
+// mdSyncPC is side i's PC at a sync point, in code.
 func mdSyncPC(sy lockstep.SyncResult, i int) string {
 	if !sy.Reached[i] {
 		return "not reached"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
@@ -528,5 +530,60 @@ func TestControlCharacters(t *testing.T) {
 	}
 	if r.Scenario != "x\x1b[2J\x1b[HPASS\r" {
 		t.Error("Render modified its input")
+	}
+}
+
+// TestMarkdownFitsAComment renders a run with a 64 KiB memory divergence
+// at each of 7 sync points (issue 14: 103,023 characters): the report
+// stays within a GitHub comment and says where the details are; the same
+// differing bytes are shown once.
+func TestMarkdownFitsAComment(t *testing.T) {
+	t.Parallel()
+	r := loadInput(t, "identical")
+	r.Syncs, r.Divergences = nil, nil
+	a, b := make([]byte, 64<<10), make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	for k := range 7 {
+		r.Syncs = append(r.Syncs, lockstep.SyncResult{Index: k, Break: fmt.Sprintf("point%d", k), Hit: 1,
+			Status: lockstep.SyncDiverge, Reached: [2]bool{true, true}, Divergences: 1})
+		b[k] ^= 0xff // each point's bytes differ a little differently
+		md := compare.Memory("buf", "virtual", [2]uint64{0x1000, 0x1000}, a, b, compare.MemOptions{PtrSize: 8})
+		r.Divergences = append(r.Divergences, compare.Divergence{Kind: compare.KindMemory, Sync: k,
+			SyncName: fmt.Sprintf("point%d", k), Summary: compare.MemorySummary(md), Memory: md})
+	}
+	r.Outcome, r.Passed = lockstep.OutcomeDiverged, false
+	var buf bytes.Buffer
+	if err := Render(&buf, FormatMarkdown, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := utf8.RuneCount(buf.Bytes()); n > MarkdownLimit {
+		t.Errorf("Markdown of %d characters, want at most %d", n, MarkdownLimit)
+	}
+	if !strings.Contains(buf.String(), "text, HTML and JSON reports") {
+		t.Errorf("the cut report does not say where the details are")
+	}
+	// Small: the same dump at two points is shown once.
+	small := loadInput(t, "identical")
+	small.Syncs, small.Divergences = nil, nil
+	x, y := make([]byte, 64), make([]byte, 64)
+	y[3] = 1
+	md := compare.Memory("buf", "virtual", [2]uint64{0x1000, 0x1000}, x, y, compare.MemOptions{PtrSize: 8})
+	for k := range 2 {
+		small.Syncs = append(small.Syncs, lockstep.SyncResult{Index: k, Break: fmt.Sprintf("p%d", k), Hit: 1,
+			Status: lockstep.SyncDiverge, Reached: [2]bool{true, true}, Divergences: 1})
+		small.Divergences = append(small.Divergences, compare.Divergence{Kind: compare.KindMemory, Sync: k,
+			SyncName: fmt.Sprintf("p%d", k), Summary: compare.MemorySummary(md), Memory: md})
+	}
+	buf.Reset()
+	if err := Render(&buf, FormatMarkdown, small, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), "+0000"); n != 1 {
+		t.Errorf("the dump appears %d times, want once:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "The same bytes differ as at") {
+		t.Errorf("no reference to the dump shown earlier:\n%s", buf.String())
 	}
 }
