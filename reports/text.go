@@ -34,16 +34,18 @@ func newPalette(on bool) palette {
 	}
 	return palette{
 		on:    on,
-		a:     mk(color.FgRed),
-		b:     mk(color.FgGreen),
+		// Red and green mean verdicts only: the sides are blue and magenta,
+		// so neither the good nor the regressed kernel reads as an error.
+		a:     mk(color.FgBlue),
+		b:     mk(color.FgMagenta),
 		ok:    mk(color.FgGreen, color.Bold),
 		bad:   mk(color.FgRed, color.Bold),
 		warn:  mk(color.FgYellow, color.Bold),
 		bold:  mk(color.Bold),
 		dim:   mk(color.Faint),
 		head:  mk(color.FgCyan, color.Bold),
-		diffA: mk(color.FgBlack, color.BgRed),
-		diffB: mk(color.FgBlack, color.BgGreen),
+		diffA: mk(color.FgBlack, color.BgBlue),
+		diffB: mk(color.FgBlack, color.BgMagenta),
 	}
 }
 
