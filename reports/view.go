@@ -32,8 +32,29 @@ func AutoColor(w io.Writer) bool {
 
 // kindOrder is the order kinds are counted and listed in.
 var kindOrder = []compare.Kind{
-	compare.KindArrival, compare.KindExit, compare.KindInstruction,
+	compare.KindArrival, compare.KindExit, compare.KindInstruction, countCall, countStore,
 	compare.KindRegister, compare.KindMemory, compare.KindCallPath,
+}
+
+// countCall and countStore count the instruction divergences found by
+// function entry and by write watchpoint apart from those found
+// instruction by instruction: "1 instruction, 2 call, 1 store".
+const (
+	countCall  compare.Kind = "call"
+	countStore compare.Kind = "store"
+)
+
+// countKind is what a divergence counts as in the summary.
+func countKind(d *compare.Divergence) compare.Kind {
+	if d.Kind == compare.KindInstruction && d.Instruction != nil {
+		switch d.Instruction.Granularity {
+		case compare.ByFunction:
+			return countCall
+		case compare.ByWrite:
+			return countStore
+		}
+	}
+	return d.Kind
 }
 
 // summary is what every human-readable renderer shows at the top.
@@ -85,7 +106,7 @@ func summarize(r *lockstep.Result) summary {
 			s.Localised = d
 		}
 		s.Total++
-		counts[d.Kind]++
+		counts[countKind(d)]++
 	}
 	for _, k := range kindOrder {
 		if counts[k] > 0 {
