@@ -22,10 +22,12 @@ const (
 	FormatJUnit    Format = "junit"
 	FormatHTML     Format = "html"
 	FormatMarkdown Format = "md"
+	// FormatKTAP is KTAP version 1, for kernel test infrastructure.
+	FormatKTAP Format = "ktap"
 )
 
 // Formats lists every format in the order they are documented.
-var Formats = []Format{FormatText, FormatJSON, FormatJUnit, FormatHTML, FormatMarkdown}
+var Formats = []Format{FormatText, FormatJSON, FormatJUnit, FormatHTML, FormatMarkdown, FormatKTAP}
 
 // Errors returned by this package, matched with errors.Is.
 var (
@@ -108,6 +110,8 @@ func (f Format) Ext() string {
 		return ".html"
 	case FormatMarkdown:
 		return ".md"
+	case FormatKTAP:
+		return ".ktap"
 	}
 	return ""
 }
@@ -136,6 +140,8 @@ func Render(w io.Writer, f Format, r *lockstep.Result, opt Options) error {
 		err = renderHTML(w, r, opt)
 	case FormatMarkdown:
 		err = renderMarkdown(w, r, opt)
+	case FormatKTAP:
+		err = renderKTAP(w, r, opt)
 	default:
 		return fmt.Errorf("render: %w %q (valid: %s)", ErrUnknownFormat, string(f), validList())
 	}

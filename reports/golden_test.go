@@ -46,6 +46,7 @@ var variants = []variant{
 	{".xml", FormatJUnit, Options{}},
 	{".md", FormatMarkdown, Options{}},
 	{".html", FormatHTML, Options{}},
+	{".ktap", FormatKTAP, Options{}},
 	{".verbose.html", FormatHTML, Options{Verbose: true}},
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -26,7 +27,7 @@ func TestParseFormats(t *testing.T) {
 		wantErr bool
 	}{
 		{"text", []Format{FormatText}, false},
-		{"text,json,junit,html,md", Formats, false},
+		{"text,json,junit,html,md,ktap", Formats, false},
 		{" JSON , md,json,", []Format{FormatJSON, FormatMarkdown}, false},
 		{"markdown", []Format{FormatMarkdown}, false},
 		{"", nil, true},
@@ -586,4 +587,59 @@ func TestMarkdownFitsAComment(t *testing.T) {
 	if !strings.Contains(buf.String(), "The same bytes differ as at") {
 		t.Errorf("no reference to the dump shown earlier:\n%s", buf.String())
 	}
+}
+
+// TestKTAP checks every golden KTAP file's structure: the version line,
+// plans that match the tests, test numbers in order, and the same outcomes
+// as the JUnit file of the same input.
+func TestKTAP(t *testing.T) {
+	t.Parallel()
+	for _, in := range inputs {
+		data, err := os.ReadFile(filepath.Join("testdata", "golden", in+".ktap"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if lines[0] != "KTAP version 1" || lines[1] != "1..1" || lines[2] != "  KTAP version 1" {
+			t.Errorf("%s: header %q", in, lines[:3])
+			continue
+		}
+		var plan, n, notOK int
+		for _, l := range lines[3:] {
+			switch {
+			case strings.HasPrefix(l, "  1.."):
+				plan, _ = strconv.Atoi(strings.TrimPrefix(l, "  1.."))
+			case strings.HasPrefix(l, "  ok "), strings.HasPrefix(l, "  not ok "):
+				n++
+				f := strings.Fields(l)
+				num := f[1]
+				if f[0] == "not" {
+					num, notOK = f[2], notOK+1
+				}
+				if num != strconv.Itoa(n) {
+					t.Errorf("%s: test %s out of order: %q", in, num, l)
+				}
+			case strings.HasPrefix(l, "  # "), strings.HasPrefix(l, "ok 1 "), strings.HasPrefix(l, "not ok 1 "):
+			default:
+				t.Errorf("%s: line %q is not KTAP", in, l)
+			}
+		}
+		var doc JUnitSuites
+		if err := xml.Unmarshal(mustRead(t, filepath.Join("testdata", "golden", in+".xml")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		s := doc.Suites[0]
+		if plan != n || n != s.Tests || notOK != s.Failures+s.Errors {
+			t.Errorf("%s: plan %d, %d tests, %d not ok; JUnit %d tests, %d failing", in, plan, n, notOK, s.Tests, s.Failures+s.Errors)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

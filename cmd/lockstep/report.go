@@ -62,7 +62,7 @@ func newReportCommand(s streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&f.formats, "format", "text", "report format: text, json, junit, html or md; with -o, several comma-separated")
+	cmd.Flags().StringVar(&f.formats, "format", "text", "report format: text, json, junit, html, md or ktap; with -o, several comma-separated")
 	cmd.Flags().StringVarP(&f.outDir, "output", "o", "", "write the formats to this directory instead of stdout")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "show noise divergences, command lines and serial output in full")

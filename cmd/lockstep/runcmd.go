@@ -49,7 +49,7 @@ not, 2 for a usage or scenario error, 3 for an infrastructure failure
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.formats, "format", "text", "report format: text, json, junit, html or md; with -o, several comma-separated")
+	fl.StringVar(&f.formats, "format", "text", "report format: text, json, junit, html, md or ktap; with -o, several comma-separated")
 	fl.StringVarP(&f.outDir, "output", "o", "", "write every report format to this directory (default: text to stdout)")
 	fl.BoolVar(&f.keep, "keep", false, "keep the run directory: serial logs, QEMU command lines, QMP and RSP transcripts")
 	fl.BoolVar(&f.bisect, "bisect", false, "exit 125 instead of 3 on infrastructure failure (for git bisect run)")
