@@ -95,7 +95,13 @@ func (r *run) execute(ctx context.Context) (err error) {
 	defer func() {
 		// Whatever failed once the run's own time was up failed because
 		// of it: say so first ("run timed out after 60s").
-		if err != nil && ctx.Err() != nil && !errors.Is(err, context.Cause(ctx)) {
+		switch {
+		case err == nil || ctx.Err() == nil:
+		case errors.Is(context.Cause(ctx), context.Canceled):
+			// The caller cancelled (Ctrl-C): whatever broke broke because
+			// the guests were being stopped.
+			err = fmt.Errorf("interrupted: the run was cancelled and both guests stopped (%w)", err)
+		case !errors.Is(err, context.Cause(ctx)):
 			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 		}
 	}()

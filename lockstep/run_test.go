@@ -329,6 +329,12 @@ func TestCancelLeavesNoQEMU(t *testing.T) {
 	if !errors.Is(err, lockstep.ErrInfrastructure) || res.Outcome != lockstep.OutcomeError {
 		t.Errorf("err %v outcome %s, want an infrastructure error", err, res.Outcome)
 	}
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(res.Error, "interrupted:") {
+		t.Errorf("error %q, want it to say the run was interrupted", res.Error)
+	}
+	if s := res.Syncs[0]; s.Reached == [2]bool{true, true} && s.Status == lockstep.SyncSkipped {
+		t.Errorf("sync point 1, reached by both, is %s", s.Status)
+	}
 	noLeftovers(t)
 }
 
