@@ -101,7 +101,20 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 		skipped += n[0]
 	}
 
-	topt.Stop = stop
+	// Report progress now and then while the logs are compared, or a
+	// progress line would sit still for the whole comparison.
+	phase := PhaseLocalising
+	if from == k {
+		phase = PhaseStepping
+	}
+	last := time.Now()
+	topt.Stop = func(i uint64, s *trace.State) bool {
+		if i&0xfff == 0 && time.Since(last) > progressEvery {
+			e.Progress(phase, k)
+			last = time.Now()
+		}
+		return stop != nil && stop(i, s)
+	}
 	// One binary: either side's code says which PCs hold REP string
 	// instructions, counted as one instruction each (rep.go).
 	topt.RepString = repPredicate(ctx, p[0])
