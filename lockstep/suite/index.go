@@ -52,7 +52,9 @@ type Index struct {
 	Counts   map[Status]int    `json:"counts"`
 	Results  []ScenarioResult  `json:"results"`
 	Shards   []Shard           `json:"shards,omitempty"` // merge: the shards found
-	Extra    map[string]string `json:"extra,omitempty"`
+	// Notes are the merge's findings about the shards: one missing, an
+	// incomplete index, a scenario that ran twice.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ScenarioResult is one scenario's line in the index.
