@@ -46,12 +46,12 @@ type Index struct {
 	Selected []string `json:"selected"`
 	// Complete is false while the shard runs: an index left incomplete
 	// belongs to a shard that was killed.
-	Complete bool              `json:"complete"`
-	Started  time.Time         `json:"started"`
-	Duration time.Duration     `json:"duration_ns"`
-	Counts   map[Status]int    `json:"counts"`
-	Results  []ScenarioResult  `json:"results"`
-	Shards   []Shard           `json:"shards,omitempty"` // merge: the shards found
+	Complete bool             `json:"complete"`
+	Started  time.Time        `json:"started"`
+	Duration time.Duration    `json:"duration_ns"`
+	Counts   map[Status]int   `json:"counts"`
+	Results  []ScenarioResult `json:"results"`
+	Shards   []Shard          `json:"shards,omitempty"` // merge: the shards found
 	// Notes are the merge's findings about the shards: one missing, an
 	// incomplete index, a scenario that ran twice.
 	Notes []string `json:"notes,omitempty"`
