@@ -51,7 +51,7 @@ func TestRunFake(t *testing.T) {
 	var attempts atomic.Int32
 	var progress bytes.Buffer
 	out := t.TempDir()
-	x, err := Run(context.Background(), p, nil, Options{
+	x, err := Run(context.Background(), p, p.Names(), Options{
 		Jobs: 2, OutDir: out, Formats: []reports.Format{reports.FormatJSON, reports.FormatJUnit, reports.FormatMarkdown},
 		RetryInfra: 2, RunFunc: fakeRun(&attempts), Progress: &progress,
 	})

@@ -46,15 +46,12 @@ type Options struct {
 // DefaultJobs is half the CPUs, at least 1: every scenario runs two QEMUs.
 func DefaultJobs() int { return max(1, runtime.NumCPU()/2) }
 
-// Run runs the plan's entries named in selected (all when nil), at most
+// Run runs the plan's entries named in selected (p.Names() for all), at most
 // o.Jobs at a time, writes each one's reports into o.OutDir and keeps
 // o.OutDir/index.json current after each scenario. The index is returned
 // with every result; the error is for the suite's machinery only (an
 // unwritable output directory), never for a scenario's verdict.
 func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, error) {
-	if selected == nil {
-		selected = p.Names()
-	}
 	if o.Jobs <= 0 {
 		o.Jobs = DefaultJobs()
 	}

@@ -95,7 +95,7 @@ func Select(names []string, s Shard, durations map[string]time.Duration) []strin
 	if s.Total <= 1 {
 		return slices.Clone(names)
 	}
-	var out []string
+	out := []string{}
 	if len(durations) == 0 {
 		for _, n := range names {
 			if hashShard(n, s.Total) == s.Index {
