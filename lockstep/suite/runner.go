@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -116,6 +117,11 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 		}()
 	}
 	wg.Wait()
+	order := map[string]int{}
+	for i, n := range selected {
+		order[n] = i
+	}
+	slices.SortStableFunc(x.Results, func(a, b ScenarioResult) int { return order[a.Name] - order[b.Name] })
 	x.Duration = time.Since(x.Started)
 	x.Complete = ctx.Err() == nil
 	if err := WriteIndex(o.OutDir, x); err != nil {
