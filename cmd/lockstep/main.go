@@ -60,6 +60,7 @@ diverge: registers, memory and call paths.`,
 	root.AddCommand(newRunCommand(s), newValidateCommand(s), newReportCommand(s), newVersionCommand(s), newInitCommand(s))
 	root.AddCommand(newBisectCommand(s))
 	root.AddCommand(newCalibrateCommand(s))
+	root.AddCommand(newSuiteCommand(s), newMergeCommand(s))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, err) })
 	return root
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/suite"
+	"github.com/lockstep-dev/lockstep/reports"
+)
+
+// suiteFlags are the flags of `lockstep suite`.
+type suiteFlags struct {
+	jobs       int
+	outDir     string
+	formats    string
+	expand     string
+	list       bool
+	shard      string
+	shardTotal int
+	durations  string
+	retryInfra int
+	keep       bool
+	verbose    bool
+	runDir     string
+}
+
+func newSuiteCommand(s streams) *cobra.Command {
+	var f suiteFlags
+	cmd := &cobra.Command{
+		Use:   "suite SCENARIO|DIR|GLOB|SUITE...",
+		Short: "Run many scenarios in parallel, optionally one shard of them, into one output directory",
+		Long: `suite runs every scenario given as a file, a directory (its *.yaml), a glob
+or a suite file (a list of scenarios and matrices over guest fields), at most
+-j at a time, and writes each scenario's reports and an index.json
+(schema lockstep.suite/v1) into -o DIR. --shard INDEX/TOTAL (or GitLab's
+CI_NODE_INDEX/CI_NODE_TOTAL, or Kubernetes' JOB_COMPLETION_INDEX with
+--shard-total) runs a stable subset; lockstep merge joins the shards.
+
+Exit status: 0 when every scenario of the shard passed, 1 when one failed
+or had a scenario error, 2 for a usage or scenario-file error, 3 when the
+only failures were infrastructure failures.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSuite(cmd, s, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&f.jobs, "jobs", "j", suite.DefaultJobs(), "scenarios run at once (each starts two QEMUs)")
+	fl.StringVarP(&f.outDir, "output", "o", "lockstep-out", "output directory: reports per scenario and index.json")
+	fl.StringVar(&f.formats, "format", "text,json,junit,md,html", "report formats written per scenario")
+	fl.StringVar(&f.expand, "expand", "", "write the matrix scenarios to this directory as NAME.yaml and exit")
+	fl.BoolVar(&f.list, "list", false, "print the names of the scenarios this shard would run and exit")
+	fl.StringVar(&f.shard, "shard", "", "run shard INDEX/TOTAL (1-based); default from CI_NODE_INDEX/CI_NODE_TOTAL or JOB_COMPLETION_INDEX")
+	fl.IntVar(&f.shardTotal, "shard-total", 0, "the shard count for JOB_COMPLETION_INDEX (default $LOCKSTEP_SHARD_TOTAL)")
+	fl.StringVar(&f.durations, "durations", "", "balance shards by the durations in this index.json of a previous run")
+	fl.IntVar(&f.retryInfra, "retry-infra", 0, "rerun a scenario up to N times after an infrastructure failure")
+	fl.BoolVar(&f.keep, "keep", false, "keep every run directory")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines to stderr; verbose reports")
+	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directories (default: $TMPDIR)")
+	return cmd
+}
+
+func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error {
+	formats, err := reports.ParseFormats(f.formats)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if f.jobs < 1 {
+		return withCode(exitUsage, fmt.Errorf("-j %d: need at least 1", f.jobs))
+	}
+	plan, err := suite.Collect(args)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if f.expand != "" {
+		files, err := suite.WriteExpanded(f.expand, plan)
+		if err != nil {
+			return withCode(exitInfra, err)
+		}
+		fmt.Fprintf(s.out, "%d scenarios written to %s\n", len(files), f.expand)
+		return nil
+	}
+	shard, err := suiteShard(f)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	var durations map[string]time.Duration
+	if f.durations != "" {
+		if durations, err = suite.ReadDurations(f.durations); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	selected := suite.Select(plan.Names(), shard, durations)
+	if f.list {
+		for _, n := range selected {
+			fmt.Fprintln(s.out, n)
+		}
+		return nil
+	}
+	opts := suite.Options{
+		Jobs: f.jobs, OutDir: f.outDir, Formats: formats, Verbose: f.verbose,
+		RetryInfra: f.retryInfra, Shard: shard, Progress: s.err,
+		Run: lockstep.Options{Keep: f.keep, RunDir: f.runDir},
+	}
+	if f.verbose {
+		opts.Run.Logger = slog.New(slog.NewTextHandler(s.err, nil))
+	}
+	fmt.Fprintf(s.err, "suite %s: shard %s: %d of %d scenarios, -j %d\n", plan.Name, shard, len(selected), len(plan.Entries), f.jobs)
+	x, err := suite.Run(cmd.Context(), plan, selected, opts)
+	if err != nil {
+		return withCode(exitInfra, err)
+	}
+	fmt.Fprintf(s.out, "%s\nindex: %s\n", countsLine(x), f.outDir+"/"+suite.IndexFile)
+	return suiteExit(x)
+}
+
+// suiteShard is --shard, else the CI environment, else everything.
+func suiteShard(f suiteFlags) (suite.Shard, error) {
+	if f.shard != "" {
+		return suite.ParseShard(f.shard)
+	}
+	sh, ok, err := suite.ShardFromEnv(os.Getenv, f.shardTotal)
+	if err != nil || !ok {
+		return suite.All, err
+	}
+	return sh, nil
+}
+
+func countsLine(x *suite.Index) string {
+	var parts []string
+	for _, st := range []suite.Status{suite.StatusPassed, suite.StatusFailed, suite.StatusScenario, suite.StatusInfra, suite.StatusMissing} {
+		if n := x.Counts[st]; n > 0 || st == suite.StatusPassed {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// suiteExit maps an index to the exit status: failures before
+// infrastructure failures.
+func suiteExit(x *suite.Index) error {
+	c := x.Counts
+	switch {
+	case c[suite.StatusFailed]+c[suite.StatusScenario]+c[suite.StatusMissing] > 0:
+		return withCode(exitMismatch, fmt.Errorf("suite %s: %s", x.Suite, countsLine(x)))
+	case c[suite.StatusInfra] > 0:
+		return withCode(exitInfra, fmt.Errorf("suite %s: %s", x.Suite, countsLine(x)))
+	}
+	return nil
+}

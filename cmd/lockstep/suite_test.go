@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
+	"github.com/lockstep-dev/lockstep/lockstep/suite"
+)
+
+// cliEnv makes the test binary act as the lockstep CLI (TestMain), so that
+// shards run in separate processes as they would on separate runners.
+const cliEnv = "LOCKSTEP_TEST_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(cliEnv) == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// cliProcess returns the command running the CLI with args in a process.
+func cliProcess(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	return cmd
+}
+
+// suiteScenarios are the few demo scenarios the real-QEMU suite tests run.
+func suiteScenarios(t *testing.T) []string {
+	qemutest.Guest(t, "demo-good")
+	qemutest.Guest(t, "cpu-probe")
+	return []string{scenarioPath(t, "demo-self.yaml"), scenarioPath(t, "demo.yaml"), scenarioPath(t, "cpu-models.yaml")}
+}
+
+// TestSuiteShards runs a small suite unsharded, then as 3 shards in 3
+// processes, merges them, and checks that the verdicts match and that each
+// scenario ran exactly once.
+func TestSuiteShards(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	files := suiteScenarios(t)
+	runDir := qemutest.ShortDir(t)
+	t.Cleanup(func() { qemutest.Release(runDir) })
+	tmp := t.TempDir()
+
+	whole := filepath.Join(tmp, "whole")
+	code, out, errOut := cli(t, append([]string{"suite", "-j", "2", "--run-dir", runDir, "-o", whole}, files...)...)
+	if code != 0 {
+		t.Fatalf("unsharded suite: status %d\n%s\n%s", code, out, errOut)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var dirs []string
+	var cmds []*exec.Cmd
+	for i := 1; i <= 3; i++ {
+		dir := filepath.Join(tmp, "shard"+strconv.Itoa(i))
+		dirs = append(dirs, dir)
+		cmd := cliProcess(ctx, append([]string{"suite", "-j", "1", "--shard", strconv.Itoa(i) + "/3", "--run-dir", runDir, "-o", dir}, files...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("shard %d/3: %v", i+1, err)
+		}
+	}
+	selected := 0
+	for _, d := range dirs {
+		x, err := suite.ReadIndex(filepath.Join(d, suite.IndexFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		selected += len(x.Selected)
+	}
+	if selected != len(files) {
+		t.Errorf("the shards selected %d scenarios, want %d", selected, len(files))
+	}
+
+	merged := filepath.Join(tmp, "merged")
+	code, out, errOut = cli(t, append([]string{"merge", "-o", merged}, dirs...)...)
+	if code != 0 {
+		t.Fatalf("merge: status %d\n%s\n%s", code, out, errOut)
+	}
+	want, err := suite.ReadIndex(filepath.Join(whole, suite.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := suite.ReadIndex(filepath.Join(merged, suite.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdicts := func(x *suite.Index) map[string]string {
+		m := map[string]string{}
+		for _, r := range x.Results {
+			m[r.Name] += string(r.Status) + " " + r.Outcome + " " + r.First + ";"
+		}
+		return m
+	}
+	w, g := verdicts(want), verdicts(got)
+	if len(w) != len(files) || len(g) != len(files) {
+		t.Errorf("scenarios: unsharded %d, merged %d, want %d", len(w), len(g), len(files))
+	}
+	for name, v := range w {
+		if g[name] != v {
+			t.Errorf("%s: merged %q, unsharded %q", name, g[name], v)
+		}
+	}
+	for _, r := range got.Results {
+		if r.Attempts != 1 {
+			t.Errorf("%s ran %d times", r.Name, r.Attempts)
+		}
+	}
+	for _, f := range []string{suite.MergedJUnit, suite.MergedMarkdown, suite.MergedHTML} {
+		if _, err := os.Stat(filepath.Join(merged, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	qemutest.NoQEMUUnder(t, runDir)
+}
+
+// TestSuiteKilledShard kills a shard's process in its second scenario:
+// the merge reports the scenarios it did not finish as missing and fails.
+func TestSuiteKilledShard(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	files := suiteScenarios(t)
+	runDir := qemutest.ShortDir(t)
+	t.Cleanup(func() { qemutest.Release(runDir) })
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "shard1")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := cliProcess(ctx, append([]string{"suite", "-j", "1", "--shard", "1/1", "--run-dir", runDir, "-o", dir}, files...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once the first scenario is reported and the second one's
+	// guests are up.
+	for {
+		x, err := suite.ReadIndex(filepath.Join(dir, suite.IndexFile))
+		if err == nil && len(x.Results) >= 1 && len(qemutest.QEMUsUnder(runDir)) > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the shard never reached its second scenario")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait() // killed: the error is expected
+	qemutest.Release(runDir)
+
+	merged := filepath.Join(tmp, "merged")
+	code, out, errOut := cli(t, "merge", "-o", merged, dir)
+	if code != exitMismatch {
+		t.Errorf("merge of a killed shard: status %d, want %d\n%s\n%s", code, exitMismatch, out, errOut)
+	}
+	if !strings.Contains(out, "missing") || !strings.Contains(errOut, "did not finish") {
+		t.Errorf("merge output lacks missing/did not finish:\n%s\n%s", out, errOut)
+	}
+	x, err := suite.ReadIndex(filepath.Join(merged, suite.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Counts[suite.StatusMissing] < 1 || x.Counts[suite.StatusMissing]+x.Counts[suite.StatusPassed] != len(files) || x.Passed() {
+		t.Errorf("counts %v", x.Counts)
+	}
+	qemutest.NoQEMUUnder(t, runDir)
+}
+
+// TestSuiteUsage checks the suite and merge commands' usage errors
+// without QEMU.
+func TestSuiteUsage(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	bad := filepath.Join(tmp, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("name: s\nscenarios: [x.yaml]\nmatrx: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"bad shard", []string{"suite", "--shard", "4/3", scenarioPath(t, "demo.yaml")}, exitUsage, "1 <= INDEX <= TOTAL"},
+		{"bad jobs", []string{"suite", "-j", "0", scenarioPath(t, "demo.yaml")}, exitUsage, "-j 0"},
+		{"no such file", []string{"suite", filepath.Join(tmp, "nope.yaml")}, exitUsage, "no such file"},
+		{"bad suite file", []string{"suite", bad}, exitUsage, "bad.yaml:3:1: unknown key \"matrx\""},
+		{"merge into a shard", []string{"merge", "-o", tmp, tmp}, exitUsage, "one of the shard directories"},
+		{"merge of nothing", []string{"merge", "-o", filepath.Join(tmp, "m"), filepath.Join(tmp, "empty")}, exitMismatch, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := cli(t, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.err) {
+				t.Errorf("status %d, want %d; stderr:\n%s", code, tt.code, errOut)
+			}
+		})
+	}
+}

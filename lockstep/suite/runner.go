@@ -1,0 +1,202 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/reports"
+)
+
+// RunFunc runs one scenario; lockstep.Run by default (tests replace it).
+type RunFunc func(ctx context.Context, e Entry, opts lockstep.Options) (*lockstep.Result, error)
+
+// Options tune a suite run.
+type Options struct {
+	// Jobs is how many scenarios run at once (each starts two QEMUs);
+	// 0 is DefaultJobs().
+	Jobs int
+	// OutDir receives every scenario's reports and index.json.
+	OutDir string
+	// Formats are the report formats written per scenario.
+	Formats []reports.Format
+	// Verbose is passed to the report renderers.
+	Verbose bool
+	// RetryInfra reruns a scenario up to this many times after an
+	// infrastructure failure.
+	RetryInfra int
+	// Shard is recorded in the index; the caller selects the entries.
+	Shard Shard
+	// Run is the base of every scenario's lockstep.Options (RunDir, Keep,
+	// Logger); Progress is set per scenario.
+	Run lockstep.Options
+	// Progress receives one plain line per scenario started and finished;
+	// nil discards.
+	Progress io.Writer
+	// RunFunc replaces lockstep.Run.
+	RunFunc RunFunc
+}
+
+// DefaultJobs is half the CPUs, at least 1: every scenario runs two QEMUs.
+func DefaultJobs() int { return max(1, runtime.NumCPU()/2) }
+
+// Run runs the plan's entries named in selected (p.Names() for all), at most
+// o.Jobs at a time, writes each one's reports into o.OutDir and keeps
+// o.OutDir/index.json current after each scenario. The index is returned
+// with every result; the error is for the suite's machinery only (an
+// unwritable output directory), never for a scenario's verdict.
+func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, error) {
+	if o.Jobs <= 0 {
+		o.Jobs = DefaultJobs()
+	}
+	if o.RunFunc == nil {
+		o.RunFunc = func(ctx context.Context, e Entry, opts lockstep.Options) (*lockstep.Result, error) {
+			return lockstep.Run(ctx, e.Scenario, opts)
+		}
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Shard.Total == 0 {
+		o.Shard = All
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("suite: %w", err)
+	}
+	byName := map[string]Entry{}
+	for _, e := range p.Entries {
+		byName[e.Name] = e
+	}
+	x := &Index{Schema: IndexSchema, Suite: p.Name, Shard: o.Shard, Planned: p.Names(), Selected: selected, Started: time.Now().UTC(), Results: []ScenarioResult{}}
+	if err := WriteIndex(o.OutDir, x); err != nil {
+		return nil, err
+	}
+
+	var (
+		mu       sync.Mutex
+		writeErr error
+		done     int
+	)
+	sem := make(chan struct{}, o.Jobs)
+	var wg sync.WaitGroup
+	for _, name := range selected {
+		e, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: selected scenario %q is not in the plan", ErrSuite, name)
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		mu.Lock()
+		fmt.Fprintf(o.Progress, "start  %s\n", name)
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := runOne(ctx, e, o)
+			mu.Lock()
+			defer mu.Unlock()
+			done++
+			x.Results = append(x.Results, r)
+			fmt.Fprintf(o.Progress, "%-6s %s (%s, %d/%d)%s\n", r.Status, name, r.Duration.Round(time.Millisecond), done, len(selected), firstOf(r))
+			if err := WriteIndex(o.OutDir, x); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		}()
+	}
+	wg.Wait()
+	order := map[string]int{}
+	for i, n := range selected {
+		order[n] = i
+	}
+	slices.SortStableFunc(x.Results, func(a, b ScenarioResult) int { return order[a.Name] - order[b.Name] })
+	x.Duration = time.Since(x.Started)
+	x.Complete = ctx.Err() == nil
+	if err := WriteIndex(o.OutDir, x); err != nil {
+		return x, err
+	}
+	if writeErr != nil {
+		return x, writeErr
+	}
+	if err := ctx.Err(); err != nil {
+		return x, fmt.Errorf("suite: interrupted: %w", err)
+	}
+	return x, nil
+}
+
+func firstOf(r ScenarioResult) string {
+	switch {
+	case r.Error != "":
+		return ": " + r.Error
+	case r.First != "":
+		return ": " + r.First
+	}
+	return ""
+}
+
+// runOne runs e, retrying infrastructure failures, and writes its reports.
+func runOne(ctx context.Context, e Entry, o Options) ScenarioResult {
+	sr := ScenarioResult{Name: e.Name, File: e.File, Shard: o.Shard.String()}
+	start := time.Now()
+	var res *lockstep.Result
+	var err error
+	for sr.Attempts = 1; ; sr.Attempts++ {
+		res, err = o.RunFunc(ctx, e, o.Run)
+		if classify(res, err) != StatusInfra || sr.Attempts > o.RetryInfra || ctx.Err() != nil {
+			break
+		}
+	}
+	sr.Duration = time.Since(start)
+	sr.Status = classify(res, err)
+	if err != nil {
+		sr.Error = err.Error()
+	}
+	if res != nil {
+		sr.Outcome, sr.Expect = string(res.Outcome), res.Expect
+		for _, d := range res.Divergences {
+			if !d.Noise {
+				if sr.Divergences == 0 {
+					sr.First = d.Summary
+				}
+				sr.Divergences++
+			}
+		}
+		files, werr := reports.WriteAll(o.OutDir, sanitize(e.Name), o.Formats, res, reports.Options{Verbose: o.Verbose})
+		if werr != nil {
+			sr.Status, sr.Error = StatusInfra, werr.Error()
+		}
+		sr.Reports = map[string]string{}
+		for i, f := range files {
+			sr.Reports[string(o.Formats[i])] = relTo(o.OutDir, f)
+		}
+	}
+	return sr
+}
+
+// classify maps a run's result to a status, as the CLI's exit statuses do.
+func classify(res *lockstep.Result, err error) Status {
+	var se *lockstep.ScenarioError
+	switch {
+	case errors.As(err, &se):
+		return StatusScenario
+	case err != nil:
+		return StatusInfra
+	case res == nil:
+		return StatusInfra
+	case res.Passed:
+		return StatusPassed
+	}
+	return StatusFailed
+}
