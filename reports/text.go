@@ -33,7 +33,7 @@ func newPalette(on bool) palette {
 		return c.SprintFunc()
 	}
 	return palette{
-		on:    on,
+		on: on,
 		// Red and green mean verdicts only: the sides are blue and magenta,
 		// so neither the good nor the regressed kernel reads as an error.
 		a:     mk(color.FgBlue),
