@@ -77,6 +77,11 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
+	if f.outDir != "" {
+		if err := checkOutput(f.outDir, reportBase(sc.Name), formats); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
 	opts := lockstep.Options{Keep: f.keep, RunDir: f.runDir}
 	if f.verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(s.err, nil))
@@ -129,7 +134,7 @@ func writeReports(s streams, f runFlags, formats []reports.Format, res *lockstep
 	if err := os.MkdirAll(f.outDir, 0o755); err != nil {
 		return err
 	}
-	files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{Verbose: f.verbose})
+	files, err := reports.WriteAll(f.outDir, reportBase(res.Scenario), formats, res, reports.Options{Verbose: f.verbose})
 	if err != nil {
 		return err
 	}
@@ -154,8 +159,10 @@ func parseFormats(list, outDir string) ([]reports.Format, error) {
 	return formats, nil
 }
 
-func reportBase(res *lockstep.Result) string {
-	b := filepath.Base(res.Scenario)
+// reportBase is the base name of the report files of the scenario named
+// name.
+func reportBase(name string) string {
+	b := filepath.Base(name)
 	if b == "" || b == "." {
 		return "lockstep"
 	}
