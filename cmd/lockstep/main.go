@@ -12,9 +12,6 @@ import (
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // Exit statuses.
 const (
 	exitOK       = 0
@@ -54,7 +51,9 @@ gdbstubs in lockstep to the same sync points, and reports where and how they
 diverge: registers, memory and call paths.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate(versionLine())
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.AddCommand(newRunCommand(s), newValidateCommand(s), newReportCommand(s), newVersionCommand(s), newInitCommand(s))
