@@ -59,8 +59,30 @@ diverge: registers, memory and call paths.`,
 	root.AddCommand(newRunCommand(s), newValidateCommand(s), newReportCommand(s), newVersionCommand(s), newInitCommand(s))
 	root.AddCommand(newBisectCommand(s))
 	root.AddCommand(newCalibrateCommand(s))
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, usageError(c, err)) })
+	withUsageOnArgErrors(root)
 	return root
+}
+
+// usageError adds c's usage line and a pointer to its help to err.
+func usageError(c *cobra.Command, err error) error {
+	return fmt.Errorf("%w\nusage: %s\n(see %s --help)", err, c.UseLine(), c.CommandPath())
+}
+
+// withUsageOnArgErrors makes the argument check of c and every command
+// below it return the usage line with the error, as a usage error.
+func withUsageOnArgErrors(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return withCode(exitUsage, usageError(cmd, err))
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		withUsageOnArgErrors(sub)
+	}
 }
 
 // run executes the CLI with args and returns the exit status.
