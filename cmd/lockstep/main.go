@@ -61,6 +61,7 @@ diverge: registers, memory and call paths.`,
 	root.AddCommand(newCalibrateCommand(s))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, usageError(c, err)) })
 	withUsageOnArgErrors(root)
+	addCompletions(root)
 	return root
 }
 
