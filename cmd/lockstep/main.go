@@ -19,6 +19,10 @@ const (
 	exitUsage    = 2
 	exitInfra    = 3
 	exitSkip     = 125
+	// exitAbort stops a git bisect run (any status above 127 does): under
+	// --bisect, an error in the scenario file itself, which no commit can
+	// fix, must neither mark a commit bad (2 would) nor skip it.
+	exitAbort = 128
 )
 
 // exitError carries an exit status through cobra.
