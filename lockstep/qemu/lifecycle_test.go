@@ -422,3 +422,30 @@ func TestQMPClosedOnExit(t *testing.T) {
 		t.Errorf("err = %v, want ErrClosed", err)
 	}
 }
+
+// TestNotFoundPath checks that a binary given as a path that does not
+// exist, or is not executable, is reported as such, not as missing from
+// PATH.
+func TestNotFoundPath(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "qemu-system-x86_64")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		bin, want string
+	}{
+		{filepath.Join(dir, "nope", "qemu-system-x86_64"), "no such file or directory"},
+		{notExec, "permission denied"},
+	}
+	for _, tt := range tests {
+		_, err := qemu.Start(context.Background(), qemu.Spec{Arch: "x86_64", Binary: tt.bin}, qemu.Options{Dir: t.TempDir()})
+		if !errors.Is(err, qemu.ErrNotFound) {
+			t.Fatalf("%s: err = %v, want ErrNotFound", tt.bin, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tt.bin) || !strings.Contains(msg, tt.want) || strings.Contains(msg, "PATH") {
+			t.Errorf("%s: message %q: want the path and %q, not PATH", tt.bin, msg, tt.want)
+		}
+	}
+}
