@@ -4,7 +4,9 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -86,6 +88,7 @@ func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
 			res[i] = tables[i]
 		}
 	}
+	errs = append(errs, checkMachines(sc, tables)...)
 	if len(errs) > 0 {
 		return tables, &ScenarioError{Err: errors.Join(errs...)}
 	}
@@ -124,6 +127,51 @@ func checkIgnores(sc *scenario.Scenario) []error {
 	}
 	check("noise.registers", sc.Noise.Registers)
 	return errs
+}
+
+// elfMachines are the ELF machines each QEMU target architecture runs
+// (QEMU's x86_64 loads 32-bit multiboot kernels too).
+var elfMachines = map[string][]elf.Machine{
+	"x86_64":  {elf.EM_X86_64, elf.EM_386},
+	"i386":    {elf.EM_386},
+	"aarch64": {elf.EM_AARCH64},
+	"arm":     {elf.EM_ARM},
+	"riscv64": {elf.EM_RISCV},
+	"riscv32": {elf.EM_RISCV},
+	"ppc64":   {elf.EM_PPC64, elf.EM_PPC},
+	"ppc":     {elf.EM_PPC},
+	"s390x":   {elf.EM_S390},
+	"mips":    {elf.EM_MIPS},
+	"mips64":  {elf.EM_MIPS},
+}
+
+// checkMachines checks each side's symbol file's ELF machine against the
+// side's arch, so that an aarch64 kernel given to qemu-system-x86_64 is a
+// scenario error, not "Error while loading elf kernel" at run time.
+func checkMachines(sc *scenario.Scenario, tables [2]*symbols.Table) []error {
+	var errs []error
+	for i, t := range tables {
+		g := sc.Guests[i]
+		want, known := elfMachines[g.Arch]
+		if t == nil || !known || slices.Contains(want, t.Machine()) {
+			continue
+		}
+		side := scenario.SideNames[i]
+		errs = append(errs, fmt.Errorf("%s: guest %s: %s is built for %s, but arch is %s",
+			sc.PosOf(fmt.Sprintf("guests.%s.arch", side)), side, t.Path(), machineName(t.Machine()), g.Arch))
+	}
+	return errs
+}
+
+// machineName names an ELF machine as the arch that runs it ("aarch64"),
+// else as debug/elf does.
+func machineName(m elf.Machine) string {
+	for _, a := range slices.Sorted(maps.Keys(elfMachines)) {
+		if elfMachines[a][0] == m {
+			return a
+		}
+	}
+	return m.String()
 }
 
 func isELF(path string) bool {
