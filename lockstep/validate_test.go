@@ -53,3 +53,22 @@ func TestValidateELFMachine(t *testing.T) {
 		t.Errorf("side a blamed: %v", err)
 	}
 }
+
+// TestValidateCPUAndMachine checks the cpu and machine of each side
+// against what the QEMU binary lists, with a suggestion.
+func TestValidateCPUAndMachine(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	good := qemutest.Guest(t, "demo-good")
+	if err := validateScenario(t, "arch: x86_64, cpu: \"qemu64,+sse4.2\", machine: pc", good, good); err != nil {
+		t.Fatalf("qemu64 on pc: %v", err)
+	}
+	err := validateScenario(t, "arch: x86_64, cpu: qemu65, machine: pcc", good, good)
+	if err == nil {
+		t.Fatal("cpu qemu65, machine pcc validated")
+	}
+	for _, w := range []string{`CPU model "qemu65" (did you mean qemu64?)`, `machine type "pcc" (did you mean pc?)`, "guest a", "guest b", "qemu-system-x86_64"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}
