@@ -69,20 +69,24 @@ type StartError struct {
 	Err      error
 }
 
-// Error implements error.
+// Error implements error. QEMU's own stderr comes first: it says why
+// ("unable to find CPU model 'qemu65'"), where the error lockstep saw
+// while waiting ("qmp greeting: … connection reset by peer") only says
+// that it went away.
 func (e *StartError) Error() string {
 	var b strings.Builder
 	b.WriteString("qemu start")
 	if e.ExitCode >= 0 {
 		fmt.Fprintf(&b, " (exit status %d)", e.ExitCode)
 	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	if s := strings.TrimSpace(e.Stderr); s != "" {
-		b.WriteString(": stderr: ")
-		b.WriteString(s)
+	stderr := strings.TrimSpace(e.Stderr)
+	switch {
+	case stderr != "" && e.Err != nil:
+		fmt.Fprintf(&b, ": %s\n(then: %s)", stderr, e.Err)
+	case stderr != "":
+		b.WriteString(": " + stderr)
+	case e.Err != nil:
+		b.WriteString(": " + e.Err.Error())
 	}
 	return b.String()
 }

@@ -449,3 +449,24 @@ func TestNotFoundPath(t *testing.T) {
 		}
 	}
 }
+
+// TestRealBadCPUStderrFirst checks that a QEMU that refuses its CPU model
+// is reported with its own message first, before what lockstep saw of it
+// going away.
+func TestRealBadCPUStderrFirst(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	spec := tinySpec()
+	spec.CPU = "qemu65"
+	_, err := qemu.Start(context.Background(), spec, qemu.Options{})
+	if err == nil {
+		t.Fatal("started with cpu qemu65")
+	}
+	var se *qemu.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Stderr, "qemu65") {
+		t.Fatalf("err = %v, want *StartError with QEMU's complaint about qemu65", err)
+	}
+	if want := "qemu start (exit status 1): " + strings.TrimSpace(se.Stderr); !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("message %q does not start with %q", err, want)
+	}
+}
