@@ -470,3 +470,37 @@ func TestRealBadCPUStderrFirst(t *testing.T) {
 		t.Errorf("message %q does not start with %q", err, want)
 	}
 }
+
+// TestRealLongRunDir starts QEMU below a directory too long for a unix
+// socket path (a long $TMPDIR): the sockets go to a short private
+// directory, which Close removes with the run directory.
+func TestRealLongRunDir(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	long := filepath.Join(t.TempDir(), strings.Repeat("a-long-ci-runner-temp-dir/", 4))
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := qemu.Start(context.Background(), tinySpec(), qemu.Options{Dir: long, Name: "a"})
+	if err != nil {
+		t.Fatalf("start below %d-byte dir: %v", len(long), err)
+	}
+	sockDir := filepath.Dir(inst.QMPSocket)
+	if strings.HasPrefix(sockDir, long) || len(inst.QMPSocket) > 107 || len(inst.GDBSocket) > 107 {
+		t.Errorf("sockets %s, %s: want a short directory outside %s", inst.QMPSocket, inst.GDBSocket, long)
+	}
+	if fi, err := os.Stat(sockDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("socket dir %s: %v, %v; want private 0700", sockDir, fi, err)
+	}
+	if !strings.HasPrefix(inst.Dir, long) {
+		t.Errorf("run dir %s not below %s", inst.Dir, long)
+	}
+	if err := inst.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{sockDir, inst.Dir} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s left after Close: %v", d, err)
+		}
+	}
+}
