@@ -1,10 +1,14 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/reports"
 )
 
@@ -33,6 +37,12 @@ func addCompletions(c *cobra.Command) {
 		"run-dir":  completeDirs,
 		"tmp-dir":  completeDirs,
 	}
+	if c.Name() == "init" {
+		flags["sync"] = completeSyncSymbols
+		for _, f := range []string{"a", "b", "symbols-a", "symbols-b", "initrd"} {
+			flags[f] = completeAnyFile
+		}
+	}
 	if c.Name() != "init" {
 		// init's -o is a file; everywhere else it is a directory.
 		flags["output"] = completeDirs
@@ -56,6 +66,42 @@ func completeFiles(n int, exts ...string) cobra.CompletionFunc {
 		}
 		return exts, cobra.ShellCompDirectiveFilterFileExt
 	}
+}
+
+func completeAnyFile(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveDefault
+}
+
+// completeSyncSymbols offers the function names of side a's symbols
+// (--symbols-a, else --a, a file or a kernel build directory) for init
+// --sync, also after a comma.
+func completeSyncSymbols(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	path, _ := cmd.Flags().GetString("symbols-a")
+	if path == "" {
+		path, _ = cmd.Flags().GetString("a")
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			path = filepath.Join(path, "vmlinux")
+		}
+	}
+	if path == "" {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	t, err := symbols.Load(path)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	prefix, word := "", toComplete
+	if i := strings.LastIndex(toComplete, ","); i >= 0 {
+		prefix, word = toComplete[:i+1], toComplete[i+1:]
+	}
+	var out []cobra.Completion
+	for _, f := range t.Functions() {
+		if strings.HasPrefix(f.Name, word) {
+			out = append(out, prefix+f.Name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), cobra.ShellCompDirectiveNoFileComp
 }
 
 func completeDirs(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
