@@ -3,6 +3,7 @@ package lockstep
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
@@ -17,6 +18,10 @@ import (
 func Starter(o scenario.TemplateOptions) ([]byte, error) {
 	var errs []error
 	for i := range 2 {
+		if err := fromBuildDir(&o.Kernel[i], &o.Symbols[i]); err != nil {
+			errs = append(errs, fmt.Errorf("guest %s: %w", scenario.SideNames[i], err))
+			continue
+		}
 		for _, p := range []*string{&o.Kernel[i], &o.Symbols[i]} {
 			if *p == "" {
 				continue
@@ -41,6 +46,11 @@ func Starter(o scenario.TemplateOptions) ([]byte, error) {
 		}
 		sync := o.Sync
 		if len(sync) == 0 {
+			if _, ok := t.Lookup("start_kernel"); !ok {
+				errs = append(errs, fmt.Errorf("guest %s: %s has no start_kernel, so it is not a Linux kernel: name the functions to stop at with --sync (e.g. --sync %s)",
+					scenario.SideNames[i], syms, entryName(t)))
+				continue
+			}
 			sync = []string{"start_kernel"}
 		}
 		for _, s := range sync {
@@ -68,4 +78,48 @@ func Starter(o scenario.TemplateOptions) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// entryName suggests a first sync point: a main function of t if it has
+// one, else the function at its entry point, else "main".
+func entryName(t *symbols.Table) string {
+	for _, n := range []string{"kmain", "kernel_main", "main"} {
+		if _, ok := t.Lookup(n); ok {
+			return n
+		}
+	}
+	for _, f := range t.Functions() {
+		if f.Addr == t.Entry() && f.Name != "" {
+			return f.Name
+		}
+	}
+	return "main"
+}
+
+// fromBuildDir turns a kernel build directory, given where a kernel is
+// expected, into its boot image and its vmlinux, as virtme-ng does: the
+// kernel is arch/*/boot/bzImage (or Image, zImage) when there is one, else
+// vmlinux, and the symbols are vmlinux unless already set.
+func fromBuildDir(kernel, syms *string) error {
+	fi, err := os.Stat(*kernel)
+	if err != nil || !fi.IsDir() {
+		return nil // not a directory: the file itself, checked later
+	}
+	dir := *kernel
+	vmlinux := filepath.Join(dir, "vmlinux")
+	if _, err := os.Stat(vmlinux); err != nil {
+		return fmt.Errorf("%s is a directory without a vmlinux: give a kernel build directory (after make) or the kernel file", dir)
+	}
+	*kernel = vmlinux
+	for _, name := range []string{"bzImage", "Image", "zImage"} {
+		m, _ := filepath.Glob(filepath.Join(dir, "arch", "*", "boot", name))
+		if len(m) == 1 {
+			*kernel = m[0]
+			break
+		}
+	}
+	if *syms == "" {
+		*syms = vmlinux
+	}
+	return nil
 }

@@ -1,16 +1,20 @@
 package lockstep
 
 import (
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/arch"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -28,7 +32,86 @@ func Validate(path string) (*scenario.Scenario, error) {
 	if _, err := checkScenario(sc); err != nil {
 		return nil, err
 	}
+	if errs := checkModels(context.Background(), sc); len(errs) > 0 {
+		return nil, &ScenarioError{Err: errors.Join(errs...)}
+	}
 	return sc, nil
+}
+
+// checkModels checks each side's cpu and machine against what its QEMU
+// binary lists for -cpu help and -machine help, when the binary is there
+// (a missing QEMU is a run-time infrastructure failure, not a scenario
+// error, and a binary that cannot list them is not held against the
+// scenario).
+func checkModels(ctx context.Context, sc *scenario.Scenario) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, g := range sc.Guests {
+		side := scenario.SideNames[i]
+		bin, err := qemu.Spec{Arch: g.Arch, Binary: g.QEMU}.Resolve()
+		if err != nil {
+			continue
+		}
+		for _, c := range []struct {
+			field, value, what string
+			list               func(context.Context, string) ([]string, error)
+		}{
+			{"cpu", g.CPU, "CPU model", qemu.CPUModels},
+			{"machine", g.Machine, "machine type", qemu.MachineTypes},
+		} {
+			name := qemu.ModelName(c.value)
+			if name == "" || name == "help" {
+				continue
+			}
+			names, err := c.list(ctx, bin)
+			if err != nil || slices.Contains(names, name) {
+				continue
+			}
+			msg := fmt.Sprintf("%s: guest %s: %s: %s does not know %s %q", sc.PosOf(fmt.Sprintf("guests.%s.%s", side, c.field)),
+				side, c.field, bin, c.what, name)
+			if near := closest(name, names); near != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			if !seen[msg] {
+				seen[msg] = true
+				errs = append(errs, errors.New(msg))
+			}
+		}
+	}
+	return errs
+}
+
+// closest returns the name in names nearest to s by edit distance, if it
+// is within a third of s's length.
+func closest(s string, names []string) string {
+	best, bestD := "", len(s)/3+1
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(n)); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // checkScenario checks the files a scenario names, loads each side's
@@ -86,6 +169,7 @@ func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
 			res[i] = tables[i]
 		}
 	}
+	errs = append(errs, checkMachines(sc, tables)...)
 	if len(errs) > 0 {
 		return tables, &ScenarioError{Err: errors.Join(errs...)}
 	}
@@ -124,6 +208,51 @@ func checkIgnores(sc *scenario.Scenario) []error {
 	}
 	check("noise.registers", sc.Noise.Registers)
 	return errs
+}
+
+// elfMachines are the ELF machines each QEMU target architecture runs
+// (QEMU's x86_64 loads 32-bit multiboot kernels too).
+var elfMachines = map[string][]elf.Machine{
+	"x86_64":  {elf.EM_X86_64, elf.EM_386},
+	"i386":    {elf.EM_386},
+	"aarch64": {elf.EM_AARCH64},
+	"arm":     {elf.EM_ARM},
+	"riscv64": {elf.EM_RISCV},
+	"riscv32": {elf.EM_RISCV},
+	"ppc64":   {elf.EM_PPC64, elf.EM_PPC},
+	"ppc":     {elf.EM_PPC},
+	"s390x":   {elf.EM_S390},
+	"mips":    {elf.EM_MIPS},
+	"mips64":  {elf.EM_MIPS},
+}
+
+// checkMachines checks each side's symbol file's ELF machine against the
+// side's arch, so that an aarch64 kernel given to qemu-system-x86_64 is a
+// scenario error, not "Error while loading elf kernel" at run time.
+func checkMachines(sc *scenario.Scenario, tables [2]*symbols.Table) []error {
+	var errs []error
+	for i, t := range tables {
+		g := sc.Guests[i]
+		want, known := elfMachines[g.Arch]
+		if t == nil || !known || slices.Contains(want, t.Machine()) {
+			continue
+		}
+		side := scenario.SideNames[i]
+		errs = append(errs, fmt.Errorf("%s: guest %s: %s is built for %s, but arch is %s",
+			sc.PosOf(fmt.Sprintf("guests.%s.arch", side)), side, t.Path(), machineName(t.Machine()), g.Arch))
+	}
+	return errs
+}
+
+// machineName names an ELF machine as the arch that runs it ("aarch64"),
+// else as debug/elf does.
+func machineName(m elf.Machine) string {
+	for _, a := range slices.Sorted(maps.Keys(elfMachines)) {
+		if elfMachines[a][0] == m {
+			return a
+		}
+	}
+	return m.String()
 }
 
 func isELF(path string) bool {

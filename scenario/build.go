@@ -262,6 +262,9 @@ func (b *builder) decodeMemory(p string, v *yaml.Node) (MemoryRange, bool) {
 				m.Space = s
 			}
 		},
+		"allow_large": func(p string, _, v *yaml.Node) {
+			m.AllowLarge, _ = d.bool(p, v)
+		},
 	})
 	if len(d.errs.errs) > n {
 		return m, false
@@ -278,6 +281,9 @@ func (b *builder) decodeMemory(p string, v *yaml.Node) (MemoryRange, bool) {
 		ok = false
 	case m.HasAddress && (m.Address+m.Offset < m.Address || m.Address+m.Offset+m.Length < m.Address+m.Offset):
 		d.errorf(v, "%s: address+offset+length overflows 64 bits", p)
+		ok = false
+	case m.Length > MaxMemoryLength && !m.AllowLarge:
+		d.errorf(v, "%s: length %d is over %d (256 MiB); set allow_large: true to compare a range this large", p, m.Length, MaxMemoryLength)
 		ok = false
 	}
 	return m, ok

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -55,7 +56,7 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 			errs.addf(Position{File: file, Line: 1}, "empty scenario")
 			return nil, errs.err()
 		}
-		errs.errs = append(errs.errs, yamlError(file, err))
+		errs.errs = append(errs.errs, flowVarHint(yamlError(file, err), data))
 		return nil, errs.err()
 	}
 	var extra yaml.Node
@@ -83,6 +84,48 @@ func yamlError(file string, err error) *Error {
 		}
 	}
 	return &Error{Pos: Position{File: file, Line: 1}, Msg: err.Error()}
+}
+
+// flowVarHint adds a hint to a YAML error that a flow mapping or sequence
+// ({...} or [...]) did not end when the lines from the error on hold an
+// unquoted ${VAR}: inside a flow collection its braces end or open one, so
+// YAML reports only "did not find expected ',' or '}'".
+func flowVarHint(e *Error, data []byte) *Error {
+	if !strings.Contains(e.Msg, "did not find expected ',' or") {
+		return e
+	}
+	lines := strings.Split(string(data), "\n")
+	for n := max(e.Pos.Line, 1); n <= len(lines); n++ {
+		if v, ok := unquotedVar(lines[n-1]); ok {
+			e.Msg += fmt.Sprintf(" (line %d: %s inside { } or [ ] must be quoted, e.g. \"%s\")", n, v, v)
+			return e
+		}
+	}
+	return e
+}
+
+// unquotedVar returns the first ${...} of line that is outside quotes.
+func unquotedVar(line string) (string, bool) {
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || line[i-1] == ' '):
+			return "", false
+		case strings.HasPrefix(line[i:], "${"):
+			if end := strings.IndexByte(line[i:], '}'); end > 0 {
+				return line[i : i+end+1], true
+			}
+			return line[i:], true
+		}
+	}
+	return "", false
 }
 
 func parse(file string, data []byte, lookup func(string) (string, bool)) (*Scenario, error) {

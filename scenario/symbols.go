@@ -36,6 +36,13 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 		resolve := func(pos Position, what, expr string) {
 			if _, err := r.Resolve(expr); err != nil {
 				errs.wrap(pos, err, "%s: %s %q", side, what, expr)
+				return
+			}
+			// symbol+offset must not wrap around the address space.
+			if sym, off, _, isAddr, err := ParseBreak(expr); err == nil && !isAddr && off != 0 {
+				if a, err := r.Resolve(sym); err == nil && a+off < a {
+					errs.addf(pos, "%s: %s %q: offset %#x overflows the address of %s (%#x)", side, what, expr, off, sym, a)
+				}
 			}
 		}
 		checkedMem := map[Position]bool{}
@@ -44,16 +51,30 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 				return
 			}
 			checkedMem[m.Pos] = true
-			if _, err := r.Resolve(m.Symbol); err != nil {
+			addr, err := r.Resolve(m.Symbol)
+			if err != nil {
 				errs.wrap(m.Pos, err, "%s: memory symbol %q", side, m.Symbol)
 				return
 			}
+			length := m.Length
 			if m.Length == 0 {
-				if size, ok := r.SymbolSize(m.Symbol); !ok || size == 0 {
+				size, ok := r.SymbolSize(m.Symbol)
+				switch {
+				case !ok || size == 0:
 					errs.addf(m.Pos, "%s: memory symbol %q has no size: set length", side, m.Symbol)
-				} else if m.Offset >= size {
+					return
+				case m.Offset >= size:
 					errs.addf(m.Pos, "%s: memory offset %d is beyond symbol %q of size %d", side, m.Offset, m.Symbol, size)
+					return
 				}
+				length = size - m.Offset
+				if length > MaxMemoryLength && !m.AllowLarge {
+					errs.addf(m.Pos, "%s: memory symbol %q is %d bytes, over %d (256 MiB); set length, or allow_large: true to compare it whole",
+						side, m.Symbol, length, MaxMemoryLength)
+				}
+			}
+			if addr+m.Offset < addr || addr+m.Offset+length < addr+m.Offset {
+				errs.addf(m.Pos, "%s: memory symbol %q (%#x) + offset %#x + length %d overflows 64 bits", side, m.Symbol, addr, m.Offset, length)
 			}
 		}
 		for _, m := range s.Compare.Memory {

@@ -183,8 +183,16 @@ type MemoryRange struct {
 	Offset     uint64
 	// Space is SpaceVirtual or SpacePhysical.
 	Space string
-	Pos   Position
+	// AllowLarge lifts the MaxMemoryLength bound on the range.
+	AllowLarge bool
+	Pos        Position
 }
+
+// MaxMemoryLength bounds a compared memory range (256 MiB) unless it sets
+// allow_large: each range is dumped from both guests at every sync point
+// that compares it, so a mistyped length (a terabyte of physical memory)
+// would otherwise fill the disk until the timeout.
+const MaxMemoryLength = 256 << 20
 
 // SyncPoint is a place both guests must reach.
 type SyncPoint struct {

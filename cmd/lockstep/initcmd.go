@@ -52,8 +52,8 @@ lockstep validate and lockstep run.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.o.Kernel[0], "a", "", "kernel of side a (required)")
-	fl.StringVar(&f.o.Kernel[1], "b", "", "kernel of side b (required)")
+	fl.StringVar(&f.o.Kernel[0], "a", "", "kernel of side a, or a kernel build directory (its arch/*/boot image and vmlinux) (required)")
+	fl.StringVar(&f.o.Kernel[1], "b", "", "kernel of side b, or a kernel build directory (required)")
 	fl.StringVar(&f.o.Symbols[0], "symbols-a", "", "ELF with symbols of side a (default: the kernel)")
 	fl.StringVar(&f.o.Symbols[1], "symbols-b", "", "ELF with symbols of side b (default: the kernel)")
 	fl.StringVar(&f.o.Accel[0], "accel-a", "tcg", "accelerator of side a: tcg or kvm")

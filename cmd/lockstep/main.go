@@ -12,9 +12,6 @@ import (
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // Exit statuses.
 const (
 	exitOK       = 0
@@ -22,6 +19,10 @@ const (
 	exitUsage    = 2
 	exitInfra    = 3
 	exitSkip     = 125
+	// exitAbort stops a git bisect run (any status above 127 does): under
+	// --bisect, an error in the scenario file itself, which no commit can
+	// fix, must neither mark a commit bad (2 would) nor skip it.
+	exitAbort = 128
 )
 
 // exitError carries an exit status through cobra.
@@ -54,15 +55,40 @@ gdbstubs in lockstep to the same sync points, and reports where and how they
 diverge: registers, memory and call paths.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate(versionLine())
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.AddCommand(newRunCommand(s), newValidateCommand(s), newReportCommand(s), newVersionCommand(s), newInitCommand(s))
 	root.AddCommand(newBisectCommand(s))
 	root.AddCommand(newCalibrateCommand(s))
 	root.AddCommand(newSuiteCommand(s), newMergeCommand(s))
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, usageError(c, err)) })
+	withUsageOnArgErrors(root)
+	addCompletions(root)
 	return root
+}
+
+// usageError adds c's usage line and a pointer to its help to err.
+func usageError(c *cobra.Command, err error) error {
+	return fmt.Errorf("%w\nusage: %s\n(see %s --help)", err, c.UseLine(), c.CommandPath())
+}
+
+// withUsageOnArgErrors makes the argument check of c and every command
+// below it return the usage line with the error, as a usage error.
+func withUsageOnArgErrors(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return withCode(exitUsage, usageError(cmd, err))
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		withUsageOnArgErrors(sub)
+	}
 }
 
 // run executes the CLI with args and returns the exit status.

@@ -42,10 +42,10 @@ func newReportCommand(s streams) *cobra.Command {
 				return withCode(exitUsage, fmt.Errorf("%s: not a lockstep JSON result (write one with lockstep run -o DIR --format json): %w", args[0], err))
 			}
 			if f.outDir != "" {
-				if err := os.MkdirAll(f.outDir, 0o755); err != nil {
-					return err
+				if err := checkOutput(f.outDir, reportBase(res.Scenario), formats); err != nil {
+					return withCode(exitUsage, err)
 				}
-				files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{Verbose: f.verbose})
+				files, err := reports.WriteAll(f.outDir, reportBase(res.Scenario), formats, res, reports.Options{Verbose: f.verbose})
 				if err != nil {
 					return err
 				}

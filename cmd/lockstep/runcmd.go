@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/reports"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -41,18 +43,28 @@ compares registers, memory and call paths there, and reports.
 
 Exit status: 0 when the result matches the scenario's expect, 1 when it does
 not, 2 for a usage or scenario error, 3 for an infrastructure failure
-(QEMU missing, a guest that failed to start, a lost gdbstub); --bisect turns
-3 into 125 so that git bisect run skips the commit.`,
+(QEMU missing, a guest that failed to start, a lost gdbstub).
+
+With --bisect (for git bisect run): 3 becomes 125, which skips the commit;
+so does a scenario error that depends on the build (a missing kernel, an
+unknown symbol, no symbol table); an error in the scenario file itself
+exits 128, which stops the bisection. 2 is never used: git counts it bad.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runScenario(cmd, s, f, args[0])
+			err := runScenario(cmd, s, f, args[0])
+			var ee *exitError
+			if f.bisect && errors.As(err, &ee) && ee.code == exitUsage {
+				// git bisect run counts 2 as bad; a usage error stops it.
+				ee.code = exitAbort
+			}
+			return err
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.formats, "format", "text", "report format: text, json, junit, html, md or ktap; with -o, several comma-separated")
 	fl.StringVarP(&f.outDir, "output", "o", "", "write every report format to this directory (default: text to stdout)")
 	fl.BoolVar(&f.keep, "keep", false, "keep the run directory: serial logs, QEMU command lines, QMP and RSP transcripts")
-	fl.BoolVar(&f.bisect, "bisect", false, "exit 125 instead of 3 on infrastructure failure (for git bisect run)")
+	fl.BoolVar(&f.bisect, "bisect", false, "for git bisect run: 125 (skip) on infrastructure failure or a build that does not fit the scenario, 128 (stop) on a scenario file error")
 	fl.StringVar(&f.color, "color", "auto", "colour the text report: auto, always, never")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines and progress to stderr; show noise divergences, command lines and serial output in the reports")
 	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directory (default: $TMPDIR)")
@@ -75,7 +87,15 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	}
 	sc, err := scenario.Load(path)
 	if err != nil {
+		if f.bisect {
+			return withCode(exitAbort, fmt.Errorf("%w\n(an error in the scenario file: exit %d stops git bisect run)", err, exitAbort))
+		}
 		return withCode(exitUsage, err)
+	}
+	if f.outDir != "" {
+		if err := checkOutput(f.outDir, reportBase(sc.Name), formats); err != nil {
+			return withCode(exitUsage, err)
+		}
 	}
 	opts := lockstep.Options{Keep: f.keep, RunDir: f.runDir}
 	if f.verbose {
@@ -103,6 +123,8 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 		}
 	}
 	switch {
+	case scenarioErr && f.bisect:
+		return bisectScenarioError(runErr)
 	case scenarioErr:
 		return withCode(exitUsage, fmt.Errorf("%w\n(fix the scenario; lockstep validate %s checks it without starting QEMU)", runErr, path))
 	case runErr != nil && errors.Is(runErr, context.Canceled) && cmd.Context().Err() != nil:
@@ -113,6 +135,17 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 		return withCode(exitMismatch, fmt.Errorf("result %s, expected %s", res.Outcome, res.Expect))
 	}
 	return nil
+}
+
+// bisectScenarioError maps a scenario error found at run time under
+// --bisect: one that depends on the commit's build (a file it did not
+// produce, a symbol renamed or inlined in it, no symbol table) skips the
+// commit (125); any other is the scenario's own and stops the bisection.
+func bisectScenarioError(err error) error {
+	if errors.Is(err, symbols.ErrUnknownSymbol) || errors.Is(err, symbols.ErrNoSymbols) || errors.Is(err, fs.ErrNotExist) {
+		return withCode(exitSkip, fmt.Errorf("%w\n(this build does not fit the scenario: exit %d skips the commit)", err, exitSkip))
+	}
+	return withCode(exitAbort, fmt.Errorf("%w\n(an error in the scenario: exit %d stops git bisect run)", err, exitAbort))
 }
 
 // writeReports prints the text report (or the one format asked for) to
@@ -129,7 +162,7 @@ func writeReports(s streams, f runFlags, formats []reports.Format, res *lockstep
 	if err := os.MkdirAll(f.outDir, 0o755); err != nil {
 		return err
 	}
-	files, err := reports.WriteAll(f.outDir, reportBase(res), formats, res, reports.Options{Verbose: f.verbose})
+	files, err := reports.WriteAll(f.outDir, reportBase(res.Scenario), formats, res, reports.Options{Verbose: f.verbose})
 	if err != nil {
 		return err
 	}
@@ -154,8 +187,10 @@ func parseFormats(list, outDir string) ([]reports.Format, error) {
 	return formats, nil
 }
 
-func reportBase(res *lockstep.Result) string {
-	b := filepath.Base(res.Scenario)
+// reportBase is the base name of the report files of the scenario named
+// name.
+func reportBase(name string) string {
+	b := filepath.Base(name)
 	if b == "" || b == "." {
 		return "lockstep"
 	}

@@ -17,9 +17,10 @@ const tailLines = 20
 
 // build runs cfg.Build with sh -c in tree, in its own process group (killed
 // whole on cancel or timeout), with $WORKTREE, $CANDIDATE and
-// $CANDIDATE_SYMBOLS exported. It returns the tail of the output, and an
-// error saying why the build failed.
-func build(ctx context.Context, cfg Config, tree string) (string, error) {
+// $CANDIDATE_SYMBOLS exported. dog, if not nil, is told the build's process
+// group while it runs. It returns the tail of the output, and an error
+// saying why the build failed.
+func build(ctx context.Context, cfg Config, tree string, dog *watchdog) (string, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.BuildTimeout,
 		fmt.Errorf("build timed out after %v", cfg.BuildTimeout))
 	defer cancel()
@@ -41,10 +42,15 @@ func build(ctx context.Context, cfg Config, tree string) (string, error) {
 		w = io.MultiWriter(tail, cfg.BuildOutput)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		dog.building(cmd.Process.Pid)
+		err = cmd.Wait()
+	}
 	// Whatever the shell left behind in its group goes with it.
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		dog.building(0)
 	}
 	if err != nil {
 		if ctx.Err() != nil {

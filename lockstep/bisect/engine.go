@@ -173,7 +173,7 @@ func (b *bisection) judge(ctx context.Context, st *Step) error {
 			return b.abort(ctx, fmt.Errorf("remove stale artifact: %w", err))
 		}
 	}
-	tail, err := build(ctx, b.cfg, b.scratch.tree)
+	tail, err := build(ctx, b.cfg, b.scratch.tree, b.scratch.dog)
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}

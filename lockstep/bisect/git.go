@@ -154,6 +154,9 @@ func candidates(ctx context.Context, repo, bad string, goods []string) ([]Candid
 type scratch struct {
 	dir  string // temporary parent, removed by close
 	tree string // the clone's work tree: $WORKTREE
+	// dog removes dir, and kills the running build, if lockstep dies
+	// without closing the scratch (SIGKILL).
+	dog *watchdog
 }
 
 func newScratch(ctx context.Context, repo, parent string) (*scratch, error) {
@@ -162,6 +165,10 @@ func newScratch(ctx context.Context, repo, parent string) (*scratch, error) {
 		return nil, fmt.Errorf("scratch dir: %w", err)
 	}
 	s := &scratch{dir: dir, tree: dir + "/worktree"}
+	if s.dog, err = startWatchdog(dir); err != nil {
+		s.close()
+		return nil, err
+	}
 	if _, err := git(ctx, dir, "clone", "--quiet", "--shared", "--no-checkout", "--", repo, s.tree); err != nil {
 		s.close()
 		return nil, fmt.Errorf("scratch clone: %w", err)
@@ -181,5 +188,6 @@ func (s *scratch) close() error {
 	if s == nil || s.dir == "" {
 		return nil
 	}
+	s.dog.close()
 	return os.RemoveAll(s.dir)
 }

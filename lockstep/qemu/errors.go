@@ -3,6 +3,7 @@ package qemu
 import (
 	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 )
 
@@ -20,8 +21,9 @@ var (
 	ErrClosed = errors.New("qmp connection closed")
 )
 
-// NotFoundError reports a QEMU binary missing from PATH and names the Debian
-// package that provides it. It matches ErrNotFound through errors.Is.
+// NotFoundError reports a QEMU binary missing from PATH, and names the
+// Debian package that provides it, or a binary given as a path that does
+// not exist or cannot be run. It matches ErrNotFound through errors.Is.
 type NotFoundError struct {
 	Binary  string
 	Package string
@@ -30,6 +32,20 @@ type NotFoundError struct {
 
 // Error implements error.
 func (e *NotFoundError) Error() string {
+	if strings.ContainsRune(e.Binary, '/') {
+		// A path is not looked up in PATH: say what is wrong with it.
+		msg := "qemu binary " + e.Binary
+		var ee *exec.Error
+		switch {
+		case errors.As(e.Err, &ee) && ee.Err != nil:
+			msg += ": " + ee.Err.Error()
+		case e.Err != nil:
+			msg += ": " + e.Err.Error()
+		default:
+			msg += ": not found"
+		}
+		return msg
+	}
 	msg := e.Binary + " not found in PATH"
 	if e.Package != "" {
 		msg += " (install Debian package " + e.Package + ")"
@@ -53,20 +69,24 @@ type StartError struct {
 	Err      error
 }
 
-// Error implements error.
+// Error implements error. QEMU's own stderr comes first: it says why
+// ("unable to find CPU model 'qemu65'"), where the error lockstep saw
+// while waiting ("qmp greeting: … connection reset by peer") only says
+// that it went away.
 func (e *StartError) Error() string {
 	var b strings.Builder
 	b.WriteString("qemu start")
 	if e.ExitCode >= 0 {
 		fmt.Fprintf(&b, " (exit status %d)", e.ExitCode)
 	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	if s := strings.TrimSpace(e.Stderr); s != "" {
-		b.WriteString(": stderr: ")
-		b.WriteString(s)
+	stderr := strings.TrimSpace(e.Stderr)
+	switch {
+	case stderr != "" && e.Err != nil:
+		fmt.Fprintf(&b, ": %s\n(then: %s)", stderr, e.Err)
+	case stderr != "":
+		b.WriteString(": " + stderr)
+	case e.Err != nil:
+		b.WriteString(": " + e.Err.Error())
 	}
 	return b.String()
 }

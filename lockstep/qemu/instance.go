@@ -48,12 +48,15 @@ type Instance struct {
 	QMP         *QMP
 	Version     string // from query-version, e.g. "7.2.22"
 
-	name   string
-	keep   bool
-	log    *slog.Logger
-	cmd    *exec.Cmd
-	stderr *capBuffer
-	errf   *os.File
+	// sockDir holds the sockets: Dir, or a short directory of its own
+	// when Dir is too long for a unix socket path.
+	sockDir string
+	name    string
+	keep    bool
+	log     *slog.Logger
+	cmd     *exec.Cmd
+	stderr  *capBuffer
+	errf    *os.File
 
 	exited   chan struct{}
 	waitErr  error
@@ -121,15 +124,31 @@ func Start(ctx context.Context, spec Spec, opts Options) (inst *Instance, err er
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("qemu start: run dir: %w", err)
 	}
-	_, args, err := spec.Command(dir)
-	if err != nil {
+	sockDir := dir
+	if !SocketsFit(dir) {
+		// A long $TMPDIR (CI runners, macOS) leaves no room for a socket
+		// path: the sockets go to a short private directory of their own.
+		if sockDir, err = shortSocketDir(); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("qemu start: run directory %q too long for a unix socket path, and no short directory for the sockets: %w", dir, err)
+		}
+	}
+	removeDirs := func() {
 		os.RemoveAll(dir)
+		if sockDir != dir {
+			os.RemoveAll(sockDir)
+		}
+	}
+	_, args, err := spec.CommandSockets(dir, sockDir)
+	if err != nil {
+		removeDirs()
 		return nil, err
 	}
 	i := &Instance{
 		Dir:        dir,
-		GDBSocket:  filepath.Join(dir, GDBSocketName),
-		QMPSocket:  filepath.Join(dir, QMPSocketName),
+		sockDir:    sockDir,
+		GDBSocket:  filepath.Join(sockDir, GDBSocketName),
+		QMPSocket:  filepath.Join(sockDir, QMPSocketName),
 		SerialPath: filepath.Join(dir, SerialLogName),
 		StderrPath: filepath.Join(dir, StderrLogName),
 		Argv:       append([]string{bin}, args...),
@@ -146,7 +165,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (inst *Instance, err er
 
 	if err := i.launch(); err != nil {
 		if !opts.Keep {
-			os.RemoveAll(dir)
+			removeDirs()
+		} else if sockDir != dir {
+			os.RemoveAll(sockDir)
 		}
 		return nil, &StartError{Argv: i.Argv, ExitCode: -1, Err: err}
 	}
@@ -391,7 +412,38 @@ func (i *Instance) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("qemu close: remove run dir: %w", err))
 		}
 	}
+	if i.sockDir != "" && i.sockDir != i.Dir {
+		// Sockets of an exited QEMU are worth nothing, kept or not.
+		if err := os.RemoveAll(i.sockDir); err != nil {
+			errs = append(errs, fmt.Errorf("qemu close: remove socket dir: %w", err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// shortSocketDir makes a private 0700 directory short enough for the
+// sockets: in /tmp, or in os.TempDir() if /tmp will not do.
+func shortSocketDir() (string, error) {
+	var errs []error
+	for _, parent := range []string{"/tmp", os.TempDir()} {
+		d, err := os.MkdirTemp(parent, "lockstep-")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !SocketsFit(d) {
+			os.RemoveAll(d)
+			errs = append(errs, fmt.Errorf("%s: too long", d))
+			continue
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			os.RemoveAll(d)
+			errs = append(errs, err)
+			continue
+		}
+		return d, nil
+	}
+	return "", errors.Join(errs...)
 }
 
 func (i *Instance) hasExited() bool {

@@ -422,3 +422,85 @@ func TestQMPClosedOnExit(t *testing.T) {
 		t.Errorf("err = %v, want ErrClosed", err)
 	}
 }
+
+// TestNotFoundPath checks that a binary given as a path that does not
+// exist, or is not executable, is reported as such, not as missing from
+// PATH.
+func TestNotFoundPath(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "qemu-system-x86_64")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		bin, want string
+	}{
+		{filepath.Join(dir, "nope", "qemu-system-x86_64"), "no such file or directory"},
+		{notExec, "permission denied"},
+	}
+	for _, tt := range tests {
+		_, err := qemu.Start(context.Background(), qemu.Spec{Arch: "x86_64", Binary: tt.bin}, qemu.Options{Dir: t.TempDir()})
+		if !errors.Is(err, qemu.ErrNotFound) {
+			t.Fatalf("%s: err = %v, want ErrNotFound", tt.bin, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tt.bin) || !strings.Contains(msg, tt.want) || strings.Contains(msg, "PATH") {
+			t.Errorf("%s: message %q: want the path and %q, not PATH", tt.bin, msg, tt.want)
+		}
+	}
+}
+
+// TestRealBadCPUStderrFirst checks that a QEMU that refuses its CPU model
+// is reported with its own message first, before what lockstep saw of it
+// going away.
+func TestRealBadCPUStderrFirst(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	spec := tinySpec()
+	spec.CPU = "qemu65"
+	_, err := qemu.Start(context.Background(), spec, qemu.Options{})
+	if err == nil {
+		t.Fatal("started with cpu qemu65")
+	}
+	var se *qemu.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Stderr, "qemu65") {
+		t.Fatalf("err = %v, want *StartError with QEMU's complaint about qemu65", err)
+	}
+	if want := "qemu start (exit status 1): " + strings.TrimSpace(se.Stderr); !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("message %q does not start with %q", err, want)
+	}
+}
+
+// TestRealLongRunDir starts QEMU below a directory too long for a unix
+// socket path (a long $TMPDIR): the sockets go to a short private
+// directory, which Close removes with the run directory.
+func TestRealLongRunDir(t *testing.T) {
+	t.Parallel()
+	qemutest.Require(t, "x86_64", "tcg")
+	long := filepath.Join(t.TempDir(), strings.Repeat("a-long-ci-runner-temp-dir/", 4))
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := qemu.Start(context.Background(), tinySpec(), qemu.Options{Dir: long, Name: "a"})
+	if err != nil {
+		t.Fatalf("start below %d-byte dir: %v", len(long), err)
+	}
+	sockDir := filepath.Dir(inst.QMPSocket)
+	if strings.HasPrefix(sockDir, long) || len(inst.QMPSocket) > 107 || len(inst.GDBSocket) > 107 {
+		t.Errorf("sockets %s, %s: want a short directory outside %s", inst.QMPSocket, inst.GDBSocket, long)
+	}
+	if fi, err := os.Stat(sockDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("socket dir %s: %v, %v; want private 0700", sockDir, fi, err)
+	}
+	if !strings.HasPrefix(inst.Dir, long) {
+		t.Errorf("run dir %s not below %s", inst.Dir, long)
+	}
+	if err := inst.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{sockDir, inst.Dir} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s left after Close: %v", d, err)
+		}
+	}
+}

@@ -73,17 +73,29 @@ func (s Spec) BinaryName() (string, error) {
 // logged to dir/serial.log, QMP on dir/qmp.sock and the gdbstub on
 // dir/gdb.sock (unix sockets avoid TCP port races between parallel runs).
 func (s Spec) Command(dir string) (bin string, args []string, err error) {
+	return s.CommandSockets(dir, dir)
+}
+
+// SocketsFit reports whether the QMP and gdbstub sockets fit below dir:
+// a unix socket path is at most 107 bytes.
+func SocketsFit(dir string) bool {
+	return len(filepath.Join(dir, QMPSocketName)) <= maxUnixPathLen && len(filepath.Join(dir, GDBSocketName)) <= maxUnixPathLen
+}
+
+// CommandSockets is Command with the QMP and gdbstub sockets in sockDir
+// rather than dir, for a run directory too long to hold them.
+func (s Spec) CommandSockets(dir, sockDir string) (bin string, args []string, err error) {
 	bin, err = s.BinaryName()
 	if err != nil {
 		return "", nil, err
 	}
-	if dir == "" {
+	if dir == "" || sockDir == "" {
 		return "", nil, fmt.Errorf("%w: empty run directory", ErrBadSpec)
 	}
-	qmpPath := filepath.Join(dir, QMPSocketName)
-	gdbPath := filepath.Join(dir, GDBSocketName)
-	if len(qmpPath) > maxUnixPathLen || len(gdbPath) > maxUnixPathLen {
-		return "", nil, fmt.Errorf("%w: run directory %q too long for a unix socket path", ErrBadSpec, dir)
+	qmpPath := filepath.Join(sockDir, QMPSocketName)
+	gdbPath := filepath.Join(sockDir, GDBSocketName)
+	if !SocketsFit(sockDir) {
+		return "", nil, fmt.Errorf("%w: run directory %q too long for a unix socket path", ErrBadSpec, sockDir)
 	}
 	kvm := s.Accel == "kvm"
 	if s.Icount != "" && kvm {
