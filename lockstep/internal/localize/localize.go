@@ -246,6 +246,23 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 // number idx (0-based) among the function entries fns, and returns both
 // backtraces there. A side with fewer calls gets no backtrace.
 func (l *Localizer) stacksAtCall(ctx context.Context, k, idx int, fns [2]map[uint64]string) ([2][]compare.Frame, error) {
+	return l.stacksAt(ctx, k, idx, func(ctx context.Context, i int, g *guest.Guest) (func(rsp.StopReply, uint64) bool, func(), error) {
+		for addr := range fns[i] {
+			if err := g.Insert(ctx, rsp.Software, addr); err != nil {
+				return nil, nil, err
+			}
+		}
+		done := func() { g.RemoveAll(context.WithoutCancel(ctx)) }
+		return func(_ rsp.StopReply, pc uint64) bool { _, ok := fns[i][pc]; return ok }, done, nil
+	})
+}
+
+// stacksAt rewinds to sync point k-1 and, on each side, arms what arm
+// returns (an event test and its undo), continues until the event has
+// happened idx+1 times, and takes the backtrace there. A side on which it
+// happens fewer times before the bound or the guest's end gets none.
+func (l *Localizer) stacksAt(ctx context.Context, k, idx int,
+	arm func(ctx context.Context, i int, g *guest.Guest) (event func(st rsp.StopReply, pc uint64) bool, undo func(), err error)) ([2][]compare.Frame, error) {
 	var stacks [2][]compare.Frame
 	p, err := l.RW.At(ctx, k-1)
 	if err != nil {
@@ -255,12 +272,11 @@ func (l *Localizer) stacksAtCall(ctx context.Context, k, idx int, fns [2]map[uin
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		wctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
-		defer g.RemoveAll(context.WithoutCancel(ctx))
-		for addr := range fns[i] {
-			if err := g.Insert(wctx, rsp.Software, addr); err != nil {
-				return err
-			}
+		event, undo, err := arm(wctx, i, g)
+		if err != nil {
+			return err
 		}
+		defer undo()
 		for n := 0; n <= idx; {
 			st, err := g.Cont(wctx)
 			var f *guest.Fault
@@ -268,17 +284,20 @@ func (l *Localizer) stacksAtCall(ctx context.Context, k, idx int, fns [2]map[uin
 				return err
 			}
 			if err != nil || st.Exited() {
-				return nil // fewer calls on this side
+				return nil // fewer events on this side
 			}
 			pc, err := g.PC(wctx)
 			if err != nil {
 				return err
 			}
-			if _, ok := fns[i][pc]; ok {
+			if event(st, pc) {
 				n++
 			}
 		}
-		bt, _, err := g.Backtrace(wctx)
+		bt, note, err := g.Backtrace(wctx)
+		if note != "" {
+			l.E.Notef("%s", note)
+		}
 		stacks[i] = bt
 		return err
 	})

@@ -216,40 +216,13 @@ func (l *Localizer) syncNumber(sp *scenario.SyncPoint) int {
 // number idx (0-based) to the watched word, and returns both call paths
 // there. A side with fewer stores gets none.
 func (l *Localizer) stacksAtWrite(ctx context.Context, k, idx int, addrs [2]uint64, size int) ([2][]compare.Frame, error) {
-	var stacks [2][]compare.Frame
-	p, err := l.RW.At(ctx, k-1)
-	if err != nil {
-		return stacks, err
-	}
-	bound := l.E.WaitBound(ctx, &l.E.Scenario().Sync[k])
-	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
-		wctx, cancel := context.WithTimeout(ctx, bound)
-		defer cancel()
-		if err := g.T.InsertBreakpoint(wctx, rsp.WatchWrite, addrs[i], size); err != nil {
-			return fmt.Errorf("guest %s: watch %s: %w", g.Name(), g.Loc(addrs[i]), err)
+	return l.stacksAt(ctx, k, idx, func(ctx context.Context, i int, g *guest.Guest) (func(rsp.StopReply, uint64) bool, func(), error) {
+		if err := g.T.InsertBreakpoint(ctx, rsp.WatchWrite, addrs[i], size); err != nil {
+			return nil, nil, fmt.Errorf("guest %s: watch %s: %w", g.Name(), g.Loc(addrs[i]), err)
 		}
-		defer g.T.RemoveBreakpoint(context.WithoutCancel(ctx), rsp.WatchWrite, addrs[i], size)
-		for n := 0; n <= idx; {
-			st, err := g.Cont(wctx)
-			var f *guest.Fault
-			if errors.As(err, &f) {
-				return err
-			}
-			if err != nil || st.Exited() {
-				return nil // fewer stores on this side
-			}
-			if st.Watch != "" {
-				n++
-			}
-		}
-		bt, note, err := g.Backtrace(wctx)
-		if note != "" {
-			l.E.Notef("%s", note)
-		}
-		stacks[i] = bt
-		return err
+		undo := func() { g.T.RemoveBreakpoint(context.WithoutCancel(ctx), rsp.WatchWrite, addrs[i], size) }
+		return func(st rsp.StopReply, _ uint64) bool { return st.Watch != "" }, undo, nil
 	})
-	return stacks, err
 }
 
 // firstWriteDivergence returns the index of the first write whose value or
