@@ -33,6 +33,7 @@ type htmlPage struct {
 	Syncs                                    []htmlSync
 	HasSteps                                 bool // some sync point has a step window
 	Other                                    []htmlDiv
+	OtherOpen                                bool // no sync section is open and Other has divergences
 	HiddenNoise                              int
 	Notes                                    []string
 	Error                                    string
@@ -52,6 +53,10 @@ type htmlSync struct {
 	Divs                                  []htmlDiv
 	State                                 *htmlState
 	Anchor                                string
+	// Open: the section's <details> starts open. Only the first divergent
+	// sync point is, so a large case shows its headline and first
+	// divergence and the rest is one click away.
+	Open bool
 }
 
 // htmlState is a sync point's captured state: rows of pc, registers and
@@ -73,6 +78,7 @@ type htmlDiv struct {
 	Kind, Where, Summary, PC, Anchor string
 	LabelA, LabelB                   string
 	Noise                            bool
+	Open                             bool // the divergence's <details> starts open
 	Registers                        *htmlRegTable
 	Memory                           *htmlMem
 	Path                             *htmlPath
@@ -232,7 +238,48 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		p.Syncs = append(p.Syncs, hs)
 	}
 	p.Other = conv(other)
+	openFirstDivergent(&p)
 	return p
+}
+
+// openDivs is how many divergences of the open sync section start open
+// (the first divergence itself always does).
+const openDivs = 3
+
+// openFirstDivergent opens the first sync section with a real (not noise)
+// divergence, or a diverged status, and the first few divergences in it;
+// without one, the section after the last sync point opens if it has any.
+func openFirstDivergent(p *htmlPage) {
+	openIn := func(ds []htmlDiv) {
+		k := 0
+		for i := range ds {
+			if ds[i].Anchor == p.FirstAnchor || (!ds[i].Noise && k < openDivs) {
+				ds[i].Open = true
+			}
+			if !ds[i].Noise {
+				k++
+			}
+		}
+	}
+	for i := range p.Syncs {
+		sy := &p.Syncs[i]
+		if !sy.Link {
+			continue
+		}
+		real := false
+		for _, d := range sy.Divs {
+			real = real || !d.Noise
+		}
+		if real || sy.StatusClass == "diverged" {
+			sy.Open = true
+			openIn(sy.Divs)
+			return
+		}
+	}
+	if len(p.Other) > 0 {
+		p.OtherOpen = true
+		openIn(p.Other)
+	}
 }
 
 // containsDiv reports whether d is part of group g.
