@@ -27,6 +27,9 @@ type Options struct {
 
 	// launcher replaces QEMU (tests run the engine on fake targets).
 	launcher guest.Launcher
+	// afterRecord, when set, sees the replay localiser's recordings once
+	// complete (tests corrupt them).
+	afterRecord func(files [2]string)
 	// timeouts replaces guest.DefaultTimeouts (tests shorten them).
 	timeouts *guest.Timeouts
 	// traceObserver receives the figures of each trace comparison

@@ -447,3 +447,18 @@ func (e *Engine) reachTraced(ctx context.Context, p guest.Pair, d trace.Divergen
 	})
 	return pcs, err
 }
+
+// TraceSpecs reports whether the trace engine would apply to guests
+// launched from specs (Traceable, before any is launched; the QEMU version
+// is checked on the pair).
+func (e *Engine) TraceSpecs(specs [2]scenario.Guest) bool {
+	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
+		return false
+	}
+	for _, g := range specs {
+		if g.Accel != scenario.AccelTCG || g.Arch != "x86_64" {
+			return false
+		}
+	}
+	return true
+}
