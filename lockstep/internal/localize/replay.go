@@ -446,5 +446,11 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errFallback, err)
 	}
+	// Steps count from sync point k-1, as when stepping all the way.
+	for i := range divs {
+		if divs[i].Step > 0 {
+			divs[i].Step += int(lo)
+		}
+	}
 	return divs, nil
 }
