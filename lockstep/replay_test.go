@@ -2,9 +2,12 @@ package lockstep
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
@@ -31,8 +34,27 @@ func replayScenario(t testing.TB, guest string) *scenario.Scenario {
 // instructions after deep_start, by record/replay bisection: the exact
 // instruction, its function and disassembly, and both sides' values.
 func TestReplayLocalize(t *testing.T) {
-	sc := replayScenario(t, "deep-1e7")
-	res, err := Run(context.Background(), sc, Options{})
+	checkReplay(t, "deep-1e7", 10_000_000)
+}
+
+// TestReplayLocalizeDeep is TestReplayLocalize 10^9 instructions deep
+// (deep-1e9). It takes longer than the normal suite allows: opt in with
+// LOCKSTEP_REPLAY_DEEP=1 (make e2e-replay).
+func TestReplayLocalizeDeep(t *testing.T) {
+	if os.Getenv("LOCKSTEP_REPLAY_DEEP") == "" {
+		t.Skip("10^9 instructions deep: set LOCKSTEP_REPLAY_DEEP=1 (make e2e-replay)")
+	}
+	checkReplay(t, "deep-1e9", 1_000_000_000)
+}
+
+// checkReplay runs deep-replay.yaml on guest and checks that replay
+// bisection found the cpuid about depth instructions after deep_start.
+func checkReplay(t *testing.T, guest string, depth int) {
+	sc := replayScenario(t, guest)
+	sc.Timeout = 30 * time.Minute
+	t0 := time.Now()
+	res, err := Run(context.Background(), sc, Options{Logger: testLogger(t)})
+	t.Logf("run took %s", time.Since(t0).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("run: %v (notes %q)", err, res.Notes)
 	}
@@ -73,15 +95,78 @@ func TestReplayLocalize(t *testing.T) {
 	if !differs["rcx"] && !differs["rdx"] {
 		t.Errorf("differing registers %v, want rcx or rdx (CPUID leaf 1 features)", id.Registers)
 	}
-	// deep-1e7: 526315 iterations of 19 instructions between deep_start
+	// deep-1eN: N/19 iterations of 19 instructions between deep_start
 	// and the cpuid.
-	if d.Step < 9_900_000 || d.Step > 10_100_000 {
-		t.Errorf("localised %d instructions after deep_start, want about 10^7", d.Step)
+	if d.Step < depth*99/100 || d.Step > depth*101/100 {
+		t.Errorf("localised %d instructions after deep_start, want about %d", d.Step, depth)
 	}
-	if loc.Depth < 10_000_000 || loc.Probes == 0 || loc.Passes == 0 || loc.Record <= 0 || loc.Replay <= 0 {
+	if loc.Depth < uint64(depth) || loc.Probes == 0 || loc.Passes == 0 || loc.Record <= 0 || loc.Replay <= 0 {
 		t.Errorf("replay figures %+v", *loc)
 	}
 	if loc.ICount[0] == 0 || loc.ICount[1] == 0 {
 		t.Errorf("no instruction counts in %+v", *loc)
 	}
+}
+
+// TestReplayCorrupt truncates side a's recording before the bisection
+// replays it: the replay must not give an answer from it. The report says
+// so, and localisation falls back to the trace engine, which still finds
+// the cpuid.
+func TestReplayCorrupt(t *testing.T) {
+	sc := replayScenario(t, "deep-1e3")
+	truncated := false
+	opts := Options{Logger: testLogger(t), afterRecord: func(files [2]string) {
+		fi, err := os.Stat(files[0])
+		if err != nil {
+			t.Errorf("recording: %v", err)
+			return
+		}
+		if err := os.Truncate(files[0], fi.Size()/2); err != nil {
+			t.Errorf("truncate: %v", err)
+			return
+		}
+		truncated = true
+	}}
+	res, err := Run(context.Background(), sc, opts)
+	if err != nil {
+		t.Fatalf("run: %v (notes %q)", err, res.Notes)
+	}
+	if live := qemu.Live(); len(live) > 0 {
+		t.Errorf("QEMU processes left running: %v", live)
+	}
+	if !truncated {
+		t.Fatal("the recording was never handed to the test")
+	}
+	loc := res.Syncs[1].Localization
+	if loc == nil || loc.Fallback == "" || loc.Method == scenario.MethodReplay {
+		t.Fatalf("localisation %+v, want a fallback from replay (notes %q)", loc, res.Notes)
+	}
+	t.Logf("fallback: %s; method %s; notes %q", loc.Fallback, loc.Method, res.Notes)
+	noted := false
+	for _, n := range res.Notes {
+		if strings.Contains(n, "replay bisection gave no answer") {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Errorf("no note of the failed replay in %q", res.Notes)
+	}
+	d := firstInstruction(res)
+	if d == nil || d.Instruction == nil || !strings.Contains(d.Instruction.Disasm[0], "cpuid") {
+		t.Fatalf("fallback localised %+v, want the cpuid (notes %q)", d, res.Notes)
+	}
+}
+
+// testLogger logs the run through t, with times, in -v runs.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, nil))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Log(strings.TrimSpace(string(b)))
+	}
+	return len(b), nil
 }

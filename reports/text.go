@@ -164,6 +164,9 @@ func (t *textWriter) details(r *lockstep.Result) {
 			head += t.p.dim("  " + fmtDuration(sy.Duration))
 		}
 		t.line("%s", head)
+		if l := localizationLine(sy); l != "" {
+			t.line("  %s", t.p.dim(l))
+		}
 		t.divergences(by[sy.Index])
 		if t.opt.Verbose {
 			t.state(sy)
