@@ -43,6 +43,10 @@ type Progress struct {
 	Phase       string // "starting", "running", "stepping", "comparing", "localising", "done"
 	Steps       int
 	StepsPerSec float64
+	// Window, when Window[1] > 0, is the instruction window (counted from
+	// the previous sync point) a replay bisection has narrowed the
+	// divergence to.
+	Window [2]uint64
 }
 
 // ErrInfrastructure marks failures of the machinery rather than findings

@@ -404,6 +404,7 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 				break
 			}
 			lo = x
+			e.Window(k, lo, hi)
 			if x == hi {
 				break
 			}
@@ -415,7 +416,7 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 		e.Logf("replay: pass %d: the registers first differ between %d and %d instructions after %s", info.Passes, lo, hi, engine.PointName(k-1))
 		e.Notef("localisation: replay pass %d narrowed the window to instructions %d..%d after %s (%d probes so far)",
 			info.Passes, lo, hi, engine.PointName(k-1), rp.probes)
-		e.Progress(engine.PhaseLocalising, k)
+		e.Window(k, lo, hi)
 		first = false
 	}
 	// The last window, instruction by instruction.
