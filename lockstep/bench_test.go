@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -215,15 +216,29 @@ func BenchmarkLocalize(b *testing.B) {
 		name, guest string
 		trace       bool
 		minStep     int
+		method      string // localize.method; "" is the scenario's
 	}{
-		{"N=1e3/trace", "deep-1e3", true, 990},
-		{"N=1e3/gdbstub", "deep-1e3", false, 990},
-		{"N=1e5/trace", "deep-1e5", true, 99_000},
-		{"N=1e6/trace", "deep-1e6", true, 990_000},
+		{"N=1e3/trace", "deep-1e3", true, 990, ""},
+		{"N=1e3/gdbstub", "deep-1e3", false, 990, ""},
+		{"N=1e5/trace", "deep-1e5", true, 99_000, ""},
+		{"N=1e6/trace", "deep-1e6", true, 990_000, ""},
+		// Record/replay bisection (issue 10). The trace engine beyond
+		// 10^6 takes minutes to hours (docs/performance.md extrapolates).
+		{"N=1e5/replay", "deep-1e5", true, 99_000, scenario.MethodReplay},
+		{"N=1e6/replay", "deep-1e6", true, 990_000, scenario.MethodReplay},
+		{"N=1e7/replay", "deep-1e7", true, 9_900_000, scenario.MethodReplay},
+		{"N=1e8/replay", "deep-1e8", true, 99_000_000, scenario.MethodReplay},
+		{"N=1e9/replay", "deep-1e9", true, 990_000_000, scenario.MethodReplay},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			if c.guest == "deep-1e9" && os.Getenv("LOCKSTEP_REPLAY_DEEP") == "" {
+				b.Skip("10^9 instructions deep: set LOCKSTEP_REPLAY_DEEP=1 (make e2e-replay)")
+			}
 			sc := deepScenario(b, c.guest)
+			if c.method != "" {
+				sc.Localize.Method = c.method
+			}
 			var logBuf bytes.Buffer
 			var total, run time.Duration
 			n := 0
