@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -45,12 +46,16 @@ type Info struct {
 
 // Defaults of Bisector.
 const (
-	// DefaultSections is the number of probes a bisection pass spreads
-	// over its window.
+	// DefaultSections is the fewest probes a bisection pass spreads over
+	// its window; MaxSections the most. Between the two, a pass takes
+	// enough for three passes to narrow the depth to the window: a probe
+	// (a replay stop and a register read) costs 5-15 ms here, a pass a
+	// replay from boot (docs/performance.md).
 	DefaultSections = 64
+	MaxSections     = 1024
 	// DefaultWindow is the window below which bisection stops and the
-	// last instructions are single-stepped.
-	DefaultWindow = 2048
+	// last instructions are single-stepped (about a millisecond each).
+	DefaultWindow = 128
 )
 
 // Bisector localises by record/replay bisection on the instruction count
@@ -385,13 +390,18 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 	}()
 	depth := min(r.rec.end[0]-r.rec.base[0], r.rec.end[1]-r.rec.base[1])
 	lo, hi := uint64(0), depth
+	sections := uint64(r.Sections)
+	if ratio := depth / r.Window; ratio > sections*sections*sections {
+		sections = min(uint64(math.Ceil(math.Cbrt(float64(ratio)))), MaxSections)
+	}
 	first := true
 	for first || hi-lo > r.Window {
 		if err := rp.start(ctx); err != nil {
 			return nil, err
 		}
 		info.Passes++
-		seg := max((hi-lo+uint64(r.Sections)-1)/uint64(r.Sections), 1)
+		tp := time.Now()
+		seg := max((hi-lo+sections-1)/sections, 1)
 		found := false
 		for x := lo + seg; ; x += seg {
 			x = min(x, hi)
@@ -413,7 +423,8 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 			return nil, fmt.Errorf("%w: the registers agree at every probe up to sync point %d's instruction count (%d instructions after %s): the divergence is not in the compared registers",
 				errFallback, k+1, depth, engine.PointName(k-1))
 		}
-		e.Logf("replay: pass %d: the registers first differ between %d and %d instructions after %s", info.Passes, lo, hi, engine.PointName(k-1))
+		e.Logf("replay: pass %d (%d sections) took %s: the registers first differ between %d and %d instructions after %s",
+			info.Passes, sections, time.Since(tp).Round(time.Millisecond), lo, hi, engine.PointName(k-1))
 		e.Notef("localisation: replay pass %d narrowed the window to instructions %d..%d after %s (%d probes so far)",
 			info.Passes, lo, hi, engine.PointName(k-1), rp.probes)
 		e.Window(k, lo, hi)
@@ -429,6 +440,8 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 		}
 	}
 	base := r.rec.base
+	ts := time.Now()
+	defer func() { e.Logf("replay: the last %d instructions took %s", hi-lo, time.Since(ts).Round(time.Millisecond)) }()
 	st, err := e.LockstepSteps(ctx, rp.p, k, spec, int(hi-lo)+64, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stepping the last %d instructions: %w", errFallback, hi-lo, err)
