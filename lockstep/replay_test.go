@@ -170,3 +170,26 @@ func (w tWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// TestReplayAuto: with determinism.record and localize.method auto, a
+// recording measures the depth; 10^3 instructions is below what replay
+// pays off for, so the trace engine localises, and the report says why.
+func TestReplayAuto(t *testing.T) {
+	sc := replayScenario(t, "deep-1e3")
+	sc.Localize.Method = scenario.MethodAuto
+	res, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatalf("run: %v (notes %q)", err, res.Notes)
+	}
+	if live := qemu.Live(); len(live) > 0 {
+		t.Errorf("QEMU processes left running: %v", live)
+	}
+	loc := res.Syncs[1].Localization
+	if loc == nil || loc.Method != scenario.MethodTrace || !strings.Contains(loc.Why, "the trace engine is faster") || loc.Depth < 1000 {
+		t.Fatalf("localisation %+v, want the trace engine chosen from the measured depth", loc)
+	}
+	d := firstInstruction(res)
+	if d == nil || d.Instruction == nil || !strings.Contains(d.Instruction.Disasm[0], "cpuid") {
+		t.Fatalf("localised %+v, want the cpuid (notes %q)", d, res.Notes)
+	}
+}
