@@ -441,7 +441,9 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 	}
 	base := r.rec.base
 	ts := time.Now()
-	defer func() { e.Logf("replay: the last %d instructions took %s", hi-lo, time.Since(ts).Round(time.Millisecond)) }()
+	defer func() {
+		e.Logf("replay: the last %d instructions took %s", hi-lo, time.Since(ts).Round(time.Millisecond))
+	}()
 	st, err := e.LockstepSteps(ctx, rp.p, k, spec, int(hi-lo)+64, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stepping the last %d instructions: %w", errFallback, hi-lo, err)
