@@ -162,6 +162,10 @@ var s390xFullWrite = map[string]bool{
 	"la": true, "lay": true, "larl": true, "lgrl": true, "lgfrl": true, "llgfrl": true, "lghrl": true, "llghrl": true,
 	"ltgr": true, "ltgfr": true, "ltg": true, "ltgf": true, "lcgr": true, "lcgfr": true, "lngr": true, "lpgr": true,
 	"lgdr": true,
+	// Distinct-operand and shift forms: the first operand is only written.
+	"agrk": true, "sgrk": true, "algrk": true, "slgrk": true, "ngrk": true, "ogrk": true, "xgrk": true,
+	"aghik": true, "alghsik": true, "sllg": true, "srlg": true, "srag": true, "slag": true, "rllg": true,
+	"msgrkc": true, "popcnt": true, "flogr": true,
 }
 
 // s390xCompareBranch are the compare-and-branch instructions: relative
@@ -247,6 +251,7 @@ func s390xFlow(code []byte, pc uint64) (flowInst, bool) {
 	case op == "brc" || op == "brcl":
 		switch mask {
 		case 0:
+			f.nop = true
 		case 15:
 			f.kind = flowJump
 		default:
@@ -256,6 +261,7 @@ func s390xFlow(code []byte, pc uint64) (flowInst, bool) {
 		switch {
 		case mask == 0 || r2 <= 0:
 			// nop, or a serialisation: no branch
+			f.nop = mask == 0
 		case r2 == 14 && mask == 15:
 			f.kind = flowReturn
 		case r2 == 14:
