@@ -94,6 +94,12 @@ var crossFuncLine = regexp.MustCompile(`^[0-9a-f]+ <([^>]+)>:$`)
 // crossObjdump disassembles path's .text with the arch's objdump.
 func crossObjdump(t *testing.T, arch, path string) []objdumpInst {
 	t.Helper()
+	return crossObjdump2(t, arch, path, 50)
+}
+
+// crossObjdump2 is crossObjdump wanting at least least instructions.
+func crossObjdump2(t *testing.T, arch, path string, least int) []objdumpInst {
+	t.Helper()
 	od := crossArchs[arch].triple + "-objdump"
 	if _, err := exec.LookPath(od); err != nil {
 		t.Skipf("%s not installed (Debian package binutils-%s): %v", od, crossArchs[arch].triple, err)
@@ -129,7 +135,7 @@ func crossObjdump(t *testing.T, arch, path string) []objdumpInst {
 		}
 		insts = append(insts, objdumpInst{addr, n, m[3], ops, fn})
 	}
-	if len(insts) < 50 {
+	if len(insts) < least {
 		t.Fatalf("%s: only %d instructions in objdump's output", path, len(insts))
 	}
 	return insts
@@ -403,4 +409,38 @@ func slicesEqual(a, b []bool) bool {
 		}
 	}
 	return true
+}
+
+// TestA64SystemRegisterNames checks that mrs/msr operands are named as
+// objdump names them, for the registers in the table and the generic form
+// for one that is not.
+func TestA64SystemRegisterNames(t *testing.T) {
+	t.Parallel()
+	a, _ := Lookup("aarch64")
+	path := crossBuild(t, "aarch64", "sysreg.S")
+	insts := crossObjdump2(t, "aarch64", path, 30)
+	code, base, _ := crossText(t, path)
+	named := 0
+	for _, in := range insts {
+		if in.mnem != "mrs" && in.mnem != "msr" {
+			continue
+		}
+		got, _, err := a.Disasm(code[in.addr-base:], in.addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := in.mnem + " " + strings.Join(strings.Fields(strings.ReplaceAll(in.operands, ",", ", ")), " ")
+		if got != want {
+			t.Errorf("%#x: Disasm %q, objdump %q", in.addr, got, want)
+		}
+		if !strings.Contains(got, "s3_") {
+			named++
+		}
+	}
+	if named < 30 {
+		t.Errorf("only %d system registers named", named)
+	}
+	if SysRegName("s3_0_c0_c0_0") != "MIDR_EL1" || SysRegName("S3_0_C15_C2_0") != "" {
+		t.Errorf("SysRegName: MIDR %q, unknown %q", SysRegName("s3_0_c0_c0_0"), SysRegName("S3_0_C15_C2_0"))
+	}
 }
