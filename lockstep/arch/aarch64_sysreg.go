@@ -54,7 +54,7 @@ var a64SysRegs = map[string]string{
 	"S3_4_C1_C0_0": "SCTLR_EL2", "S3_4_C1_C1_0": "HCR_EL2",
 	"S3_4_C4_C0_0": "SPSR_EL2", "S3_4_C4_C0_1": "ELR_EL2", "S3_4_C5_C2_0": "ESR_EL2",
 	"S3_4_C12_C0_0": "VBAR_EL2",
-	"S3_6_C1_C0_0": "SCTLR_EL3", "S3_6_C1_C1_0": "SCR_EL3",
+	"S3_6_C1_C0_0":  "SCTLR_EL3", "S3_6_C1_C1_0": "SCR_EL3",
 }
 
 // SysRegName returns the architectural name of an AArch64 system register
