@@ -95,6 +95,8 @@ type ArchParser struct {
 	inBlock bool
 	sawAny  bool
 	first   []byte
+	// Reused by fields.
+	words, keys, vals [][]byte
 }
 
 // NewArchParser returns a parser for arch ("aarch64", "riscv64").
@@ -143,23 +145,36 @@ func (p *ArchParser) Next(s *ArchState) error {
 	}
 }
 
-// fields splits a dump line into key/value pairs: "K=v K=v" or "k v k v".
+// fields splits a dump line into key/value pairs, "K=v K=v" or
+// "k v k v", into slices reused from line to line (no allocation).
 func (p *ArchParser) fields(line []byte) (keys, vals [][]byte) {
+	p.words = p.words[:0]
+	for i := 0; i < len(line); {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+			j++
+		}
+		if j > i {
+			p.words = append(p.words, line[i:j])
+		}
+		i = j
+	}
+	p.keys, p.vals = p.keys[:0], p.vals[:0]
 	if p.f.equals {
-		for _, w := range bytes.Fields(line) {
+		for _, w := range p.words {
 			if k, v, ok := bytes.Cut(w, []byte("=")); ok {
-				keys, vals = append(keys, k), append(vals, v)
-			} else if len(keys) > 0 && len(vals[len(vals)-1]) == 0 {
-				vals[len(vals)-1] = w // "SP =value" spacing
+				p.keys, p.vals = append(p.keys, k), append(p.vals, v)
 			}
 		}
-		return keys, vals
+		return p.keys, p.vals
 	}
-	ws := bytes.Fields(line)
-	for i := 0; i+1 < len(ws); i += 2 {
-		keys, vals = append(keys, ws[i]), append(vals, ws[i+1])
+	for i := 0; i+1 < len(p.words); i += 2 {
+		p.keys, p.vals = append(p.keys, p.words[i]), append(p.vals, p.words[i+1])
 	}
-	return keys, vals
+	return p.keys, p.vals
 }
 
 // handle decodes one line; done reports that s was filled.

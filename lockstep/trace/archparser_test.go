@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -129,4 +130,40 @@ func FuzzArchParser(f *testing.F) {
 		}
 		t.Fatalf("more states than bytes")
 	})
+}
+
+// BenchmarkArchParser measures the aarch64 and riscv64 parsers on the
+// recorded log heads, repeated; the x86 parser on its excerpt
+// (BenchmarkCompare) is the yardstick.
+func BenchmarkArchParser(b *testing.B) {
+	for _, tc := range []struct{ arch, file string }{
+		{"aarch64", "testdata/aarch64-cpu.log"},
+		{"riscv64", "testdata/riscv64-cpu.log"},
+	} {
+		b.Run(tc.arch, func(b *testing.B) {
+			one, err := os.ReadFile(tc.file)
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := bytes.Repeat(one, 500)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			var states uint64
+			for b.Loop() {
+				p, _ := NewArchParser(tc.arch, bytes.NewReader(data))
+				var s ArchState
+				for {
+					err := p.Next(&s)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					states++
+				}
+			}
+			b.ReportMetric(float64(states)/b.Elapsed().Seconds(), "states/s")
+		})
+	}
 }
