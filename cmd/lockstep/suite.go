@@ -28,6 +28,7 @@ type suiteFlags struct {
 	keep       bool
 	verbose    bool
 	runDir     string
+	baseline   string
 }
 
 func newSuiteCommand(s streams) *cobra.Command {
@@ -44,7 +45,10 @@ CI_NODE_INDEX/CI_NODE_TOTAL, or Kubernetes' JOB_COMPLETION_INDEX with
 
 Exit status: 0 when every scenario of the shard passed, 1 when one failed
 or had a scenario error, 2 for a usage or scenario-file error, 3 when the
-only failures were infrastructure failures.`,
+only failures were infrastructure failures. With --baseline the status
+is about the changes (docs/ci.md): 1 for a new failure or a missing
+scenario, 3 when a scenario has no verdict (infrastructure), 0 otherwise,
+even when failures known from the baseline remain.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSuite(cmd, s, f, args)
@@ -63,6 +67,7 @@ only failures were infrastructure failures.`,
 	fl.BoolVar(&f.keep, "keep", false, "keep every run directory")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines to stderr; verbose reports")
 	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directories (default: $TMPDIR)")
+	fl.StringVar(&f.baseline, "baseline", "", "compare with a previous suite or merge output (DIR or its index.json) and report only what changed")
 	return cmd
 }
 
@@ -96,6 +101,12 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 			return withCode(exitUsage, err)
 		}
 	}
+	var base *suite.Index
+	if f.baseline != "" {
+		if base, err = suite.ReadBaseline(f.baseline); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
 	selected := suite.Select(plan.Names(), shard, durations)
 	if f.list {
 		for _, n := range selected {
@@ -117,7 +128,32 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 		return withCode(exitInfra, err)
 	}
 	fmt.Fprintf(s.out, "%s\nindex: %s\n", countsLine(x), f.outDir+"/"+suite.IndexFile)
+	if base != nil {
+		return compareBaseline(s, base, f.baseline, x, f.outDir)
+	}
 	return suiteExit(x)
+}
+
+// compareBaseline compares x with the baseline base, writes
+// baseline.json and baseline.md into dir, prints the changes and returns
+// the exit status of a baseline comparison: 1 for a new failure or a
+// missing scenario, 3 for a scenario without a verdict, else 0.
+func compareBaseline(s streams, base *suite.Index, baseName string, x *suite.Index, dir string) error {
+	c := suite.CompareBaseline(base, x, baseName)
+	if err := suite.WriteBaseline(dir, c); err != nil {
+		return withCode(exitInfra, err)
+	}
+	if err := suite.RenderBaselineText(s.out, c); err != nil {
+		return withCode(exitInfra, err)
+	}
+	fmt.Fprintf(s.out, "changes: %s, %s\n", dir+"/"+suite.BaselineMarkdown, dir+"/"+suite.BaselineJSON)
+	switch {
+	case c.Regressed():
+		return withCode(exitMismatch, fmt.Errorf("suite %s: %d new failures, %d missing against the baseline", x.Suite, c.Counts[suite.ChangeNew], c.Missing))
+	case c.Infra > 0:
+		return withCode(exitInfra, fmt.Errorf("suite %s: no new failures against the baseline, but %d scenarios without a verdict (infrastructure)", x.Suite, c.Infra))
+	}
+	return nil
 }
 
 // suiteShard is --shard, else the CI environment, else everything.

@@ -69,6 +69,10 @@ type ScenarioResult struct {
 	// the first one's summary.
 	Divergences int    `json:"divergences"`
 	First       string `json:"first_divergence,omitempty"`
+	// Localized is where localisation put the first divergence: the
+	// first divergent instruction's summary and location, when one was
+	// found (baselines compare it).
+	Localized string `json:"localized,omitempty"`
 	Error       string `json:"error,omitempty"`
 	// Attempts is 1 plus the infrastructure retries.
 	Attempts int           `json:"attempts"`

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
 	"github.com/lockstep-dev/lockstep/reports"
 )
@@ -171,6 +172,9 @@ func runOne(ctx context.Context, e Entry, o Options) ScenarioResult {
 					sr.First = d.Summary
 				}
 				sr.Divergences++
+				if sr.Localized == "" && d.Kind == compare.KindInstruction {
+					sr.Localized = localized(d)
+				}
 			}
 		}
 		files, werr := reports.WriteAll(o.OutDir, sanitize(e.Name), o.Formats, res, reports.Options{Verbose: o.Verbose})
@@ -199,4 +203,20 @@ func classify(res *lockstep.Result, err error) Status {
 		return StatusPassed
 	}
 	return StatusFailed
+}
+
+// localized names an instruction divergence for a baseline comparison:
+// its summary and each side's location.
+func localized(d compare.Divergence) string {
+	loc := func(l compare.Location) string {
+		if l.Symbol != "" {
+			return fmt.Sprintf("%s+%#x", l.Symbol, l.Offset)
+		}
+		return fmt.Sprintf("%#x", l.Addr)
+	}
+	where := loc(d.PC[0])
+	if b := loc(d.PC[1]); b != where {
+		where += " / " + b
+	}
+	return fmt.Sprintf("%s (at %s)", d.Summary, where)
 }
