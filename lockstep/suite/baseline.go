@@ -102,7 +102,7 @@ func ReadBaseline(path string) (*Index, error) {
 	return x, nil
 }
 
-func failing(s Status) bool { return s == StatusFailed || s == StatusScenario }
+func failing(s Status) bool   { return s == StatusFailed || s == StatusScenario }
 func noVerdict(s Status) bool { return s == StatusInfra || s == StatusMissing }
 
 // CompareBaseline compares cur, this run's index, to base, the

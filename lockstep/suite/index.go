@@ -73,7 +73,7 @@ type ScenarioResult struct {
 	// first divergent instruction's summary and location, when one was
 	// found (baselines compare it).
 	Localized string `json:"localized,omitempty"`
-	Error       string `json:"error,omitempty"`
+	Error     string `json:"error,omitempty"`
 	// Attempts is 1 plus the infrastructure retries.
 	Attempts int           `json:"attempts"`
 	Shard    string        `json:"shard,omitempty"`
