@@ -126,6 +126,28 @@ func TestSuiteShards(t *testing.T) {
 		}
 	}
 	qemutest.NoQEMUUnder(t, runDir)
+	// The real runs' JUnit, per scenario and merged, is valid for Jenkins.
+	single, _ := filepath.Glob(filepath.Join(whole, "*.xml"))
+	if len(single) != len(files) {
+		t.Errorf("%d JUnit files for %d scenarios", len(single), len(files))
+	}
+	validateJUnit(t, append(single, filepath.Join(merged, suite.MergedJUnit))...)
+}
+
+// validateJUnit checks files against the bundled Jenkins xunit JUnit
+// schema with xmllint, skipping when xmllint is missing.
+func validateJUnit(t *testing.T, files ...string) {
+	t.Helper()
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Skip("xmllint not found (apt-get install libxml2-utils): the JUnit files are not validated against the Jenkins xunit schema")
+	}
+	schema := filepath.Join(qemutest.Root(t), "testdata", "junit", "jenkins-junit.xsd")
+	for _, f := range files {
+		if out, err := exec.Command(xmllint, "--noout", "--schema", schema, f).CombinedOutput(); err != nil {
+			t.Errorf("%s does not validate against the Jenkins xunit JUnit schema: %v\n%s", f, err, out)
+		}
+	}
 }
 
 // TestSuiteKilledShard kills a shard's process in its second scenario:
