@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/reports"
 )
 
@@ -36,7 +37,8 @@ type Options struct {
 	// Shard is recorded in the index; the caller selects the entries.
 	Shard Shard
 	// Run is the base of every scenario's lockstep.Options (RunDir, Keep,
-	// Logger); Progress is set per scenario.
+	// Logger); Progress is set per scenario. Run.Symbols is a new cache
+	// shared by the suite's scenarios when nil.
 	Run lockstep.Options
 	// Progress receives one plain line per scenario started and finished;
 	// nil discards.
@@ -64,6 +66,10 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.Run.Symbols == nil {
+		// One vmlinux named by many scenarios is read once.
+		o.Run.Symbols = symbols.NewCache()
 	}
 	if o.Shard.Total == 0 {
 		o.Shard = All
