@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/lockstep-dev/lockstep/lockstep"
 	"github.com/lockstep-dev/lockstep/lockstep/suite"
@@ -121,6 +122,14 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 	}
 	if f.verbose {
 		opts.Run.Logger = slog.New(slog.NewTextHandler(s.err, nil))
+	} else if isTerminal(s.err) {
+		// One line per running scenario, redrawn; plain lines otherwise
+		// (and with -v, whose log lines would break the redrawing).
+		width := 80
+		if w, _, err := term.GetSize(int(s.err.(*os.File).Fd())); err == nil {
+			width = w
+		}
+		opts.Reporter = suite.NewLive(s.err, width, len(selected))
 	}
 	fmt.Fprintf(s.err, "suite %s: shard %s: %d of %d scenarios, -j %d\n", plan.Name, shard, len(selected), len(plan.Entries), f.jobs)
 	x, err := suite.Run(cmd.Context(), plan, selected, opts)

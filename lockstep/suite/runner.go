@@ -40,9 +40,12 @@ type Options struct {
 	// Logger); Progress is set per scenario. Run.Symbols is a new cache
 	// shared by the suite's scenarios when nil.
 	Run lockstep.Options
-	// Progress receives one plain line per scenario started and finished;
-	// nil discards.
+	// Progress receives one plain line per scenario started and finished
+	// when Reporter is nil; nil discards.
 	Progress io.Writer
+	// Reporter shows progress (a Live display on a terminal); nil is a
+	// Plain one on Progress.
+	Reporter Reporter
 	// RunFunc replaces lockstep.Run.
 	RunFunc RunFunc
 }
@@ -67,6 +70,10 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Reporter == nil {
+		o.Reporter = NewPlain(o.Progress)
+	}
+	defer o.Reporter.Close()
 	if o.Run.Symbols == nil {
 		// One vmlinux named by many scenarios is read once.
 		o.Run.Symbols = symbols.NewCache()
@@ -105,9 +112,7 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 		if ctx.Err() != nil {
 			break
 		}
-		mu.Lock()
-		fmt.Fprintf(o.Progress, "start  %s\n", name)
-		mu.Unlock()
+		o.Reporter.Start(name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -117,7 +122,7 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 			defer mu.Unlock()
 			done++
 			x.Results = append(x.Results, r)
-			fmt.Fprintf(o.Progress, "%-6s %s (%s, %d/%d)%s\n", r.Status, name, r.Duration.Round(time.Millisecond), done, len(selected), firstOf(r))
+			o.Reporter.Finish(r, done, len(selected))
 			if err := WriteIndex(o.OutDir, x); err != nil && writeErr == nil {
 				writeErr = err
 			}
@@ -159,8 +164,10 @@ func runOne(ctx context.Context, e Entry, o Options) ScenarioResult {
 	start := time.Now()
 	var res *lockstep.Result
 	var err error
+	run := o.Run
+	run.Progress = func(u lockstep.Progress) { o.Reporter.Update(e.Name, u) }
 	for sr.Attempts = 1; ; sr.Attempts++ {
-		res, err = o.RunFunc(ctx, e, o.Run)
+		res, err = o.RunFunc(ctx, e, run)
 		if classify(res, err) != StatusInfra || sr.Attempts > o.RetryInfra || ctx.Err() != nil {
 			break
 		}
