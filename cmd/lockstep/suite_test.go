@@ -51,19 +51,38 @@ func TestSuiteShards(t *testing.T) {
 	tmp := t.TempDir()
 
 	whole := filepath.Join(tmp, "whole")
-	code, out, errOut := cli(t, append([]string{"suite", "-j", "2", "--run-dir", runDir, "-o", whole}, files...)...)
+	code, out, errOut := cli(t, append([]string{"suite", "-j", "2", "--shard", "1/1", "--run-dir", runDir, "-o", whole}, files...)...)
 	if code != 0 {
 		t.Fatalf("unsharded suite: status %d\n%s\n%s", code, out, errOut)
+	}
+	// Not a terminal: plain progress lines, one start and one end each.
+	if n := strings.Count(errOut, "\nstart  "); n != len(files) || strings.Contains(errOut, "\x1b[") {
+		t.Errorf("progress on a pipe: %d start lines for %d scenarios, or escape sequences:\n%s", n, len(files), errOut)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// Each shard picks its shard the way one CI engine makes it: the
+	// GitHub workflow passes --shard, GitLab's parallel: sets
+	// CI_NODE_INDEX/CI_NODE_TOTAL, a Kubernetes Indexed Job sets
+	// JOB_COMPLETION_INDEX (0-based) and the manifest LOCKSTEP_SHARD_TOTAL
+	// (docs/ci).
+	engines := []struct {
+		flags []string
+		env   []string
+	}{
+		{[]string{"--shard", "1/3"}, nil},
+		{nil, []string{"CI_NODE_INDEX=2", "CI_NODE_TOTAL=3"}},
+		{nil, []string{"JOB_COMPLETION_INDEX=2", "LOCKSTEP_SHARD_TOTAL=3"}},
+	}
 	var dirs []string
 	var cmds []*exec.Cmd
-	for i := 1; i <= 3; i++ {
-		dir := filepath.Join(tmp, "shard"+strconv.Itoa(i))
+	for i, e := range engines {
+		dir := filepath.Join(tmp, "shard"+strconv.Itoa(i+1))
 		dirs = append(dirs, dir)
-		cmd := cliProcess(ctx, append([]string{"suite", "-j", "1", "--shard", strconv.Itoa(i) + "/3", "--run-dir", runDir, "-o", dir}, files...)...)
+		args := append(append([]string{"suite", "-j", "1", "--run-dir", runDir, "-o", dir}, e.flags...), files...)
+		cmd := cliProcess(ctx, args...)
+		cmd.Env = append(withoutShardEnv(cmd.Env), e.env...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -75,10 +94,13 @@ func TestSuiteShards(t *testing.T) {
 		}
 	}
 	selected := 0
-	for _, d := range dirs {
+	for i, d := range dirs {
 		x, err := suite.ReadIndex(filepath.Join(d, suite.IndexFile))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if x.Shard != (suite.Shard{Index: i + 1, Total: 3}) {
+			t.Errorf("%s: shard %s, want %d/3", d, x.Shard, i+1)
 		}
 		selected += len(x.Selected)
 	}
@@ -148,6 +170,21 @@ func validateJUnit(t *testing.T, files ...string) {
 			t.Errorf("%s does not validate against the Jenkins xunit JUnit schema: %v\n%s", f, err, out)
 		}
 	}
+}
+
+// withoutShardEnv drops the shard variables of the CI running the tests
+// (a GitLab runner sets CI_NODE_INDEX) from env.
+func withoutShardEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "CI_NODE_INDEX", "CI_NODE_TOTAL", "JOB_COMPLETION_INDEX", "LOCKSTEP_SHARD_TOTAL":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // TestSuiteKilledShard kills a shard's process in its second scenario:
