@@ -21,24 +21,7 @@ func ciFile(t *testing.T, name, marker, lang string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile("../../docs/ci.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(doc)
-	i := strings.Index(s, marker)
-	if i < 0 {
-		t.Fatalf("docs/ci.md lacks %q", marker)
-	}
-	s = s[i:]
-	fence := "```" + lang + "\n"
-	start := strings.Index(s, fence)
-	if start < 0 {
-		t.Fatalf("docs/ci.md: no %s block after %q", lang, marker)
-	}
-	s = s[start+len(fence):]
-	end := strings.Index(s, "\n```")
-	if end < 0 || s[:end+1] != string(data) {
+	if docFence(t, marker, lang) != string(data) {
 		t.Errorf("docs/ci.md's block after %q is not docs/ci/%s verbatim", marker, name)
 	}
 	return string(data)
@@ -164,14 +147,19 @@ func TestCIGitLab(t *testing.T) {
 	}
 }
 
-// k8sJob is the part of a batch/v1 Job the manifests use.
-type k8sJob struct {
+// k8sObject is what every Kubernetes object has.
+type k8sObject struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string `yaml:"kind"`
 	Metadata   struct {
 		Name string `yaml:"name"`
 	} `yaml:"metadata"`
-	Spec struct {
+}
+
+// k8sJob is the part of a batch/v1 Job the manifests use.
+type k8sJob struct {
+	k8sObject `yaml:",inline"`
+	Spec      struct {
 		CompletionMode       string `yaml:"completionMode"`
 		Completions          int    `yaml:"completions"`
 		Parallelism          int    `yaml:"parallelism"`
@@ -215,12 +203,8 @@ type k8sJob struct {
 func TestCIKubernetes(t *testing.T) {
 	t.Parallel()
 	var pvc struct {
-		APIVersion string `yaml:"apiVersion"`
-		Kind       string `yaml:"kind"`
-		Metadata   struct {
-			Name string `yaml:"name"`
-		} `yaml:"metadata"`
-		Spec struct {
+		k8sObject `yaml:",inline"`
+		Spec      struct {
 			AccessModes []string `yaml:"accessModes"`
 			Resources   struct {
 				Requests map[string]string `yaml:"requests"`
