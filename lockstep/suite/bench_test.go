@@ -61,14 +61,20 @@ func (s *sampler) end() (procs int, rss int64) {
 
 // vmRSS returns a process's resident memory in bytes (0 when gone).
 func vmRSS(pid int) int64 {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	return procStatus(filepath.Join("/proc", strconv.Itoa(pid), "status"), "VmRSS:")
+}
+
+// procStatus returns the field key ("VmRSS:") of a /proc status file,
+// in bytes; 0 when the file or the field is missing.
+func procStatus(path, key string) int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
@@ -145,5 +151,10 @@ func BenchmarkSuiteJobs(b *testing.B) {
 		b.ReportMetric(float64(j1.rss)/(1<<20), "peak-qemu-rss-MiB-j1")
 		b.ReportMetric(float64(j2.rss)/(1<<20), "peak-qemu-rss-MiB-j2")
 	}
+	b.ReportMetric(float64(vmHWM())/(1<<20), "lockstep-hwm-MiB")
 	b.ReportMetric(0, "ns/op")
 }
+
+// vmHWM returns this process's peak resident memory in bytes: the
+// suite's own cost (symbol tables, reports), apart from the QEMUs.
+func vmHWM() int64 { return procStatus("/proc/self/status", "VmHWM:") }
