@@ -106,7 +106,10 @@ func failing(s Status) bool   { return s == StatusFailed || s == StatusScenario 
 func noVerdict(s Status) bool { return s == StatusInfra || s == StatusMissing }
 
 // CompareBaseline compares cur, this run's index, to base, the
-// baseline's, scenario by scenario (by name).
+// baseline's, scenario by scenario (by name). Only cur's results are
+// compared: a shard is compared with a whole baseline, and the
+// baseline's scenarios that cur's suite plans for other shards are
+// not reported as removed.
 func CompareBaseline(base, cur *Index, baseName string) *Comparison {
 	c := &Comparison{Schema: BaselineSchema, Suite: cur.Suite, Baseline: baseName, Counts: map[Change]int{}, Changes: []Delta{}}
 	before := map[string]*ScenarioResult{}
@@ -132,9 +135,14 @@ func CompareBaseline(base, cur *Index, baseName string) *Comparison {
 		}
 		c.Changes = append(c.Changes, Delta{Name: a.Name, Change: ch, Before: b, After: a, Detail: detail})
 	}
+	planned := map[string]bool{}
+	for _, n := range cur.Planned {
+		planned[n] = true
+	}
 	for i := range base.Results {
 		b := &base.Results[i]
-		if !seen[b.Name] {
+		// A scenario of another shard of this suite is not removed.
+		if !seen[b.Name] && !planned[b.Name] {
 			c.Changes = append(c.Changes, Delta{Name: b.Name, Change: ChangeRemoved, Before: b, Detail: "not in this suite (was " + string(b.Status) + ")"})
 		}
 	}

@@ -92,6 +92,8 @@ func TestCompareBaselineSuite(t *testing.T) {
 		res("a", StatusPassed, "", ""), res("b", StatusPassed, "", ""), res("c", StatusFailed, "rip: 1 vs 2", ""),
 		res("d", StatusFailed, "mem differs", "mov at f+0x8"), res("e", StatusInfra, "", ""),
 	}}
+	cur.Planned = []string{"a", "b", "c", "d", "e", "other-shard"}
+	base.Results = append(base.Results, res("other-shard", StatusFailed, "x", ""))
 	c := CompareBaseline(base, cur, "main/index.json")
 	var order []string
 	for _, d := range c.Changes {
