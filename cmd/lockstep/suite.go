@@ -179,7 +179,7 @@ func suiteShard(f suiteFlags) (suite.Shard, error) {
 
 func countsLine(x *suite.Index) string {
 	var parts []string
-	for _, st := range []suite.Status{suite.StatusPassed, suite.StatusFailed, suite.StatusScenario, suite.StatusInfra, suite.StatusMissing} {
+	for _, st := range []suite.Status{suite.StatusPassed, suite.StatusFailed, suite.StatusScenario, suite.StatusInfra, suite.StatusMissing, suite.StatusSkipped} {
 		if n := x.Counts[st]; n > 0 || st == suite.StatusPassed {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
@@ -196,6 +196,9 @@ func suiteExit(x *suite.Index) error {
 		return withCode(exitMismatch, fmt.Errorf("suite %s: %s", x.Suite, countsLine(x)))
 	case c[suite.StatusInfra] > 0:
 		return withCode(exitInfra, fmt.Errorf("suite %s: %s", x.Suite, countsLine(x)))
+	case c[suite.StatusPassed] == 0:
+		// Every scenario skipped: nothing compared is not a pass.
+		return withCode(exitInfra, fmt.Errorf("suite %s: %s: no scenario ran on this machine", x.Suite, countsLine(x)))
 	}
 	return nil
 }

@@ -29,8 +29,9 @@ const (
 	// divergence, an expected divergence no longer found, a new
 	// scenario that fails), or the baseline had no verdict for it.
 	ChangeNew Change = "new"
-	// ChangeInfra: no verdict now (infrastructure failure, or missing:
-	// its shard was killed) where the baseline had another status.
+	// ChangeInfra: no verdict now (infrastructure failure, missing: its
+	// shard was killed, or an optional scenario skipped) where the
+	// baseline had another status.
 	ChangeInfra Change = "infra"
 	// ChangeChanged: same verdict, but the first divergence or where
 	// localisation put it differs.
@@ -50,7 +51,7 @@ var changeOrder = []Change{ChangeNew, ChangeInfra, ChangeChanged, ChangeFixed, C
 
 var changeTitle = map[Change]string{
 	ChangeNew:       "new failures",
-	ChangeInfra:     "newly without a verdict (infrastructure or missing)",
+	ChangeInfra:     "newly without a verdict (infrastructure, missing or skipped)",
 	ChangeChanged:   "changed first divergence or localisation",
 	ChangeFixed:     "fixed",
 	ChangeRecovered: "verdict again (infrastructure failure or missing in the baseline)",
@@ -103,7 +104,7 @@ func ReadBaseline(path string) (*Index, error) {
 }
 
 func failing(s Status) bool   { return s == StatusFailed || s == StatusScenario }
-func noVerdict(s Status) bool { return s == StatusInfra || s == StatusMissing }
+func noVerdict(s Status) bool { return s == StatusInfra || s == StatusMissing || s == StatusSkipped }
 
 // CompareBaseline compares cur, this run's index, to base, the
 // baseline's, scenario by scenario (by name). Only cur's results are

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/reports"
 )
@@ -176,6 +177,10 @@ func runOne(ctx context.Context, e Entry, o Options) ScenarioResult {
 	sr.Status = classify(res, err)
 	if err != nil {
 		sr.Error = err.Error()
+	}
+	if e.Optional && sr.Status == StatusInfra && (errors.Is(err, qemu.ErrNotFound) || errors.Is(err, qemu.ErrKVMUnavailable)) {
+		sr.Status, sr.Error = StatusSkipped, "optional, cannot run here: "+sr.Error
+		return sr
 	}
 	if res != nil {
 		sr.Outcome, sr.Expect = string(res.Outcome), res.Expect
