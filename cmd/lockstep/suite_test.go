@@ -290,3 +290,43 @@ func TestSuiteUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestSuiteOptional: an optional scenario whose QEMU is missing is
+// skipped and says why; a suite in which every scenario was skipped exits
+// 3 (nothing compared is not a pass), the empty shard of the same suite
+// exits 0, and the same scenario not optional is an infrastructure
+// failure. No QEMU starts.
+func TestSuiteOptional(t *testing.T) {
+	t.Parallel()
+	qemutest.Guest(t, "demo-good")
+	tmp := t.TempDir()
+	suiteFile := func(optional bool) string {
+		f := filepath.Join(tmp, fmt.Sprintf("opt-%v.yaml", optional))
+		y := fmt.Sprintf("name: opt\nmatrix:\n  - template: %s\n    name: no-qemu\n    optional: %v\n    qemu: [%s]\n",
+			scenarioPath(t, "demo-self.yaml"), optional, filepath.Join(tmp, "nope", "qemu-system-x86_64"))
+		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	opt, notOpt := suiteFile(true), suiteFile(false)
+	code, out, errOut := cli(t, "suite", "--shard", "1/1", "--run-dir", tmp, "-o", filepath.Join(tmp, "o1"), opt)
+	if code != exitInfra || !strings.Contains(out, "0 passed, 1 skipped") || !strings.Contains(errOut, "no scenario ran") || !strings.Contains(errOut, "optional, cannot run here") {
+		t.Errorf("all skipped: status %d, want %d\n%s\n%s", code, exitInfra, out, errOut)
+	}
+	codes := map[int]int{}
+	for i := 1; i <= 2; i++ {
+		code, out, errOut := cli(t, "suite", "--shard", fmt.Sprintf("%d/2", i), "--run-dir", tmp, "-o", filepath.Join(tmp, fmt.Sprint("s", i)), opt)
+		codes[code]++
+		if code != 0 && code != exitInfra {
+			t.Errorf("shard %d/2: status %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	if codes[0] != 1 || codes[exitInfra] != 1 {
+		t.Errorf("two shards of one skipped scenario: statuses %v, want one empty shard 0 and one 3", codes)
+	}
+	code, out, errOut = cli(t, "suite", "--shard", "1/1", "--run-dir", tmp, "-o", filepath.Join(tmp, "o2"), notOpt)
+	if code != exitInfra || !strings.Contains(out, "1 infra") {
+		t.Errorf("not optional: status %d, want %d with 1 infra\n%s\n%s", code, exitInfra, out, errOut)
+	}
+}
