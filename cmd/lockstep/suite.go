@@ -146,7 +146,8 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 // compareBaseline compares x with the baseline base, writes
 // baseline.json and baseline.md into dir, prints the changes and returns
 // the exit status of a baseline comparison: 1 for a new failure or a
-// missing scenario, 3 for a scenario without a verdict, else 0.
+// missing scenario, 3 for an infrastructure failure or when every
+// scenario was skipped, else 0.
 func compareBaseline(s streams, base *suite.Index, baseName string, x *suite.Index, dir string) error {
 	c := suite.CompareBaseline(base, x, baseName)
 	if err := suite.WriteBaseline(dir, c); err != nil {
@@ -161,6 +162,8 @@ func compareBaseline(s streams, base *suite.Index, baseName string, x *suite.Ind
 		return withCode(exitMismatch, fmt.Errorf("suite %s: %d new failures, %d missing against the baseline", x.Suite, c.Counts[suite.ChangeNew], c.Missing))
 	case c.Infra > 0:
 		return withCode(exitInfra, fmt.Errorf("suite %s: no new failures against the baseline, but %d scenarios without a verdict (infrastructure)", x.Suite, c.Infra))
+	case len(x.Results) > 0 && x.Counts[suite.StatusPassed]+x.Counts[suite.StatusFailed]+x.Counts[suite.StatusScenario] == 0:
+		return withCode(exitInfra, fmt.Errorf("suite %s: %s: no scenario ran on this machine", x.Suite, countsLine(x)))
 	}
 	return nil
 }

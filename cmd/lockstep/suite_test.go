@@ -314,6 +314,10 @@ func TestSuiteOptional(t *testing.T) {
 	if code != exitInfra || !strings.Contains(out, "0 passed, 1 skipped") || !strings.Contains(errOut, "no scenario ran") || !strings.Contains(errOut, "optional, cannot run here") {
 		t.Errorf("all skipped: status %d, want %d\n%s\n%s", code, exitInfra, out, errOut)
 	}
+	code, out, errOut = cli(t, "suite", "--shard", "1/1", "--baseline", filepath.Join(tmp, "o1"), "--run-dir", tmp, "-o", filepath.Join(tmp, "o1b"), opt)
+	if code != exitInfra || !strings.Contains(out, "1 scenarios, 1 unchanged") || !strings.Contains(errOut, "no scenario ran") {
+		t.Errorf("all skipped, against a baseline where it was skipped too: status %d, want %d\n%s\n%s", code, exitInfra, out, errOut)
+	}
 	codes := map[int]int{}
 	for i := 1; i <= 2; i++ {
 		code, out, errOut := cli(t, "suite", "--shard", fmt.Sprintf("%d/2", i), "--run-dir", tmp, "-o", filepath.Join(tmp, fmt.Sprint("s", i)), opt)
