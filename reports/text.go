@@ -57,9 +57,15 @@ type textWriter struct {
 	opt Options
 }
 
+// line writes one formatted line (or several, split at newlines), each
+// wrapped to TextWidth columns.
 func (t *textWriter) line(format string, a ...any) {
-	fmt.Fprintf(&t.buf, format, a...)
-	t.buf.WriteByte('\n')
+	for l := range strings.SplitSeq(fmt.Sprintf(format, a...), "\n") {
+		for _, w := range wrapLine(l, TextWidth) {
+			t.buf.WriteString(w)
+			t.buf.WriteByte('\n')
+		}
+	}
 }
 
 func renderText(w io.Writer, r *lockstep.Result, opt Options) error {
@@ -325,6 +331,9 @@ func (t *textWriter) memory(m *compare.MemoryDiff, ind string) {
 		for _, l := range hexRowLines(row, t.p) {
 			t.line("%s%s", ind, l)
 		}
+	}
+	if l := memTruncated(m); l != "" {
+		t.line("%s%s", ind, t.p.dim("  "+l))
 	}
 }
 

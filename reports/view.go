@@ -473,6 +473,15 @@ func memHeader(m *compare.MemoryDiff) string {
 		m.Name, space, where, m.Length, m.DiffBytes, m.FirstOffset)
 }
 
+// memTruncated is the line that ends a dump cut at compare.MaxRows rows,
+// or "".
+func memTruncated(m *compare.MemoryDiff) string {
+	if !m.Truncated {
+		return ""
+	}
+	return fmt.Sprintf("… the dump stops after %d rows; the bytes differing beyond them are counted above …", compare.MaxRows)
+}
+
 func argsString(args map[string]string) string {
 	keys := slices.Sorted(maps.Keys(args))
 	parts := make([]string, len(keys))
