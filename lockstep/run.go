@@ -78,7 +78,7 @@ func newRun(sc *scenario.Scenario, opts Options) *run {
 	}
 	for i := range sc.Sync {
 		sp := &sc.Sync[i]
-		r.res.Syncs = append(r.res.Syncs, SyncResult{Index: i, Break: sp.Break, Hit: sp.Hit, Status: SyncSkipped})
+		r.res.Syncs = append(r.res.Syncs, SyncResult{Index: i, Break: sp.Break, Hit: sp.Hit, HitTotal: sp.HitTotal, Status: SyncSkipped})
 	}
 	for i, g := range sc.Guests {
 		r.res.Sides[i] = Side{Label: g.Label, Accel: g.Accel, CPU: g.CPU, Machine: g.Machine,

@@ -200,6 +200,9 @@ func syncTitle(sy lockstep.SyncResult) string {
 		hit = 1
 	}
 	// Index is 0-based in the Result; people count sync points from 1.
+	if sy.HitTotal > 0 {
+		return fmt.Sprintf("sync %d: %s (hit %d from boot)", sy.Index+1, sy.Break, sy.HitTotal)
+	}
 	return fmt.Sprintf("sync %d: %s (hit %d)", sy.Index+1, sy.Break, hit)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
 )
 
 func TestFmtDuration(t *testing.T) {
@@ -120,5 +121,23 @@ func TestAlignColumns(t *testing.T) {
 	want := "a  path_b     call path_b\nb  leaf+0x10  ret\n"
 	if got != want {
 		t.Errorf("alignColumns =\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestSyncTitleHitTotal checks that a point given by hit_total is named by
+// its arrival from boot, the number the scenario says.
+func TestSyncTitleHitTotal(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		sy   lockstep.SyncResult
+		want string
+	}{
+		{lockstep.SyncResult{Index: 1, Break: "checksum", Hit: 2}, "sync 2: checksum (hit 2)"},
+		{lockstep.SyncResult{Index: 1, Break: "checksum", Hit: 2, HitTotal: 5}, "sync 2: checksum (hit 5 from boot)"},
+		{lockstep.SyncResult{Index: 0, Break: "kmain"}, "sync 1: kmain (hit 1)"},
+	} {
+		if got := syncTitle(tt.sy); got != tt.want {
+			t.Errorf("syncTitle(%+v) = %q, want %q", tt.sy, got, tt.want)
+		}
 	}
 }
