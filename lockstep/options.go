@@ -32,6 +32,9 @@ type Options struct {
 	// traceObserver receives the figures of each trace comparison
 	// (benchmarks).
 	traceObserver func(engine.TraceStats)
+	// noModelCheck skips checking cpu and machine against the QEMU
+	// binary before starting (tests of what QEMU says when it refuses).
+	noModelCheck bool
 }
 
 // Progress is a snapshot of a run for a progress line.

@@ -135,6 +135,13 @@ func (r *run) prepare(ctx context.Context) (err error) {
 	if r.syms, err = checkScenario(r.sc); err != nil {
 		return err
 	}
+	// A cpu or machine the QEMU binary does not know is the scenario's
+	// mistake: refuse it before starting anything, as validate does.
+	if r.opts.launcher == nil && !r.opts.noModelCheck {
+		if errs := checkModels(ctx, r.sc); len(errs) > 0 {
+			return &ScenarioError{Err: errors.Join(errs...)}
+		}
+	}
 	// Short: the gdbstub and QMP sockets live below it, and a unix socket
 	// path is limited to 107 bytes.
 	if r.dir, err = os.MkdirTemp(r.opts.RunDir, "lockstep-"); err != nil {

@@ -504,10 +504,7 @@ func (t *textWriter) trailer(r *lockstep.Result) {
 			t.line("  - %s", n)
 		}
 	}
-	if r.Error != "" {
-		t.buf.WriteByte('\n')
-		t.line("%s %s", t.p.warn("error:"), indentLines(strings.TrimRight(r.Error, "\n"), "       "))
-	}
+	// The error is shown once, in the summary: QEMU's own message first.
 }
 
 // indentLines indents every line of s after the first by ind, so a
