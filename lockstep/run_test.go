@@ -214,7 +214,7 @@ func TestLocaliseFirstCallBetweenBuilds(t *testing.T) {
 	if !strings.Contains(writes[0].Summary, "write #10 to deep_state+0x0 in kmain") {
 		t.Errorf("write localisation %q, want the 10th store to deep_state", writes[0].Summary)
 	}
-	if !strings.HasSuffix(ins[0].Summary, "call #10 of deep_mix: rdi 0xf909f7bdd3cae476 vs 0xf909f7bdd3cae478") {
+	if !strings.HasPrefix(ins[0].Summary, "call #10 of deep_mix: rdi 0xf909f7bdd3cae476 vs 0xf909f7bdd3cae478 (") {
 		t.Errorf("localised %q, want call #10 of deep_mix with rdi", ins[0].Summary)
 	}
 	// The call path at that call: kmain calling deep_mix, on both sides.

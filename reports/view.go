@@ -311,6 +311,10 @@ func firstLine(d *compare.Divergence) string {
 		return "none"
 	}
 	s := fmt.Sprintf("%s: %s %s", divWhere(d), d.Kind, d.Summary)
+	if countKind(d) != d.Kind {
+		// A call or store: its summary starts "call #2: …" or "write #1 …".
+		s = fmt.Sprintf("%s: %s", divWhere(d), d.Summary)
+	}
 	if summaryNamesWhere(d) {
 		return s
 	}
