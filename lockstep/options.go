@@ -43,6 +43,9 @@ type Progress struct {
 	Phase       string // "starting", "running", "stepping", "comparing", "localising", "done"
 	Steps       int
 	StepsPerSec float64
+	// Traced is how many instructions the running comparison of QEMU's
+	// instruction traces has compared (trace engine), or 0.
+	Traced uint64
 }
 
 // ErrInfrastructure marks failures of the machinery rather than findings
