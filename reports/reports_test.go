@@ -643,3 +643,30 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestRedGreenMeanVerdicts checks, in every coloured golden report, that
+// red and green mark verdicts only (outcomes, PASS/FAIL, sync statuses),
+// never a side: side a is blue and side b magenta, so neither the good
+// nor the regressed build reads as an error (issue 14).
+func TestRedGreenMeanVerdicts(t *testing.T) {
+	t.Parallel()
+	verdicts := map[string]bool{"IDENTICAL": true, "DIVERGED": true, "ERROR": true, "PASS": true, "FAIL": true,
+		"match": true, "diverge": true, "noise": true, "unreached": true, "skipped": true, "error": true}
+	redGreen := regexp.MustCompile("\x1b\\[(?:3[12];1|1;3[12]|3[12])m([^\x1b]*)")
+	sides := regexp.MustCompile("\x1b\\[(?:3[45]|3[45];1|1;3[45])m")
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.color.txt"))
+	if len(files) == 0 {
+		t.Fatal("no coloured golden reports")
+	}
+	for _, f := range files {
+		data := string(mustRead(t, f))
+		for _, m := range redGreen.FindAllStringSubmatch(data, -1) {
+			if !verdicts[strings.TrimSpace(m[1])] {
+				t.Errorf("%s: %q is red or green but is not a verdict", f, m[1])
+			}
+		}
+		if strings.Contains(f, "diverged") && !sides.MatchString(data) {
+			t.Errorf("%s: no blue or magenta side colour", f)
+		}
+	}
+}
