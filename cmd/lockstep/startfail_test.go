@@ -59,3 +59,20 @@ func TestStartFailureSaidOnce(t *testing.T) {
 		t.Errorf("QEMU processes left running: %v", live)
 	}
 }
+
+// TestRunRefusesUnknownCPU checks that lockstep run refuses a cpu its QEMU
+// does not list with exit 2, as validate does, and starts nothing.
+func TestRunRefusesUnknownCPU(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	kernel := qemutest.Guest(t, "demo-good")
+	sc := writeScenario(t, "cpu.yaml", "name: cpu\nguests:\n  defaults: {kernel: KERNEL, arch: x86_64}\n  a: {}\n"+
+		"  b: {cpu: qemu65}\nsync:\n  - break: kmain\n", kernel)
+	runDir := t.TempDir()
+	code, out, errs := cli(t, "run", "--run-dir", runDir, sc)
+	if code != exitUsage || out != "" || !strings.Contains(errs, `CPU model "qemu65" (did you mean qemu64?)`) {
+		t.Errorf("status %d, stdout %q, stderr %q; want 2, nothing, the CPU model", code, out, errs)
+	}
+	if ents, _ := os.ReadDir(runDir); len(ents) > 0 {
+		t.Errorf("run directory made: %v", ents)
+	}
+}
