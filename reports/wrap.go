@@ -11,9 +11,10 @@ const TextWidth = 120
 
 // wrapLine wraps s (one line, perhaps with ANSI colour sequences, which
 // take no columns) to at most width columns. Breaks go at spaces; a word
-// longer than a line is cut. Continuation lines hang under the value of a
-// "label  value" line (two spaces after the first word), else four columns
-// in from the line's own indentation.
+// longer than a line is cut. Continuation lines hang under the second
+// word, the value of a "label  value" line ("command  qemu-system-…",
+// "localised sync 3 …", "[memory] results: …"), or, when that is past a
+// third of the width, four columns in from the line's own indentation.
 func wrapLine(s string, width int) []string {
 	if visibleWidth(s) <= width {
 		return []string{s}
@@ -60,13 +61,20 @@ func breakAt(s string, width, min int) (string, string) {
 
 // hangingIndent is where a wrapped line's continuation starts.
 func hangingIndent(s string, width int) int {
-	plain := stripEscapes(s)
-	lead := len(plain) - len(strings.TrimLeft(plain, " "))
-	if label, _, ok := strings.Cut(plain[lead:], "  "); ok && !strings.Contains(label, " ") {
-		rest := plain[lead+len(label):]
-		if col := lead + len(label) + len(rest) - len(strings.TrimLeft(rest, " ")); col <= width/3 {
-			return col
-		}
+	plain := []rune(stripEscapes(s))
+	col := 0
+	for col < len(plain) && plain[col] == ' ' {
+		col++
+	}
+	lead := col
+	for col < len(plain) && plain[col] != ' ' {
+		col++
+	}
+	for col < len(plain) && plain[col] == ' ' {
+		col++
+	}
+	if col <= width/3 && col < len(plain) {
+		return col
 	}
 	return min(lead+4, width/3)
 }
