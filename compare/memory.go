@@ -37,6 +37,11 @@ type MemOptions struct {
 	Symbolize [2]SymbolizeFunc
 }
 
+// symbolizing reports whether pointer words are symbolised.
+func (o MemOptions) symbolizing() bool {
+	return (o.PtrSize == 4 || o.PtrSize == 8) && o.Symbolize[0] != nil && o.Symbolize[1] != nil
+}
+
 // Source is one side's bytes of a compared range: a byte slice
 // (bytes.Reader) or a dump file (io.SectionReader), read in chunks.
 type Source interface {
@@ -61,9 +66,9 @@ func MemoryFrom(name, space string, addr [2]uint64, a, b Source, opt MemOptions)
 	return memoryChunked(name, space, addr, a, b, opt, chunkSize)
 }
 
-// pad is how far past a chunk's ends its window reaches, so that a pointer
-// word straddling a chunk boundary is seen whole.
-const pad = 8
+// maxPad is how far past a chunk's ends its window reaches when pointers
+// are symbolised, so that a word straddling a chunk boundary is seen whole.
+const maxPad = 8
 
 func memoryChunked(name, space string, addr [2]uint64, a, b Source, opt MemOptions, chunk int) (*MemoryDiff, error) {
 	na, nb := int(a.Size()), int(b.Size())
@@ -77,6 +82,10 @@ func memoryChunked(name, space string, addr [2]uint64, a, b Source, opt MemOptio
 		ctx = 0
 	}
 	w := newRowWriter(d, ctx)
+	pad := 0
+	if opt.symbolizing() {
+		pad = maxPad
+	}
 	bufA := make([]byte, min(n, chunk+2*pad))
 	bufB := make([]byte, min(n, chunk+2*pad))
 	diff := make([]bool, min(n, chunk))
@@ -92,15 +101,17 @@ func memoryChunked(name, space string, addr [2]uint64, a, b Source, opt MemOptio
 			return nil, fmt.Errorf("memory %s: side b: %w", name, err)
 		}
 		c := chunkView{lo: lo, hi: hi, wlo: wlo, a: wa, b: wb, na: na, nb: nb, diff: diff[:hi-lo]}
-		c.mark()
-		symbolicPointers(addr, &c, opt)
-		for i, x := range c.diff {
-			if x {
-				d.DiffBytes++
-				if d.FirstOffset < 0 {
-					d.FirstOffset = lo + i
+		if c.mark() {
+			symbolicPointers(addr, &c, opt)
+			for i, x := range c.diff {
+				if x {
+					c.ndiff++
+					if d.FirstOffset < 0 {
+						d.FirstOffset = lo + i
+					}
 				}
 			}
+			d.DiffBytes += c.ndiff
 		}
 		for r := lo; r < hi; {
 			if e := w.equalRun(&c, r); e > r {
@@ -137,6 +148,7 @@ type chunkView struct {
 	a, b        []byte
 	na, nb      int
 	diff        []bool // per byte of [lo, hi)
+	ndiff       int    // marks set in diff
 }
 
 // span returns the bytes of side (c.a or c.b) in [lo, hi) that it has.
@@ -148,26 +160,27 @@ func (c *chunkView) span(side []byte, lo, hi int) []byte {
 	return side[lo:hi]
 }
 
-// mark sets the raw diff marks of the chunk: a byte differs, or only one
-// side has it.
-func (c *chunkView) mark() {
+// mark sets the raw diff marks of the chunk (a byte differs, or only one
+// side has it) and reports whether any is set.
+func (c *chunkView) mark() bool {
 	a, b := c.span(c.a, c.lo, c.hi), c.span(c.b, c.lo, c.hi)
 	if len(a) == len(c.diff) && bytes.Equal(a, b) {
 		clear(c.diff)
-		return
+		return false
 	}
 	for i := range c.diff {
 		c.diff[i] = i >= len(a) || i >= len(b) || a[i] != b[i]
 	}
+	return true
 }
 
 // symbolicPointers clears the diff marks of aligned pointer words that
 // differ raw but symbolise to the same symbol+offset on both sides.
 func symbolicPointers(addr [2]uint64, c *chunkView, opt MemOptions) {
-	p := opt.PtrSize
-	if (p != 4 && p != 8) || opt.Symbolize[0] == nil || opt.Symbolize[1] == nil {
+	if !opt.symbolizing() {
 		return
 	}
+	p := opt.PtrSize
 	// Align on side A's addresses; a word is only considered when it is
 	// aligned on both sides.
 	start := int((uint64(p) - addr[0]%uint64(p)) % uint64(p))
@@ -276,8 +289,10 @@ func (w *rowWriter) equalRun(c *chunkView, lo int) int {
 		return lo
 	}
 	end := c.hi
-	if i := slices.Index(c.diff[lo-c.lo:], true); i >= 0 {
-		end = lo + i/RowSize*RowSize
+	if c.ndiff > 0 {
+		if i := slices.Index(c.diff[lo-c.lo:], true); i >= 0 {
+			end = lo + i/RowSize*RowSize
+		}
 	}
 	end -= w.ctx * RowSize // the rows before end that may become context
 	if end-lo < 2*RowSize {
