@@ -211,9 +211,11 @@ func TestMemoryFromLargeDumpBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+	alloc := after.TotalAlloc - before.TotalAlloc
+	if alloc > 8<<20 {
 		t.Errorf("comparing two %d MiB dumps allocated %d MiB; want at most 8", n>>20, alloc>>20)
 	}
+	t.Logf("compared two %d MiB dumps with %.1f MiB allocated", n>>20, float64(alloc)/(1<<20))
 	if d == nil || d.DiffBytes != 3 || d.FirstOffset != 0x10 || d.Length != n {
 		t.Fatalf("diff %+v; want 3 bytes from +0x10 over %d", d, n)
 	}
