@@ -404,9 +404,20 @@ func TestBulkMemory(t *testing.T) {
 		{Address: 0x100000, HasAddress: true, Length: 1 << 20, Space: scenario.SpacePhysical},
 		{Symbol: "results"},
 	}
-	res := runScenario(t, sc)
+	// Kept run directory: the dumps must be gone after each sync point.
+	runDir := t.TempDir()
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{Keep: true, RunDir: runDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeftovers(t)
 	if res.Outcome != lockstep.OutcomeIdentical {
 		t.Fatalf("outcome %s: %+v %v", res.Outcome, res.Divergences, res.Notes)
+	}
+	dumps, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", "*", "*-mem-*.bin"))
+	more, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", "*-mem-*.bin"))
+	if dumps = append(dumps, more...); len(dumps) > 0 {
+		t.Errorf("memory dumps left in the kept run directory: %v", dumps)
 	}
 	// The same range on demo-good against demo-bad differs in code and data.
 	sc2 := load(t, "demo.yaml")
