@@ -138,7 +138,7 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 		case "write":
 			// The memory divergence at report, localised to its store.
 			if d.Sync != syncIndex(t, sc, "report") ||
-				!strings.HasSuffix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112") {
+				!strings.HasPrefix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112 (") {
 				t.Errorf("write localisation %q at sync %d, want results+0x28 stored in kmain at report", d.Summary, d.Sync)
 			}
 			// The store instruction itself, found by decoding kmain.
@@ -153,7 +153,7 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 			t.Errorf("localisation between builds by %s, want function or write", d.Instruction.Granularity)
 		}
 	}
-	if !strings.HasSuffix(loc[syncIndex(t, sc, "leaf")], "call #2: path_b vs path_c") {
+	if !strings.HasPrefix(loc[syncIndex(t, sc, "leaf")], "call #2: path_b vs path_c (") {
 		t.Errorf("localisation at leaf: %q, want call #2: path_b vs path_c", loc[syncIndex(t, sc, "leaf")])
 	}
 	if !strings.Contains(loc[syncIndex(t, sc, "marker")], "call #1 of marker: rsi 0x5a5a vs 0x5a5b") {
