@@ -51,10 +51,10 @@ type htmlSync struct {
 	Title, Status, StatusClass, PC, Steps string
 	// Localization says how the sync point's divergence was localised.
 	Localization string
-	Count                                 int
-	Divs                                  []htmlDiv
-	State                                 *htmlState
-	Anchor                                string
+	Count        int
+	Divs         []htmlDiv
+	State        *htmlState
+	Anchor       string
 	// Open: the section's <details> starts open. Only the first divergent
 	// sync point is, so a large case shows its headline and first
 	// divergence and the rest is one click away.
@@ -414,6 +414,9 @@ func htmlMemory(m *compare.MemoryDiff) *htmlMem {
 		}
 		hr.AsciiA, hr.AsciiB = asciiOf(a), asciiOf(b)
 		hm.Rows = append(hm.Rows, hr)
+	}
+	if l := memTruncated(m); l != "" {
+		hm.Rows = append(hm.Rows, htmlHexRow{Skipped: l})
 	}
 	return hm
 }

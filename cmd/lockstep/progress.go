@@ -48,6 +48,9 @@ func (p *progress) update(u lockstep.Progress) {
 	if u.Window[1] > 0 {
 		desc += fmt.Sprintf(", replay window %d..%d (%d instructions)", u.Window[0], u.Window[1], u.Window[1]-u.Window[0])
 	}
+	if u.Traced > 0 {
+		desc += fmt.Sprintf(", %d instructions traced", u.Traced)
+	}
 	// Set before Describe: Describe renders, and a throttled Set after
 	// it would leave the bar one sync point behind the description.
 	if u.Sync > 0 {
