@@ -88,6 +88,10 @@ type Bisector struct {
 	rec recording
 }
 
+// rrHealth is the least bound on a liveness question to a recording or
+// replaying QEMU.
+const rrHealth = 30 * time.Second
+
 // recording is what a recording measured.
 type recording struct {
 	files [2]string
@@ -131,6 +135,13 @@ func (r *Bisector) launch(ctx context.Context, mode string, tag string) (guest.P
 				RR: qemu.RecordReplay{Mode: mode, File: r.rec.files[i]}}
 			g, err := r.Launcher.Launch(ctx, cfg)
 			p[i] = g
+			if g != nil && g.Timeouts.Health < rrHealth {
+				// A recording or replaying QEMU answers QMP only between
+				// its vCPU's runs, which icount makes long: on a loaded
+				// machine a 10^9-instruction recording left two
+				// query-status unanswered for 2 s each.
+				g.Timeouts.Health = rrHealth
+			}
 			return err
 		})
 	}
