@@ -170,8 +170,10 @@ func closePair(ctx context.Context, p guest.Pair) error {
 
 // Localize localises the divergence between sync points k-1 and k. It
 // returns done=false, with the reason in info.Fallback, when replay could
-// not settle it (the caller then steps or traces); an error only for the
-// run's end (context) and infrastructure outside the replay.
+// not settle it (the caller then steps or traces), and an error only when
+// the run's context ends (or no scratch directory can be made): whatever
+// fails in the recording or replay pairs, QEMUs that die included, is a
+// fallback, never an answer.
 func (r *Bisector) Localize(ctx context.Context, e *engine.Engine, k int, spec scenario.CompareSpec, info *Info) (divs []compare.Divergence, done bool, err error) {
 	if r.Sections < 2 {
 		r.Sections = DefaultSections
