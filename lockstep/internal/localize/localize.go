@@ -421,9 +421,6 @@ func (l *Localizer) replay(ctx context.Context, k int, spec scenario.CompareSpec
 	}
 	divs, done, err := b.Localize(ctx, e, k, spec, &l.Info)
 	if err != nil || done {
-		if done {
-			l.why(fmt.Sprintf("bisected %d instructions in %d passes, %d probes", l.Info.Depth, l.Info.Passes, l.Info.Probes))
-		}
 		return divs, done, err
 	}
 	switch {
