@@ -21,6 +21,7 @@ typedef unsigned long uint64_t;
  */
 #define LEAF_FRAME() __asm__ volatile("" : : "r"(__builtin_frame_address(0)))
 
+#if defined(__x86_64__) || defined(__i386__)
 /* COM1 and the isa-debug-exit port QEMU is started with. */
 #define COM1_PORT 0x3f8
 #define DEBUG_EXIT_PORT 0xf4
@@ -41,6 +42,13 @@ ALWAYS_INLINE uint8_t inb(uint16_t port)
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
+#else
+/*
+ * Other architectures (aarch64/, riscv64/, s390x/): arch.h, found through
+ * -I<arch>, has the UART, the exit device and arch_feature_word().
+ */
+#include "arch.h"
+#endif
 
 void serial_putc(char c);
 void serial_puts(const char *s);
