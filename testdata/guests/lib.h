@@ -9,6 +9,7 @@ typedef unsigned char uint8_t;
 typedef unsigned short uint16_t;
 typedef unsigned int uint32_t;
 typedef unsigned long uint64_t;
+typedef short int16_t;
 
 #define NOINLINE __attribute__((noinline))
 #define NORETURN __attribute__((noreturn))
