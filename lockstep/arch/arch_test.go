@@ -19,7 +19,11 @@ func TestLookup(t *testing.T) {
 		{"i386", "i386", false},
 		{"aarch64", "aarch64", false},
 		{"arm64", "aarch64", false},
-		{"riscv:rv64", "", true},
+		{"riscv:rv64", "riscv64", false},
+		{"riscv64", "riscv64", false},
+		{"s390:64-bit", "s390x", false},
+		{"s390x", "s390x", false},
+		{"mips", "", true},
 		{"", "", true},
 	}
 	for _, tc := range tests {
@@ -48,6 +52,46 @@ func TestArchFields(t *testing.T) {
 	a, _ := Lookup("aarch64")
 	if a.PC != "pc" || a.SP != "sp" || a.FP != "x29" || a.Link != "x30" {
 		t.Errorf("aarch64 = %+v", a)
+	}
+	tests := []struct {
+		name, pc, sp, fp, link, args, ret string
+		ptr                               int
+		big, watchBefore                  bool
+		kind                              int
+		frame                             *FrameLayout
+	}{
+		{"x86_64", "rip", "rsp", "rbp", "", "rdi rsi rdx rcx r8 r9", "rax", 8, false, false, 1, &FrameLayout{0, 8}},
+		{"aarch64", "pc", "sp", "x29", "x30", "x0 x1 x2 x3 x4 x5 x6 x7", "x0", 8, false, true, 4, &FrameLayout{0, 8}},
+		{"riscv64", "pc", "sp", "fp", "ra", "a0 a1 a2 a3 a4 a5 a6 a7", "a0", 8, false, true, 4, &FrameLayout{-16, -8}},
+		{"s390x", "pswa", "r15", "r11", "r14", "r2 r3 r4 r5 r6", "r2", 8, true, false, 2, nil},
+	}
+	for _, tc := range tests {
+		a, err := Lookup(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fmt.Sprint(a.PC, a.SP, a.FP, a.Link, strings.Join(a.ArgRegs, " "), strings.Join(a.RetRegs, " "),
+			a.PtrSize, a.BigEndian, a.WatchBefore, a.BreakKind, a.FrameRecord)
+		want := fmt.Sprint(tc.pc, tc.sp, tc.fp, tc.link, tc.args, tc.ret, tc.ptr, tc.big, tc.watchBefore, tc.kind, tc.frame)
+		if got != want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, want)
+		}
+		if a.Disasm == nil || a.CallBefore == nil || a.FallThrough == nil || a.LiveArgs == nil || a.StackAlign == 0 {
+			t.Errorf("%s: missing Disasm, CallBefore, FallThrough, LiveArgs or StackAlign", tc.name)
+		}
+		for _, r := range a.EntryScratch {
+			if r == a.SP || r == a.PC {
+				t.Errorf("%s: EntryScratch holds %s", tc.name, r)
+			}
+			for _, x := range a.ArgRegs {
+				if r == x {
+					t.Errorf("%s: EntryScratch holds argument register %s", tc.name, r)
+				}
+			}
+		}
+	}
+	if s, _ := Lookup("s390x"); s.BackChain == nil || s.BackChain.RetAddr != 112 {
+		t.Errorf("s390x BackChain = %+v", s.BackChain)
 	}
 }
 

@@ -200,8 +200,8 @@ func (g *Guest) HasBreakpoint(addr uint64) bool { _, ok := g.bps[addr]; return o
 
 // bpSize is the "kind" argument of Z packets: 1 on x86, 4 on aarch64.
 func (g *Guest) bpSize() int {
-	if g.Arch != nil && g.Arch.Name == "aarch64" {
-		return 4
+	if g.Arch != nil && g.Arch.BreakKind > 0 {
+		return g.Arch.BreakKind
 	}
 	return 1
 }
