@@ -7,13 +7,15 @@
 
 /*
  * arch_feature_word reads the CPU id with STIDP: its machine type field
- * (bits 16-31 of the low word) differs between -cpu models.
+ * (bits 16-31 of the low word) differs between -cpu models. STIDP stores
+ * to memory; the lg right after it is the first instruction whose
+ * registers differ.
  */
 ALWAYS_INLINE uint64_t arch_feature_word(void)
 {
-	uint64_t v;
+	uint64_t v, id;
 
-	__asm__ volatile("stidp %0" : "=Q"(v));
+	__asm__ volatile("stidp %1\n\tlg %0, %1" : "=d"(v), "=Q"(id));
 	return v;
 }
 
