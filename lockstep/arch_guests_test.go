@@ -269,3 +269,44 @@ func TestCrossCPUProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestCrossRegisterGroups compares every register group between the two
+// CPU models: the groups mean the same on both (fpsr and fpcr are "float"
+// on aarch64 cortex-a57 and max alike), the registers one model has and the
+// other not (SVE on max) are one note per side, not one divergence each,
+// and registers neither gdbstub reads (riscv64 pmpcfg1, pmpcfg3) are one
+// note.
+func TestCrossRegisterGroups(t *testing.T) {
+	for _, c := range crossArches {
+		t.Run(c.arch, func(t *testing.T) {
+			sc := loadCross(t, c, "cpu-models")
+			sc.Sync = sc.Sync[:1]
+			sc.Sync[0].Compare.Registers = []string{"general", "float", "vector", "system"}
+			res := runScenario(t, sc)
+			for _, d := range byKind(res, compare.KindRegister) {
+				if d.Register.Values[0] == "unavailable" || d.Register.Values[1] == "unavailable" {
+					t.Errorf("register %s unavailable on one side: %v", d.Register.Name, d.Register.Values)
+				}
+				if strings.EqualFold(d.Register.Name, "fpsr") || strings.EqualFold(d.Register.Name, "fpcr") || d.Register.Name == "fpc" {
+					t.Errorf("float register %s differs: %v", d.Register.Name, d.Register.Values)
+				}
+			}
+			notes := strings.Join(res.Notes, "\n")
+			switch c.arch {
+			case "aarch64":
+				for _, want := range []string{"registers only side a (cortex-a57) has: v0,", "registers only side b (max) has: z0,"} {
+					if strings.Count(notes, want) != 1 {
+						t.Errorf("notes:\n%s\nwant once: %q", notes, want)
+					}
+				}
+			case "riscv64":
+				if strings.Count(notes, "registers neither side's gdbstub would read: pmpcfg1, pmpcfg3;") != 1 {
+					t.Errorf("notes:\n%s\nwant pmpcfg1 and pmpcfg3 unreadable, once", notes)
+				}
+			}
+			if !strings.Contains(notes, "registers") && c.arch != "s390x" {
+				t.Errorf("no note on the register sets: %s", notes)
+			}
+		})
+	}
+}
