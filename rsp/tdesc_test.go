@@ -237,8 +237,8 @@ func TestAttachOtherArch(t *testing.T) {
 				switch {
 				case n == 200: // SCTLR_EL1: unavailable
 					s.reply("xxxxxxxxxxxxxxxx")
-				case n == 201:
-					s.reply("0100000000000000")
+				case n == 201: // TTBR0_EL1: refused, as QEMU refuses riscv pmpcfg1
+					s.reply("E14")
 				case n >= 34 && n <= 65: // v0..v31
 					s.reply(strings.Repeat("ab", 16))
 				default:
@@ -266,6 +266,9 @@ func TestAttachOtherArch(t *testing.T) {
 	}
 	if _, ok := regs["SCTLR_EL1"]; ok {
 		t.Errorf("unavailable register present")
+	}
+	if _, ok := regs["TTBR0_EL1"]; ok {
+		t.Errorf("refused register present")
 	}
 	if v := regs["v5"]; len(v.Bytes) != 16 {
 		t.Errorf("v5 = %v", v)
