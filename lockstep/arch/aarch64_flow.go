@@ -121,6 +121,8 @@ func aarch64Flow(code []byte, pc uint64) (flowInst, bool) {
 		// Store exclusive: the first operand receives the status.
 		readAll(1)
 		f.writes = a64Dest(args[0]) &^ f.reads
+	case op == "NOP":
+		f.nop = true
 	case strings.HasPrefix(op, "ST") || a64NoDest[op] || strings.HasPrefix(op, "CAS") || len(args) == 0:
 		readAll(0)
 	case strings.HasPrefix(op, "SWP") || strings.HasPrefix(op, "LDADD") || strings.HasPrefix(op, "LDCLR") ||

@@ -25,6 +25,7 @@ type flowInst struct {
 	target uint64 // for flowBranch, flowJump, flowCall
 	reads  uint32
 	writes uint32
+	nop    bool // does nothing (padding)
 }
 
 // flowDecoder decodes the instruction at the start of code (at pc); false
@@ -34,6 +35,20 @@ type flowDecoder func(code []byte, pc uint64) (flowInst, bool)
 // liveBudget bounds the instructions a liveness walk decodes along all
 // paths of one function.
 const liveBudget = 4096
+
+// onlyPadding reports whether the code from off to its end is nothing but
+// a few instructions that do nothing (the padding after a call that does
+// not return).
+func onlyPadding(dec flowDecoder, code []byte, off int, pc uint64) bool {
+	for i := 0; off < len(code); i++ {
+		in, ok := dec(code[off:], pc+uint64(off))
+		if !ok || i >= 8 || in.len <= 0 || in.kind != flowNext || in.reads != 0 || in.writes != 0 || !in.nop {
+			return false
+		}
+		off += in.len
+	}
+	return true
+}
 
 // liveArgs reports, for each of n argument registers, whether the
 // function starting at code (at pc) may read it as an argument: whether
@@ -128,6 +143,9 @@ func liveArgs(n int, preserved uint32, dec flowDecoder, code []byte, pc uint64, 
 				rest(decided, v)
 				// The call clobbers the caller-saved argument registers.
 				decided |= all &^ preserved
+				if decided&all != all && onlyPadding(dec, code, off, pc) {
+					return // a noreturn call ends the function
+				}
 			}
 		}
 	}

@@ -299,6 +299,8 @@ func riscvFlow(code []byte, pc uint64) (flowInst, bool) {
 		}
 	case riscv64asm.ECALL:
 		f.kind = flowSyscall
+	case riscv64asm.ADDI:
+		f.nop = inst.Args[0] == riscv64asm.X0 // nop, c.nop
 	case riscv64asm.EBREAK:
 		f.kind = flowStop
 	}

@@ -162,6 +162,10 @@ var s390xFullWrite = map[string]bool{
 	"la": true, "lay": true, "larl": true, "lgrl": true, "lgfrl": true, "llgfrl": true, "lghrl": true, "llghrl": true,
 	"ltgr": true, "ltgfr": true, "ltg": true, "ltgf": true, "lcgr": true, "lcgfr": true, "lngr": true, "lpgr": true,
 	"lgdr": true,
+	// Distinct-operand and shift forms: the first operand is only written.
+	"agrk": true, "sgrk": true, "algrk": true, "slgrk": true, "ngrk": true, "ogrk": true, "xgrk": true,
+	"aghik": true, "alghsik": true, "sllg": true, "srlg": true, "srag": true, "slag": true, "rllg": true,
+	"msgrkc": true, "popcnt": true, "flogr": true,
 }
 
 // s390xCompareBranch are the compare-and-branch instructions: relative
@@ -247,6 +251,7 @@ func s390xFlow(code []byte, pc uint64) (flowInst, bool) {
 	case op == "brc" || op == "brcl":
 		switch mask {
 		case 0:
+			f.nop = true
 		case 15:
 			f.kind = flowJump
 		default:
@@ -256,6 +261,7 @@ func s390xFlow(code []byte, pc uint64) (flowInst, bool) {
 		switch {
 		case mask == 0 || r2 <= 0:
 			// nop, or a serialisation: no branch
+			f.nop = mask == 0
 		case r2 == 14 && mask == 15:
 			f.kind = flowReturn
 		case r2 == 14:
@@ -331,4 +337,91 @@ func s390xFlow(code []byte, pc uint64) (flowInst, bool) {
 		readAll()
 	}
 	return f, true
+}
+
+// S390XFrame reads a function's code from its first instruction up to
+// (not including) the stopped pc, in a straight line, and says where the
+// return address is there: r14 until the prologue saves it (stmg or stg of
+// r14 based on r15), then at r14Off from the caller's stack pointer. spDelta
+// is how far r15 has moved from the caller's stack pointer (negative once
+// the frame is allocated, 0 again after the epilogue's lmg restores it).
+// It is the innermost frame's unwinding when there is no call-frame
+// information: a caller frame's save area is found through the back chain.
+// ok is false when the code does not decode.
+func S390XFrame(code []byte) (spDelta, r14Off int64, r14Saved, ok bool) {
+	disp := func(a s390xasm.Arg) (int64, bool) {
+		switch d := a.(type) {
+		case s390xasm.Disp20:
+			return int64(int32(uint32(d)<<12) >> 12), true
+		case s390xasm.Disp12:
+			return int64(d), true
+		}
+		return 0, false
+	}
+	gpr := func(a s390xasm.Arg) int {
+		if r, ok := a.(s390xasm.Reg); ok && r <= s390xasm.R15 {
+			return int(r - s390xasm.R0)
+		}
+		return -1
+	}
+	r14Live := true // r14 holds the return address
+	for off := 0; off < len(code); {
+		inst, err := decodeS390X(code[off:])
+		if err != nil {
+			return 0, 0, false, false
+		}
+		off += inst.Len
+		args := inst.Args
+		switch op := inst.Op.String(); op {
+		case "stmg", "stg":
+			r1, r3 := gpr(args[0]), gpr(args[0])
+			di := 1
+			if op == "stmg" {
+				r3, di = gpr(args[1]), 2
+			}
+			d, okd := disp(args[di])
+			okb := args[3] == s390xasm.Base(15)
+			if okd && okb && r14Live && r1 >= 0 && r3 >= 0 && r1 <= 14 && 14 <= r3 {
+				r14Off, r14Saved = d+8*int64(14-r1)+spDelta, true
+			}
+		case "lay", "la":
+			if gpr(args[0]) == 14 {
+				r14Live = false
+			}
+			if gpr(args[0]) == 15 {
+				if d, okd := disp(args[1]); okd && args[3] == s390xasm.Base(15) && args[2] == s390xasm.Index(0) {
+					spDelta += d
+				} else {
+					spDelta = 0 // restored from elsewhere: assume the caller's
+				}
+			}
+		case "aghi", "agfi":
+			if gpr(args[0]) == 15 {
+				switch v := args[1].(type) {
+				case s390xasm.Sign16:
+					spDelta += int64(v)
+				case s390xasm.Sign32:
+					spDelta += int64(v)
+				}
+			}
+		case "lmg":
+			r1, r3 := gpr(args[0]), gpr(args[1])
+			if r1 >= 0 && r3 >= 0 && r1 <= 15 && 15 <= r3 {
+				spDelta = 0
+			}
+			if r1 >= 0 && r3 >= 0 && r1 <= 14 && 14 <= r3 {
+				r14Saved, r14Live = false, true
+			}
+		case "lg", "lgr", "larl", "lghi", "lr":
+			switch r := gpr(args[0]); {
+			case r == 15 && (op == "lg" || op == "lgr"):
+				spDelta = 0 // the epilogue restores the caller's r15
+			case r == 14 && op == "lg":
+				r14Saved, r14Live = false, true // reloaded: the return address is in r14 again
+			case r == 14:
+				r14Live = false // scratch now; a later store of it is no save
+			}
+		}
+	}
+	return spDelta, r14Off, r14Saved, true
 }
