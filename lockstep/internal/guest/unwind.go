@@ -76,8 +76,10 @@ func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note str
 		if npc == 0 || g.Syms == nil || !g.Syms.IsText(npc) && (next.signal || !g.Syms.IsText(npc-1)) {
 			break
 		}
-		if next.regs[a.SP] <= st.regs[a.SP] && !next.signal {
-			break // the stack only grows back up; anything else is a loop
+		if nsp, sp := next.regs[a.SP], st.regs[a.SP]; (nsp < sp || nsp == sp && (a.Link == "" || npc == st.regs[a.PC])) && !next.signal {
+			// The stack only grows back up; anything else is a loop. With a
+			// link register a leaf's caller has the same stack pointer.
+			break
 		}
 		loc := g.ReturnLoc(npc)
 		if next.signal {
