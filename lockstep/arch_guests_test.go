@@ -142,12 +142,13 @@ func isStore(c crossArch, text string) bool {
 }
 
 // TestCrossStoresCountedOnce checks write-watchpoint localisation on
-// hundreds of stores to one word: on aarch64 and riscv64 QEMU reports the
-// hit before the store executes, so each store must be stepped over and
-// counted once; s390x (after the store) is the control. Store #300 is the
-// first that differs. (stores_out[1], the sum, is written once, in kmain.)
+// hundreds of stores to one word where QEMU reports the hit before the
+// store executes (aarch64, riscv64): each store must be stepped over and
+// counted once. Store #300 is the first that differs. (stores_out[1], the
+// sum, is written once, in kmain.) s390x stops after the store, like x86
+// (TestStores*); its demo test covers it.
 func TestCrossStoresCountedOnce(t *testing.T) {
-	for _, c := range crossArches {
+	for _, c := range crossArches[:2] {
 		t.Run(c.arch, func(t *testing.T) {
 			res := runScenario(t, loadCross(t, c, "stores"))
 			var got []compare.Divergence
