@@ -163,6 +163,13 @@ func ParseCFI(data []byte, order binary.ByteOrder, ptrSize int, ehFrameAddr uint
 			c, err = nil, fmt.Errorf("cfi: malformed section: %v", r)
 		}
 	}()
+	if order == binary.BigEndian {
+		// delve's parser reads little-endian only (s390x is big-endian).
+		if data, err = swapCFI(data, ptrSize, ehFrameAddr != 0); err != nil {
+			return nil, fmt.Errorf("cfi: %w", err)
+		}
+		order = binary.LittleEndian
+	}
 	fdes, err := dwframe.Parse(data, order, 0, ptrSize, ehFrameAddr)
 	if err != nil {
 		return nil, fmt.Errorf("cfi: %w", err)

@@ -3,6 +3,8 @@ package symbols
 import (
 	"debug/elf"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -65,6 +67,74 @@ func TestMappingSymbolsCross(t *testing.T) {
 				t.Errorf("Symbolize(helper+4) = %s", got)
 			}
 			t.Logf("%d mapping symbols, none names an address", len(maps))
+		})
+	}
+}
+
+// TestCFIBigEndian checks that the call-frame information of an s390x
+// (big-endian) ELF is read, from .eh_frame and from .debug_frame: every
+// FDE readelf lists covers its range, and a prologue's row saves r14 where
+// readelf says.
+func TestCFIBigEndian(t *testing.T) {
+	t.Parallel()
+	gcc, readelf := "s390x-linux-gnu-gcc", "s390x-linux-gnu-readelf"
+	for _, tool := range []string{gcc, readelf} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian package gcc-s390x-linux-gnu): %v", tool, err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"eh_frame", []string{"-fasynchronous-unwind-tables"}},
+		{"debug_frame", []string{"-g", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := t.TempDir() + "/f.elf"
+			args := append([]string{"-O2", "-ffreestanding", "-nostdlib", "-static", "-no-pie", "-Wl,-Ttext=0x10000",
+				"-o", out, "../internal/guest/testdata/frames.c"}, tc.flags...)
+			if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", gcc, err, b)
+			}
+			dump, err := exec.Command(readelf, "--debug-dump=frames", out).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tab, err := Load(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfi, err := tab.CFI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fdes := regexp.MustCompile(`FDE cie=[0-9a-f]+ pc=([0-9a-f]+)\.\.([0-9a-f]+)`).FindAllStringSubmatch(string(dump), -1)
+			if len(fdes) < 5 || cfi.Len() != len(fdes) {
+				t.Fatalf("%d FDEs read, readelf lists %d", cfi.Len(), len(fdes))
+			}
+			for _, m := range fdes {
+				lo, _ := strconv.ParseUint(m[1], 16, 64)
+				hi, _ := strconv.ParseUint(m[2], 16, 64)
+				for _, pc := range []uint64{lo, hi - 1} {
+					row, ok := cfi.Lookup(pc)
+					if !ok || row.RA != 14 || row.CFA.Kind != CFIRegOffset {
+						t.Errorf("Lookup(%#x) = %+v, %v; want a row with r14 as the return address column", pc, row, ok)
+					}
+				}
+			}
+			// A prologue's save of r14, as readelf shows it, is in the row.
+			m := regexp.MustCompile(`to ([0-9a-f]+)\n(?:  DW_CFA_[^\n]*\n)*?  DW_CFA_offset: r14 at cfa-(\d+)`).FindStringSubmatch(string(dump))
+			if m == nil {
+				t.Fatalf("readelf shows no save of r14:\n%s", dump)
+			}
+			at, _ := strconv.ParseUint(m[1], 16, 64)
+			off, _ := strconv.ParseInt(m[2], 10, 64)
+			row, ok := cfi.Lookup(at)
+			if r := row.Rule(14); !ok || r.Kind != CFIOffset || r.Offset != -off {
+				t.Errorf("%#x: row %+v, r14 rule %+v; want r14 at cfa-%d", at, row, r, off)
+			}
 		})
 	}
 }
