@@ -3,6 +3,7 @@ package arch
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"golang.org/x/arch/arm64/arm64asm"
 )
@@ -68,7 +69,7 @@ func disasmAArch64(code []byte, pc uint64, sym func(uint64) string) (string, int
 	if err != nil {
 		return "", 0, fmt.Errorf("aarch64 at %#x: %w: %w", pc, ErrDecode, err)
 	}
-	text := a64NameSysRegs(inst, arm64asm.GNUSyntax(inst))
+	text := a64NameSysRegs(inst, strings.TrimSpace(arm64asm.GNUSyntax(inst)))
 	if sym != nil {
 		for _, a := range inst.Args {
 			if a == nil {

@@ -288,3 +288,42 @@ func TestX86FallThrough(t *testing.T) {
 		})
 	}
 }
+
+// TestSpecialEncodings checks instructions the x/arch decoders lack or
+// misread: riscv's privileged returns and unimp, and s390x's zero halfword.
+func TestSpecialEncodings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		arch string
+		code []byte
+		text string
+		n    int
+		fall bool
+	}{
+		{"riscv64", []byte{0x73, 0x00, 0x20, 0x30}, "mret", 4, false},
+		{"riscv64", []byte{0x73, 0x00, 0x50, 0x10}, "wfi", 4, false},
+		{"riscv64", []byte{0x73, 0x00, 0x00, 0x12}, "sfence.vma", 4, true},
+		{"riscv64", []byte{0x00, 0x00}, "unimp", 2, false},
+		{"riscv64", []byte{0x73, 0x10, 0x00, 0xc0}, "unimp", 4, false},
+		{"riscv64", []byte{0x82, 0x80}, "ret", 2, false},
+		{"riscv64", []byte{0x01, 0x00}, "nop", 2, true},
+		{"aarch64", []byte{0x1f, 0x20, 0x03, 0xd5}, "nop", 4, true},
+		{"s390x", []byte{0x07, 0x07}, "nopr %r7", 2, true},
+	}
+	for _, tc := range tests {
+		a, _ := Lookup(tc.arch)
+		text, n, err := a.Disasm(tc.code, 0x1000, nil)
+		if err != nil || text != tc.text || n != tc.n {
+			t.Errorf("%s % x: Disasm = %q, %d, %v; want %q, %d", tc.arch, tc.code, text, n, err, tc.text, tc.n)
+		}
+		next, ok := a.FallThrough(tc.code, 0x1000)
+		if ok != tc.fall || ok && next != 0x1000+uint64(tc.n) {
+			t.Errorf("%s %s: FallThrough = %#x, %v; want %v", tc.arch, tc.text, next, ok, tc.fall)
+		}
+	}
+	if s, _ := Lookup("s390x"); true {
+		if _, _, err := s.Disasm([]byte{0, 0}, 0x1000, nil); err == nil {
+			t.Error("s390x: the zero halfword decoded")
+		}
+	}
+}

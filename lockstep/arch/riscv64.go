@@ -115,6 +115,9 @@ func riscvPCRel(inst riscv64asm.Inst, pc uint64) (uint64, bool) {
 // sym.
 func disasmRISCV64(code []byte, pc uint64, sym func(uint64) string) (text string, n int, err error) {
 	if s, ok := riscvSpecial(code); ok {
+		if code[0]&3 != 3 {
+			return s, 2, nil
+		}
 		return s, 4, nil
 	}
 	inst, err := decodeRISCV64(code)
@@ -179,13 +182,20 @@ var riscvPrivileged = map[uint32]string{
 	0x30200073: "mret", 0x10200073: "sret", 0x10500073: "wfi", 0x7b200073: "dret",
 }
 
-// riscvSpecial decodes the privileged instructions riscv64asm lacks:
-// mret, sret, wfi, dret and sfence.vma.
+// riscvSpecial decodes the privileged instructions riscv64asm lacks
+// (mret, sret, wfi, dret, sfence.vma) and the two unimp encodings it
+// decodes as ordinary ones.
 func riscvSpecial(code []byte) (string, bool) {
+	if len(code) >= 2 && code[0] == 0 && code[1] == 0 {
+		return "unimp", true // c.unimp: all-zero, illegal
+	}
 	if len(code) < 4 || code[0]&3 != 3 {
 		return "", false
 	}
 	w := binary.LittleEndian.Uint32(code)
+	if w == 0xc0001073 {
+		return "unimp", true // csrrw zero,cycle,zero: cycle is read-only
+	}
 	if s, ok := riscvPrivileged[w]; ok {
 		return s, true
 	}
@@ -206,7 +216,7 @@ func riscvSpecial(code []byte) (string, bool) {
 // always continues there.
 func riscvFallThrough(code []byte, pc uint64) (uint64, bool) {
 	if s, ok := riscvSpecial(code); ok {
-		if s == "mret" || s == "sret" || s == "dret" || s == "wfi" {
+		if s == "mret" || s == "sret" || s == "dret" || s == "wfi" || s == "unimp" {
 			return 0, false
 		}
 		return pc + 4, true
@@ -241,10 +251,14 @@ func riscvArgMask(s string) uint32 {
 // riscvFlow classifies one instruction for the liveness walk.
 func riscvFlow(code []byte, pc uint64) (flowInst, bool) {
 	if s, ok := riscvSpecial(code); ok {
-		if s == "wfi" || strings.HasPrefix(s, "sfence") {
-			return flowInst{len: 4}, true
+		n := 4
+		if code[0]&3 != 3 {
+			n = 2
 		}
-		return flowInst{len: 4, kind: flowStop}, true
+		if s == "wfi" || strings.HasPrefix(s, "sfence") {
+			return flowInst{len: n}, true
+		}
+		return flowInst{len: n, kind: flowStop}, true
 	}
 	inst, err := decodeRISCV64(code)
 	if err != nil {
