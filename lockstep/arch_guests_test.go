@@ -101,7 +101,7 @@ func TestCrossDemoFindsPlantedDivergences(t *testing.T) {
 				case "write":
 					writes++
 					if d.Sync != syncIndex(t, sc, "report") ||
-						!strings.HasSuffix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112") {
+						!strings.HasPrefix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112") {
 						t.Errorf("write localisation %q at sync %d, want write #1 to results+0x28 in kmain", d.Summary, d.Sync)
 					}
 					for i := range 2 {
@@ -116,7 +116,7 @@ func TestCrossDemoFindsPlantedDivergences(t *testing.T) {
 			if writes != 1 {
 				t.Errorf("%d write localisations, want 1 (notes %v)", writes, res.Notes)
 			}
-			if s := loc[syncIndex(t, sc, "leaf")]; !strings.HasSuffix(s, "call #2: path_b vs path_c") {
+			if s := loc[syncIndex(t, sc, "leaf")]; !strings.HasPrefix(s, "call #2: path_b vs path_c ") {
 				t.Errorf("localisation at leaf: %q, want call #2: path_b vs path_c", s)
 			}
 			if s, want := loc[syncIndex(t, sc, "marker")], fmt.Sprintf("call #1 of marker: %s 0x5a5a vs 0x5a5b", c.arg1); !strings.Contains(s, want) {
@@ -161,7 +161,7 @@ func TestCrossStoresCountedOnce(t *testing.T) {
 				t.Fatalf("write localisations of stores_out+0x0 %+v, want 1 (divergences %+v, notes %v)", got, res.Divergences, res.Notes)
 			}
 			d := got[0]
-			if !strings.HasSuffix(d.Summary, "write #300 to stores_out+0x0 in store_word: 0x12c0 vs 0x12c1") {
+			if !strings.HasPrefix(d.Summary, "write #300 to stores_out+0x0 in store_word: 0x12c0 vs 0x12c1") {
 				t.Errorf("write localisation %q, want write #300 in store_word, 0x12c0 vs 0x12c1", d.Summary)
 			}
 			for i := range 2 {
