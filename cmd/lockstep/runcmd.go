@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -31,6 +32,11 @@ type runFlags struct {
 	// calibrate is the number of calibration runs per side before the run
 	// (0: none).
 	calibrate int
+	// hold, onDivergence and holdTimeout are --hold, --on-divergence and
+	// --hold-timeout (hold.go).
+	hold         bool
+	onDivergence string
+	holdTimeout  time.Duration
 }
 
 func newRunCommand(s streams) *cobra.Command {
@@ -69,6 +75,7 @@ exits 128, which stops the bisection. 2 is never used: git counts it bad.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines and progress to stderr; show noise divergences, command lines and serial output in the reports")
 	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directory (default: $TMPDIR)")
 	fl.IntVar(&f.calibrate, "calibrate", 0, "first run each side against itself N times and treat what varies as noise")
+	addHoldFlags(fl, &f)
 	return cmd
 }
 
@@ -78,6 +85,10 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 		infraCode = exitSkip
 	}
 	formats, err := parseFormats(f.formats, f.outDir)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	hold, err := holdWanted(f, cmd.Flags().Changed("on-divergence"))
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -108,7 +119,14 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	}
 	prog := newProgress(s.err, len(sc.Sync))
 	opts.Progress = prog.update
-	res, runErr := lockstep.Run(cmd.Context(), sc, opts)
+	var res *lockstep.Result
+	var held *lockstep.Hold
+	var runErr error
+	if hold {
+		res, held, runErr = lockstep.RunHold(cmd.Context(), sc, opts)
+	} else {
+		res, runErr = lockstep.Run(cmd.Context(), sc, opts)
+	}
 	prog.done()
 
 	var se *lockstep.ScenarioError
@@ -119,8 +137,15 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	// report files are still written, for CI that collects them.
 	if res != nil && (!scenarioErr || f.outDir != "") {
 		if err := writeReports(s, f, formats, res, color); err != nil {
+			if held != nil {
+				held.Close(cmd.Context())
+			}
 			return withCode(infraCode, fmt.Errorf("write reports: %w", err))
 		}
+	}
+	if held != nil {
+		// The reports are out: now hold the divergence for gdb.
+		holdDivergence(cmd.Context(), s, held, f.holdTimeout)
 	}
 	switch {
 	case scenarioErr && f.bisect:
