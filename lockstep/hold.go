@@ -316,7 +316,8 @@ func (h *Hold) pointName(k int) string {
 }
 
 // Wait waits until ctx ends (Ctrl-C, SIGTERM), timeout passes (0: no
-// timeout) or a held QEMU ends, and says which.
+// timeout) or both held QEMUs have ended (gdb's detach resumes a guest,
+// which may then run to its end), and says which.
 func (h *Hold) Wait(ctx context.Context, timeout time.Duration) string {
 	if h.Reason != "" || h.pair[0] == nil || h.pair[1] == nil {
 		return "nothing held"
@@ -327,15 +328,21 @@ func (h *Hold) Wait(ctx context.Context, timeout time.Duration) string {
 		defer t.Stop()
 		tc = t.C
 	}
+	// A guest that gdb detached from runs on and may end; the other is
+	// still held.
+	both := make(chan struct{})
+	go func() {
+		<-h.pair[0].M.Exited()
+		<-h.pair[1].M.Exited()
+		close(both)
+	}()
 	select {
 	case <-ctx.Done():
 		return "interrupted"
 	case <-tc:
 		return fmt.Sprintf("hold timeout (%s) passed", timeout)
-	case <-h.pair[0].M.Exited():
-		return fmt.Sprintf("guest %s's QEMU ended", h.pair[0].Name())
-	case <-h.pair[1].M.Exited():
-		return fmt.Sprintf("guest %s's QEMU ended", h.pair[1].Name())
+	case <-both:
+		return "both guests' QEMUs ended"
 	}
 }
 
