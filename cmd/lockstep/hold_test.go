@@ -161,33 +161,65 @@ func rspStop(t *testing.T, sock string, bound time.Duration) (net.Conn, bool) {
 	return c, true
 }
 
-// TestHoldAttachGDB runs a same-binary pair that diverges at one CPUID
-// with --hold, and checks what a user would: the reports are written
-// before the hold; each gdbstub is free and serves one client at a time;
-// real gdb attached to each side (and to both at once through the
-// script) reads the PC the report localised; SIGINT ends the hold with
-// the run's own exit status, and nothing is left behind.
+// TestHoldAttachGDB runs scenarios with --hold and checks what a user
+// would: the reports are written before the hold; each gdbstub is free
+// and serves one client at a time; real gdb attached to each side (and
+// to both at once through the script) reads the PC the report gives;
+// SIGINT ends the hold with the run's own exit status, and nothing is
+// left behind. One binary on two CPU models is held at the localised
+// CPUID; two builds of the demo at the diverging sync point.
 func TestHoldAttachGDB(t *testing.T) {
 	qemutest.Require(t, "x86_64", "tcg")
 	gdb := qemutest.RequireGDB(t)
 	qemutest.Guest(t, "cpu-probe")
 	bin := buildLockstep(t)
+	tests := []struct {
+		name, scenario, report, held string
+		// want is the PC each side must stand at, from the report.
+		want func(t *testing.T, res *lockstep.Result) [2]compare.Location
+	}{
+		{"instruction", "cpu-hold.yaml", "cpu-hold.json", "held at the localised instruction, ",
+			func(t *testing.T, res *lockstep.Result) [2]compare.Location {
+				for _, d := range res.Divergences {
+					if d.Kind == compare.KindInstruction {
+						return d.PC
+					}
+				}
+				t.Fatalf("the report localised no instruction")
+				return [2]compare.Location{}
+			}},
+		{"sync point", "demo.yaml", "demo-regression.json", "held at sync point 3 (leaf)",
+			func(t *testing.T, res *lockstep.Result) [2]compare.Location {
+				if res.Syncs[2].Status != lockstep.SyncDiverge {
+					t.Fatalf("sync point 3 is %s, want diverge", res.Syncs[2].Status)
+				}
+				return res.Syncs[2].PC
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			holdAndAttach(t, bin, gdb, tt.scenario, tt.report, tt.held, tt.want)
+		})
+	}
+}
+
+func holdAndAttach(t *testing.T, bin, gdb, scen, report, held string, wantPC func(*testing.T, *lockstep.Result) [2]compare.Location) {
 	runDir := qemutest.ShortDir(t)
 	outDir := t.TempDir()
 	h := startHold(t, bin, runDir, "run", "--hold", "--run-dir", runDir, "-o", outDir, "--format", "json",
-		scenarioPath(t, "cpu-hold.yaml"))
+		scenarioPath(t, scen))
 	h.waitFor(t, "lockstep: held at", 120*time.Second)
 	h.waitFor(t, "holding until Ctrl-C", 5*time.Second)
 	text := h.stderr.String()
-	if !strings.Contains(text, "held at the localised instruction") {
-		t.Errorf("not held at the localised instruction:\n%s", text)
+	if !strings.Contains(text, held) {
+		t.Errorf("not %s:\n%s", held, text)
 	}
 	if strings.Contains(text, "WARNING") {
 		t.Errorf("a side is not at the reported PC:\n%s", text)
 	}
 
 	// The report is on disk before the hold.
-	data, err := os.ReadFile(filepath.Join(outDir, "cpu-hold.json"))
+	data, err := os.ReadFile(filepath.Join(outDir, report))
 	if err != nil {
 		t.Fatalf("report not written before holding: %v", err)
 	}
@@ -195,16 +227,7 @@ func TestHoldAttachGDB(t *testing.T) {
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatal(err)
 	}
-	var loc *compare.Divergence
-	for i, d := range res.Divergences {
-		if d.Kind == compare.KindInstruction {
-			loc = &res.Divergences[i]
-			break
-		}
-	}
-	if loc == nil {
-		t.Fatalf("the report localised no instruction: %s", data)
-	}
+	want := wantPC(t, &res)
 
 	m := regexp.MustCompile(`gdb -x (\S+)`).FindStringSubmatch(text)
 	if m == nil {
@@ -240,22 +263,22 @@ func TestHoldAttachGDB(t *testing.T) {
 	// the guest held, so a second gdb finds it at the same place.
 	for i, sock := range []string{socks[0], socks[1], socks[0]} {
 		pcs := gdbPCs(t, gdb, "-ex", "target remote "+sock, "-ex", "p/x $pc", "-ex", "disconnect")
-		if want := loc.PC[i%2].Addr; len(pcs) != 1 || pcs[0] != want {
-			t.Errorf("side %d: gdb reads pc %#x, the report localised %#x (%s)", i%2, pcs, want, loc.PC[i%2])
+		if w := want[i%2].Addr; len(pcs) != 1 || pcs[0] != w {
+			t.Errorf("side %d: gdb reads pc %#x, the report gives %#x (%s)", i%2, pcs, w, want[i%2])
 		}
 	}
 	// Both at once through the script. Quitting gdb detaches side a,
 	// which resumes it; side b is disconnected and stays held.
 	pcs := gdbPCs(t, gdb, "-x", script, "-ex", "p/x $pc", "-ex", "inferior 2", "-ex", "p/x $pc", "-ex", "disconnect")
-	if len(pcs) != 2 || pcs[0] != loc.PC[0].Addr || pcs[1] != loc.PC[1].Addr {
-		t.Errorf("through the script gdb reads pcs %#x, want %#x and %#x", pcs, loc.PC[0].Addr, loc.PC[1].Addr)
+	if len(pcs) != 2 || pcs[0] != want[0].Addr || pcs[1] != want[1].Addr {
+		t.Errorf("through the script gdb reads pcs %#x, want %#x and %#x", pcs, want[0].Addr, want[1].Addr)
 	}
 
 	if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	code, text := h.exit(t, 60*time.Second)
-	if code != 0 { // the scenario expects the divergence
+	if code != 0 { // both scenarios expect their divergence
 		t.Errorf("exit status %d after SIGINT, want the run's own 0:\n%s", code, text)
 	}
 	if !strings.Contains(text, "released (interrupted)") {
