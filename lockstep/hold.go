@@ -67,6 +67,8 @@ type Hold struct {
 	Script string
 	// Notes are what the replay had to say.
 	Notes []string
+	// Took is how long Start took to bring the guests there.
+	Took time.Duration
 
 	r    *run
 	pair guest.Pair
@@ -224,6 +226,8 @@ func (h *Hold) Start(ctx context.Context) error {
 		return nil
 	}
 	r := h.r
+	t0 := time.Now()
+	defer func() { h.Took = time.Since(t0) }()
 	pctx, cancel := context.WithTimeoutCause(ctx, r.sc.Timeout,
 		fmt.Errorf("hold: getting back to the divergence timed out after %s", r.sc.Timeout))
 	defer cancel()

@@ -48,7 +48,8 @@ func holdDivergence(ctx context.Context, s streams, h *lockstep.Hold, timeout ti
 		fmt.Fprintf(w, "lockstep: not holding: %v\n", err)
 		return
 	}
-	fmt.Fprintf(w, "lockstep: held at %s; lockstep has detached, both gdbstubs are free\n", h.Where())
+	fmt.Fprintf(w, "lockstep: held at %s (got there in %s); lockstep has detached, both gdbstubs are free\n",
+		h.Where(), h.Took.Round(10*time.Millisecond))
 	if h.Why != "" {
 		fmt.Fprintf(w, "  (%s)\n", h.Why)
 	}
