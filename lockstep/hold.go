@@ -149,6 +149,9 @@ func (r *run) holdPlan(runErr error) *Hold {
 	case errors.As(runErr, &se):
 		h.Reason = "the scenario is in error: nothing ran to hold"
 		return h
+	case errors.Is(runErr, context.Canceled):
+		h.Reason = "the run was interrupted"
+		return h
 	case runErr != nil:
 		h.Reason = fmt.Sprintf("the run failed (infrastructure: %v); a dead or failing QEMU is not held", runErr)
 		return h
