@@ -77,6 +77,8 @@ type Hold struct {
 	// spec is the sync point whose compare spec the divergence was found
 	// with.
 	spec int
+	// place puts the pair there; nil is relaunchAndStep.
+	place placer
 }
 
 // HeldSide is one held guest and how to attach gdb to it.
@@ -239,34 +241,14 @@ func (h *Hold) Start(ctx context.Context) error {
 		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
 		Timeouts: r.to, Launcher: r.launcher, Log: r.log, Recorder: h,
 	})
-	// The pair lives as long as ctx, not pctx.
-	p, err := guest.LaunchPair(ctx, r.launcher, [2]scenario.Guest(r.sc.Guests), r.syms, "-hold")
-	if err != nil {
+	place := h.place
+	if place == nil {
+		place = h.relaunchAndStep
+	}
+	if err := place(ctx, pctx, e); err != nil {
 		return fmt.Errorf("hold: %w", err)
 	}
-	h.pair = p
-	for _, g := range p {
-		if _, err := g.ApplySstep(pctx, r.sc.Determinism.Sstep); err != nil {
-			return fmt.Errorf("hold: %w", err)
-		}
-	}
-	for j := 0; j <= h.Sync; j++ {
-		if _, err := localize.Replay(pctx, e, p, j, [2]map[uint64]string{}); err != nil {
-			return fmt.Errorf("hold: %w", err)
-		}
-	}
-	if h.Steps > 0 {
-		sp := r.sc.Sync[h.spec]
-		spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
-		st, err := e.LockstepSteps(pctx, p, h.Sync, spec, h.Steps, nil)
-		if err != nil {
-			return fmt.Errorf("hold: stepping to the localised instruction: %w", err)
-		}
-		if st.N != h.Steps || st.Exited[0] || st.Exited[1] {
-			h.Note(fmt.Sprintf("hold: stepping went %d of the %d instructions to the localised one (diverged %v, exited %v)",
-				st.N, h.Steps, st.Diverged, st.Exited))
-		}
-	}
+	p := h.pair
 	for i, g := range p {
 		pc, err := g.PC(pctx)
 		if err != nil {
@@ -291,6 +273,50 @@ func (h *Hold) Start(ctx context.Context) error {
 	h.Script = filepath.Join(r.dir, HoldScriptName)
 	if err := os.WriteFile(h.Script, []byte(h.gdbScript()), 0o644); err != nil {
 		return fmt.Errorf("hold: gdb script: %w", err)
+	}
+	return nil
+}
+
+// A placer puts a fresh pair (h.pair, set as soon as it exists, so that
+// Close tears it down) at the place h planned. The pair lives as long as
+// life; getting there is bounded by ctx. relaunchAndStep is the placer
+// there is; one for QEMU record/replay would replay both recordings to
+// the instruction count of the divergence (replay_break) and leave the
+// pair replaying, where gdb can also step backwards.
+type placer func(life, ctx context.Context, e *engine.Engine) error
+
+// relaunchAndStep launches a fresh pair, replays it from boot to sync
+// point h.Sync and single-steps both sides h.Steps instructions, counted
+// as the localisers count them.
+func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) error {
+	r := h.r
+	p, err := guest.LaunchPair(life, r.launcher, [2]scenario.Guest(r.sc.Guests), r.syms, "-hold")
+	if err != nil {
+		return err
+	}
+	h.pair = p
+	for _, g := range p {
+		if _, err := g.ApplySstep(ctx, r.sc.Determinism.Sstep); err != nil {
+			return err
+		}
+	}
+	for j := 0; j <= h.Sync; j++ {
+		if _, err := localize.Replay(ctx, e, p, j, [2]map[uint64]string{}); err != nil {
+			return err
+		}
+	}
+	if h.Steps == 0 {
+		return nil
+	}
+	sp := r.sc.Sync[h.spec]
+	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
+	st, err := e.LockstepSteps(ctx, p, h.Sync, spec, h.Steps, nil)
+	if err != nil {
+		return fmt.Errorf("stepping to the localised instruction: %w", err)
+	}
+	if st.N != h.Steps || st.Exited[0] || st.Exited[1] {
+		h.Note(fmt.Sprintf("hold: stepping went %d of the %d instructions to the localised one (diverged %v, exited %v)",
+			st.N, h.Steps, st.Diverged, st.Exited))
 	}
 	return nil
 }
@@ -338,9 +364,10 @@ func (h *Hold) Wait(ctx context.Context, timeout time.Duration) string {
 	// A guest that gdb detached from runs on and may end; the other is
 	// still held.
 	both := make(chan struct{})
+	a, b := h.pair[0].M.Exited(), h.pair[1].M.Exited()
 	go func() {
-		<-h.pair[0].M.Exited()
-		<-h.pair[1].M.Exited()
+		<-a
+		<-b
 		close(both)
 	}()
 	select {

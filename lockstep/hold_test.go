@@ -1,11 +1,15 @@
 package lockstep
 
 import (
+	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/fake"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -153,5 +157,73 @@ func TestGDBCommand(t *testing.T) {
 	}
 	if q := gdbQuote(`/a b/"c".elf`); q != `"/a b/\"c\".elf"` {
 		t.Errorf("gdbQuote = %s", q)
+	}
+}
+
+// TestHoldFake holds a fake pair whose sync point 2 diverges in rax after
+// sync point 1 matched: a third pair (after the run's and localisation's)
+// stands at the localised instruction with no breakpoint of lockstep's
+// left and lockstep's gdbstub connection closed, its process alive until
+// Close.
+func TestHoldFake(t *testing.T) {
+	good := fakeProg(64, fake.Exit, 0)
+	bad := fakeProg(64, fake.Exit, 0, fakeReg(0x1010, "rax", 1))
+	sc := fakeScenario(t, false, "", localiseBody)
+	to := fakeTimeouts()
+	l := &fake.Launcher{Program: fake.Sides(good, bad), Dir: t.TempDir(), Timeouts: to}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	runDir := t.TempDir()
+	res, h, err := RunHold(ctx, sc, Options{RunDir: runDir, NoTraceEngine: true, launcher: l, timeouts: &to})
+	if err != nil || res.Outcome != OutcomeDiverged {
+		t.Fatalf("run: %v, outcome %s", err, res.Outcome)
+	}
+	defer h.Close(ctx)
+	if h.Reason != "" || h.Place != HeldAtInstruction || h.Sync != 0 || h.Steps != 11 {
+		t.Fatalf("hold planned %q at %s, sync %d + %d; want the instruction 11 after sync 0", h.Reason, h.Place, h.Sync, h.Steps)
+	}
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range h.Sides {
+		if s.PC.Addr != 0x100f || !s.AtReported {
+			t.Errorf("side %d held at %s (at the report's pc: %v), want 0x100f", i, s.PC, s.AtReported)
+		}
+		if n := l.Launches(i); n != 3 {
+			t.Errorf("side %d launched %d times, want 3 (the run, localisation, the hold)", i, n)
+		}
+		tg, m := l.Last(i)
+		if bps := tg.Breakpoints(); len(bps) != 0 {
+			t.Errorf("side %d: breakpoints left in the held guest: %v", i, bps)
+		}
+		if _, err := tg.PC(ctx); err == nil {
+			t.Errorf("side %d: lockstep's gdbstub connection still open", i)
+		}
+		select {
+		case <-m.Exited():
+			t.Errorf("side %d: the held guest's process ended", i)
+		default:
+		}
+	}
+	if body, err := os.ReadFile(h.Script); err != nil || !strings.Contains(string(body), "add-inferior") {
+		t.Errorf("gdb script %s: %v\n%s", h.Script, err, body)
+	}
+	if why := h.Wait(ctx, time.Millisecond); !strings.Contains(why, "hold timeout") {
+		t.Errorf("Wait: %s", why)
+	}
+	if err := h.Close(ctx); err != nil {
+		t.Error(err)
+	}
+	for i := range 2 {
+		if _, m := l.Last(i); m != nil {
+			select {
+			case <-m.Exited():
+			default:
+				t.Errorf("side %d: the held guest's process outlived Close", i)
+			}
+		}
+	}
+	if left, _ := os.ReadDir(runDir); len(left) > 0 {
+		t.Errorf("run directory left behind: %v", left)
 	}
 }
