@@ -163,16 +163,19 @@ func (r *run) holdPlan(runErr error) *Hold {
 	}
 	ks := -1
 	var pointDiv, arrival bool
-	for _, d := range r.res.Divergences {
+	var exit *compare.Divergence // an exit inside the step window
+	for i, d := range r.res.Divergences {
 		if d.Noise || d.Sync < 0 || (ks >= 0 && d.Sync > ks) {
 			continue
 		}
 		if ks < 0 || d.Sync < ks {
-			ks, pointDiv, arrival = d.Sync, false, false
+			ks, pointDiv, arrival, exit = d.Sync, false, false, nil
 		}
 		switch {
 		case d.Kind == compare.KindArrival:
 			arrival = true
+		case d.Kind == compare.KindExit && d.Step > 0 && exit == nil:
+			exit = &r.res.Divergences[i]
 		case d.Step == 0 && d.Kind != compare.KindInstruction && d.Kind != compare.KindExit:
 			pointDiv = true
 		}
@@ -192,7 +195,7 @@ func (r *run) holdPlan(runErr error) *Hold {
 		h.at(ks-1, fmt.Sprintf("the guests did not both reach sync point %d; held at sync point %d, the last both reached", ks+1, ks))
 		return h
 	case c.found && c.base == ks-1 && pointDiv && ks == 0:
-		h.at(ks, "the divergence was localised from reset, which stepping back to would take too long; held at the diverging sync point 1")
+		h.at(ks, "the divergence was localised from boot by the trace engine, which counts the kernel's instructions only: single steps from reset cannot retrace that count; held at the diverging sync point 1")
 		return h
 	case c.found && c.base == ks-1 && pointDiv, c.found && c.base == ks && !pointDiv:
 		if n := c.d.Step - 1; n > MaxHoldSteps {
@@ -203,6 +206,9 @@ func (r *run) holdPlan(runErr error) *Hold {
 		h.Place, h.Sync, h.Steps = HeldAtInstruction, c.base, c.d.Step-1
 		h.want, h.spec = c.d.PC, c.d.Sync
 		return h
+	case exit != nil && !pointDiv && !(c.found && c.base == ks):
+		h.at(ks, fmt.Sprintf("the first divergence is a guest exit %d instructions into the step window (%s): an exited guest cannot be held; held at the sync point before it",
+			exit.Step, exit.Summary))
 	case c.found && c.d.Sync == ks:
 		h.at(ks, "the localised instruction could not be placed after a sync point both matched at; held at the diverging sync point")
 	case r.sc.Localize.Enabled && r.sc.SameBinary():
