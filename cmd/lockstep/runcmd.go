@@ -54,7 +54,12 @@ not, 2 for a usage or scenario error, 3 for an infrastructure failure
 With --bisect (for git bisect run): 3 becomes 125, which skips the commit;
 so does a scenario error that depends on the build (a missing kernel, an
 unknown symbol, no symbol table); an error in the scenario file itself
-exits 128, which stops the bisection. 2 is never used: git counts it bad.`,
+exits 128, which stops the bisection. 2 is never used: git counts it bad.
+
+With --hold, once the reports are written, both guests are brought back to
+the first divergence and left stopped there for gdb (docs/hold.md): the
+commands to attach go to stderr; Ctrl-C ends the hold with the run's own
+exit status.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := runScenario(cmd, s, f, args[0])
