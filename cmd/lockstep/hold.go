@@ -45,6 +45,10 @@ func holdDivergence(ctx context.Context, s streams, h *lockstep.Hold, timeout ti
 	}
 	fmt.Fprintf(w, "lockstep: hold: bringing both guests back to %s ...\n", h.Where())
 	if err := h.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(w, "lockstep: not holding: interrupted while bringing the guests back; both were stopped")
+			return
+		}
 		fmt.Fprintf(w, "lockstep: not holding: %v\n", err)
 		return
 	}
