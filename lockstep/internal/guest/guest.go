@@ -195,8 +195,8 @@ func (g *Guest) RemoveAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Detach removes every breakpoint and watchpoint lockstep put in the
-// guest and closes lockstep's gdbstub connection without a 'D' packet,
+// Detach removes every breakpoint lockstep put in the guest with Insert
+// (watchpoints are inserted, and removed, by their own users) and closes lockstep's gdbstub connection without a 'D' packet,
 // which would resume the VM (PROTOCOL.md §2): the guest stays stopped
 // where it is, and QEMU's gdbstub, which serves one client at a time,
 // accepts the next client (gdb) on the same socket. The process keeps
