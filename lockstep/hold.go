@@ -21,8 +21,15 @@ import (
 
 // MaxHoldSteps bounds the single steps a hold takes from a sync point to
 // the localised instruction (about a thousand a second through the
-// gdbstub). A divergence deeper than that is held at its sync point.
+// gdbstub), where the trace engine cannot take the guests there. A
+// divergence deeper than that is held at its sync point.
 const MaxHoldSteps = 200_000
+
+// traceAbove is the depth from which a hold goes to the localised
+// instruction with the trace engine (a breakpoint and its hit count, from
+// QEMU's instruction log), where it applies, rather than by single steps:
+// launching the traced pair costs about as much as this many steps.
+const traceAbove = 10_000
 
 // HoldScriptName is the gdb script a hold writes into the run directory.
 const HoldScriptName = "hold.gdb"
@@ -79,6 +86,10 @@ type Hold struct {
 	spec int
 	// place puts the pair there; nil is relaunchAndStep.
 	place placer
+	// cspec is the compare spec the divergence was found with; traced
+	// whether the trace engine applies to the pair.
+	cspec  scenario.CompareSpec
+	traced bool
 }
 
 // HeldSide is one held guest and how to attach gdb to it.
@@ -186,6 +197,7 @@ func (r *run) holdPlan(runErr error) *Hold {
 	}
 	reached := func(k int) bool { return k >= 0 && r.res.Syncs[k].Reached[0] && r.res.Syncs[k].Reached[1] }
 	c := r.hold
+	h.traced = r.eng != nil && r.eng.Traceable(r.pair)
 	switch {
 	case arrival || !reached(ks):
 		if !reached(ks - 1) {
@@ -194,17 +206,24 @@ func (r *run) holdPlan(runErr error) *Hold {
 		}
 		h.at(ks-1, fmt.Sprintf("the guests did not both reach sync point %d; held at sync point %d, the last both reached", ks+1, ks))
 		return h
-	case c.found && c.base == ks-1 && pointDiv && ks == 0:
-		h.at(ks, "the divergence was localised from boot by the trace engine, which counts the kernel's instructions only: single steps from reset cannot retrace that count; held at the diverging sync point 1")
+	case c.found && c.base == ks-1 && pointDiv && ks == 0 && !h.traced:
+		h.at(ks, "the divergence was localised from boot, and only the trace engine (off here) counts from boot the way the localisation did; held at the diverging sync point 1")
 		return h
 	case c.found && c.base == ks-1 && pointDiv, c.found && c.base == ks && !pointDiv:
-		if n := c.d.Step - 1; n > MaxHoldSteps {
-			h.at(ks, fmt.Sprintf("the localised instruction is %d instructions after %s, more than the %d a hold steps; held at the diverging sync point %d",
+		if n := c.d.Step - 1; n > MaxHoldSteps && !h.traced {
+			h.at(ks, fmt.Sprintf("the localised instruction is %d instructions after %s, more than the %d a hold single-steps without the trace engine; held at the diverging sync point %d",
 				c.d.Step, engine.PointName(c.base), MaxHoldSteps, ks+1))
 			return h
 		}
 		h.Place, h.Sync, h.Steps = HeldAtInstruction, c.base, c.d.Step-1
 		h.want, h.spec = c.d.PC, c.d.Sync
+		// The spec the divergence was found with: localisation compares
+		// the general registers too; a step window its point's own.
+		sp := r.sc.Sync[c.d.Sync]
+		h.cspec = sp.Compare
+		if c.base < c.d.Sync {
+			h.cspec = scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
+		}
 		return h
 	case exit != nil && !pointDiv && !(c.found && c.base == ks):
 		h.at(ks, fmt.Sprintf("the first divergence is a guest exit %d instructions into the step window (%s): an exited guest cannot be held; held at the sync point before it",
@@ -246,6 +265,7 @@ func (h *Hold) Start(ctx context.Context) error {
 	e := engine.New(engine.Config{
 		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
 		Timeouts: r.to, Launcher: r.launcher, Log: r.log, Recorder: h,
+		Trace: !r.opts.NoTraceEngine, TraceStopBefore: true,
 	})
 	place := h.place
 	if place == nil {
@@ -292,8 +312,9 @@ func (h *Hold) Start(ctx context.Context) error {
 type placer func(life, ctx context.Context, e *engine.Engine) error
 
 // relaunchAndStep launches a fresh pair, replays it from boot to sync
-// point h.Sync and single-steps both sides h.Steps instructions, counted
-// as the localisers count them.
+// point h.Sync, and takes both sides h.Steps instructions further,
+// counted as the localisers count them: by single steps, or for deep
+// divergences (and from reset) with the trace engine, where it applies.
 func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) error {
 	r := h.r
 	p, err := guest.LaunchPair(life, r.launcher, [2]scenario.Guest(r.sc.Guests), r.syms, "-hold")
@@ -311,12 +332,22 @@ func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) erro
 			return err
 		}
 	}
-	if h.Steps == 0 {
+	if h.Steps == 0 && h.Sync >= 0 {
 		return nil
 	}
-	sp := r.sc.Sync[h.spec]
-	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
-	st, err := e.LockstepSteps(ctx, p, h.Sync, spec, h.Steps, nil)
+	if h.Sync < 0 || (h.Steps > traceAbove && e.Traceable(p)) {
+		// The trace engine finds the divergence again and stops both
+		// sides just before it, by breakpoint and hit count.
+		w, done, err := e.TraceFrom(ctx, p, h.spec, h.Sync, h.cspec, h.Steps+1, nil, func(int) string { return "" })
+		switch {
+		case err != nil:
+			return fmt.Errorf("trace engine: %w", err)
+		case !done || w.Steps != h.Steps:
+			h.Note(fmt.Sprintf("hold: the trace engine found the first divergence %d instructions after %s this time, not %d", w.Steps+1, engine.PointName(h.Sync), h.Steps+1))
+		}
+		return nil
+	}
+	st, err := e.LockstepSteps(ctx, p, h.Sync, h.cspec, h.Steps, nil)
 	if err != nil {
 		return fmt.Errorf("stepping to the localised instruction: %w", err)
 	}
