@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/fake"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -31,6 +33,7 @@ func TestHoldPlan(t *testing.T) {
 	tests := []struct {
 		name    string
 		same    bool
+		traced  bool // the trace engine applies to the pair
 		noLocal bool
 		reached [][2]bool
 		divs    []compare.Divergence
@@ -62,6 +65,14 @@ func TestHoldPlan(t *testing.T) {
 			divs:  []compare.Divergence{reg(0), insn(0, 5000, compare.ByInstruction)},
 			found: &holdFinding{base: -1, d: insn(0, 5000, compare.ByInstruction)},
 			place: HeldAtSync, sync: 0, why: "localised from boot", want: syncPC},
+		{name: "from boot, traced", same: true, traced: true, reached: [][2]bool{both},
+			divs:  []compare.Divergence{reg(0), insn(0, 5000, compare.ByInstruction)},
+			found: &holdFinding{base: -1, d: insn(0, 5000, compare.ByInstruction)},
+			place: HeldAtInstruction, sync: -1, steps: 4999, want: [2]compare.Location{pcA, pcB}},
+		{name: "deep, traced", same: true, traced: true, reached: [][2]bool{both, both},
+			divs:  []compare.Divergence{reg(1)},
+			found: &holdFinding{base: 0, d: insn(1, MaxHoldSteps+2, compare.ByInstruction)},
+			place: HeldAtInstruction, sync: 0, steps: MaxHoldSteps + 1, want: [2]compare.Location{pcA, pcB}},
 		{name: "too deep", same: true, reached: [][2]bool{both, both},
 			divs:  []compare.Divergence{reg(1)},
 			found: &holdFinding{base: 0, d: insn(1, MaxHoldSteps+2, compare.ByInstruction)},
@@ -124,6 +135,13 @@ func TestHoldPlan(t *testing.T) {
 			r.record(0, nil)
 			r.res.Divergences = append(r.res.Divergences, tt.divs...)
 			r.finish(tt.err)
+			if tt.traced {
+				// What the run's pair looked like: both TCG, x86_64.
+				r.eng = engine.New(engine.Config{Scenario: sc, Same: true, Trace: true, Launcher: &fake.Launcher{}})
+				for i := range r.pair {
+					r.pair[i] = &guest.Guest{Side: i, Spec: scenario.Guest{Accel: scenario.AccelTCG, Arch: "x86_64"}}
+				}
+			}
 			h := r.holdPlan(tt.err)
 			if tt.reason != "" {
 				if !strings.Contains(h.Reason, tt.reason) {
