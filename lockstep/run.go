@@ -141,7 +141,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 // directory, launches both guests and readies them: everything before the
 // first sync point.
 func (r *run) prepare(ctx context.Context) (err error) {
-	if r.syms, err = checkScenario(r.sc); err != nil {
+	if r.syms, err = checkScenario(r.sc, r.opts.Symbols); err != nil {
 		return err
 	}
 	// A cpu or machine the QEMU binary does not know is the scenario's
