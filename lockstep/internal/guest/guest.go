@@ -112,14 +112,23 @@ func (g *Guest) Symbolize(addr uint64) (compare.Location, bool) {
 // stripped of Spec.SourceStrip). The first Loc loads the DWARF index.
 func (g *Guest) Loc(addr uint64) compare.Location { return g.loc(addr, addr) }
 
-// ReturnLoc is Loc for a return address: symbol+offset of ret itself, and
-// the source line of the call before it (ret-1), as gdb shows a caller's
-// frame; the line after the call would be wrong.
+// ReturnLoc is Loc for a return address: ret as an offset in the function
+// of the call before it (ret-1), with that call's source line, as gdb
+// shows a caller's frame; the line after the call would be wrong, and so
+// would the next function when the call (to a noreturn function) ends its
+// caller.
 func (g *Guest) ReturnLoc(ret uint64) compare.Location {
 	if ret == 0 {
 		return g.Loc(ret)
 	}
-	return g.loc(ret, ret-1)
+	// The function is the call's (ret-1): after a call to a noreturn
+	// function at the end of its caller, ret is the next function's start.
+	l := g.loc(ret-1, ret-1)
+	if l.Symbol != "" {
+		l.Offset++
+	}
+	l.Addr = ret
+	return l
 }
 
 // loc symbolises addr, with the source line of src.
@@ -217,8 +226,8 @@ func (g *Guest) HasBreakpoint(addr uint64) bool { _, ok := g.bps[addr]; return o
 
 // bpSize is the "kind" argument of Z packets: 1 on x86, 4 on aarch64.
 func (g *Guest) bpSize() int {
-	if g.Arch != nil && g.Arch.Name == "aarch64" {
-		return 4
+	if g.Arch != nil && g.Arch.BreakKind > 0 {
+		return g.Arch.BreakKind
 	}
 	return 1
 }
