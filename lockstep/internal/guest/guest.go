@@ -37,6 +37,9 @@ type Guest struct {
 	// Dir is where the guest's scratch files go (bulk memory reads,
 	// checkpoint images): the run directory.
 	Dir string
+	// Socket is the path of the gdbstub's unix socket, "" when the target
+	// is not reached through one (the fake).
+	Socket string
 
 	bps      map[uint64]rsp.BreakKind
 	exited   bool
@@ -199,6 +202,20 @@ func (g *Guest) RemoveAll(ctx context.Context) error {
 		errs = append(errs, g.Remove(ctx, addr))
 	}
 	return errors.Join(errs...)
+}
+
+// Detach removes every breakpoint lockstep put in the guest with Insert
+// (watchpoints are inserted, and removed, by their own users) and closes lockstep's gdbstub connection without a 'D' packet,
+// which would resume the VM (PROTOCOL.md §2): the guest stays stopped
+// where it is, and QEMU's gdbstub, which serves one client at a time,
+// accepts the next client (gdb) on the same socket. The process keeps
+// running until Close.
+func (g *Guest) Detach(ctx context.Context) error {
+	err := g.RemoveAll(ctx)
+	if cerr := g.T.Close(); cerr != nil && !errors.Is(cerr, rsp.ErrClosed) {
+		err = errors.Join(err, fmt.Errorf("guest %s: close gdbstub: %w", g.Name(), cerr))
+	}
+	return err
 }
 
 // Breakpoints returns the breakpoints in place, by address.
