@@ -233,6 +233,15 @@ func (p *ArchParser) handle(line []byte, s *ArchState) (bool, error) {
 			p.nseen++
 		}
 	}
+	if !done && p.nseen == p.f.need {
+		// The last line of the integer state (aarch64's PSTATE, riscv64's
+		// x28-x31) completes the block: hand it out now rather than at the
+		// next block's first line, which a live log may not write for a
+		// long time (a halted CPU logs nothing). FPU lines that may follow
+		// are skipped.
+		p.inBlock = false
+		return true, p.emit(s, nil)
+	}
 	return done, nil
 }
 
