@@ -65,7 +65,7 @@ func (w *Walker) next() error {
 		if err := w.p.Next(&w.cur); err != nil {
 			return err
 		}
-		if !w.keep && w.have && (sameState(&w.cur, &w.prev) || (w.inRep && sameState(&w.cur, &w.repLast))) {
+		if !w.keep && w.have && (w.rs.repeated(&w.prev, &w.cur) || (w.inRep && w.rs.repeated(&w.repLast, &w.cur))) {
 			w.dups++
 			continue
 		}
