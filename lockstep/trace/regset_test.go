@@ -191,3 +191,25 @@ func BenchmarkCompareArch(b *testing.B) {
 		})
 	}
 }
+
+// FuzzArchCompare compares any input, read as an aarch64 or riscv64 log,
+// with itself through NewSource and Compare: it never panics, and a log
+// that parses is the same until its end on both sides. Seeds are in
+// testdata/fuzz/FuzzArchCompare.
+func FuzzArchCompare(f *testing.F) {
+	f.Add([]byte(" PC=0000000040080000 X00=0000000000000000\nX30=1 SP=2\nPSTATE=400003c5 -Z-- EL1h\n"), true)
+	f.Add([]byte(" pc       0000000080000000\n x0/zero  0000000000000000 x1/ra    0000000000000001\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, a64 bool) {
+		arch := "riscv64"
+		if a64 {
+			arch = "aarch64"
+		}
+		d, err := Compare(t.Context(), mustSource(t, arch, string(data)), mustSource(t, arch, string(data)), Options{})
+		if err == nil && d.Outcome != SameUntilEOF {
+			t.Fatalf("a log against itself: %s", d.String())
+		}
+		if err == nil && d.Arch != arch {
+			t.Fatalf("arch %q, want %s", d.Arch, arch)
+		}
+	})
+}
