@@ -168,7 +168,10 @@ func (p *ArchParser) Next(s *ArchState) error {
 		}
 		if len(line) > 0 {
 			p.line++
-			done, err := p.handle(bytes.TrimRight(line, "\r\n"), s)
+			for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+				line = line[:len(line)-1]
+			}
+			done, err := p.handle(line, s)
 			if err != nil || done {
 				return err
 			}
