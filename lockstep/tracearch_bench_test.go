@@ -38,28 +38,7 @@ func BenchmarkTraceArch(b *testing.B) {
 				}
 				sc.Timeout = 15 * time.Minute
 			}
-			var mu sync.Mutex
-			var compared uint64
-			var dur time.Duration
-			observe := func(st engine.TraceStats) {
-				mu.Lock()
-				compared += st.Compared
-				dur += st.Compare
-				mu.Unlock()
-			}
-			for b.Loop() {
-				res, err := Run(context.Background(), sc, Options{traceObserver: observe})
-				if err != nil || res.Outcome != OutcomeDiverged {
-					b.Fatalf("run: %v (outcome %s)", err, res.Outcome)
-				}
-				if d := firstInstruction(res); d == nil || d.Step < 90_000 {
-					b.Fatalf("localised %+v, want about 100,000 instructions in (notes %q)", d, res.Notes)
-				}
-			}
-			if compared == 0 {
-				b.Fatal("the trace engine compared nothing")
-			}
-			rate := float64(compared) / dur.Seconds()
+			rate := traceRate(b, sc, 90_000)
 			b.ReportMetric(rate, "insns/s")
 			if arch == "x86_64" {
 				x86Rate = rate
@@ -68,4 +47,33 @@ func BenchmarkTraceArch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// traceRate runs sc b.N times, each localising a divergence at least
+// minStep instructions in with the trace engine, and returns the
+// instructions the engine compared per second of comparison.
+func traceRate(b *testing.B, sc *scenario.Scenario, minStep int) float64 {
+	b.Helper()
+	var mu sync.Mutex
+	var compared uint64
+	var dur time.Duration
+	observe := func(st engine.TraceStats) {
+		mu.Lock()
+		compared += st.Compared
+		dur += st.Compare
+		mu.Unlock()
+	}
+	for b.Loop() {
+		res, err := Run(context.Background(), sc, Options{traceObserver: observe})
+		if err != nil || res.Outcome != OutcomeDiverged {
+			b.Fatalf("run: %v (outcome %s)", err, res.Outcome)
+		}
+		if d := firstInstruction(res); d == nil || d.Step < minStep {
+			b.Fatalf("localised %+v, want at least %d instructions in (notes %q)", d, minStep, res.Notes)
+		}
+	}
+	if compared == 0 {
+		b.Fatal("the trace engine compared nothing")
+	}
+	return float64(compared) / dur.Seconds()
 }

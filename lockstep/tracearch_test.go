@@ -28,6 +28,7 @@ func crossArchOf(t *testing.T, arch string) crossArch {
 func sameLocalisation(t *testing.T, byTrace, bySteps compare.Divergence) {
 	t.Helper()
 	if strings.Contains(bySteps.Summary, "trace") || !strings.Contains(byTrace.Summary, "trace") {
+		// "by trace" (localisation), "(trace engine)" (step window).
 		t.Fatalf("summaries %q / %q, want trace then gdbstub", byTrace.Summary, bySteps.Summary)
 	}
 	if byTrace.Step != bySteps.Step || !byTrace.PC[0].SameCode(bySteps.PC[0]) || !byTrace.PC[1].SameCode(bySteps.PC[1]) {

@@ -197,13 +197,9 @@ func BenchmarkCompareArch(b *testing.B) {
 // that parses is the same until its end on both sides. Seeds are in
 // testdata/fuzz/FuzzArchCompare.
 func FuzzArchCompare(f *testing.F) {
-	f.Add([]byte(" PC=0000000040080000 X00=0000000000000000\nX30=1 SP=2\nPSTATE=400003c5 -Z-- EL1h\n"), true)
-	f.Add([]byte(" pc       0000000080000000\n x0/zero  0000000000000000 x1/ra    0000000000000001\n"), false)
+	addArchSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte, a64 bool) {
-		arch := "riscv64"
-		if a64 {
-			arch = "aarch64"
-		}
+		arch := fuzzArch(a64)
 		d, err := Compare(t.Context(), mustSource(t, arch, string(data)), mustSource(t, arch, string(data)), Options{})
 		if err == nil && d.Outcome != SameUntilEOF {
 			t.Fatalf("a log against itself: %s", d.String())
@@ -212,4 +208,18 @@ func FuzzArchCompare(f *testing.F) {
 			t.Fatalf("arch %q, want %s", d.Arch, arch)
 		}
 	})
+}
+
+// addArchSeeds adds the in-code seeds of the aarch64/riscv64 fuzz targets.
+func addArchSeeds(f *testing.F) {
+	f.Add([]byte(" PC=0000000040080000 X00=0000000000000000\nX30=1 SP=2\nPSTATE=400003c5 -Z-- EL1h\n"), true)
+	f.Add([]byte(" pc       0000000080000000\n x0/zero  0000000000000000 x1/ra    0000000000000001\n"), false)
+}
+
+// fuzzArch maps the fuzz targets' bool to an architecture.
+func fuzzArch(a64 bool) string {
+	if a64 {
+		return "aarch64"
+	}
+	return "riscv64"
 }
