@@ -3,9 +3,11 @@ package trace
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRegSets(t *testing.T) {
@@ -149,11 +151,7 @@ func TestArchRepeatedState(t *testing.T) {
 
 func mustSource(t testing.TB, arch, log string) Source {
 	t.Helper()
-	p, err := NewSource(arch, strings.NewReader(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return mustSourceReader(t, arch, strings.NewReader(log))
 }
 
 // BenchmarkCompareArch measures parser plus Compare throughput on the
@@ -222,4 +220,51 @@ func fuzzArch(a64 bool) string {
 		return "aarch64"
 	}
 	return "riscv64"
+}
+
+// TestArchStateWithoutLookahead checks that a state is handed out as soon
+// as its last integer line is read, not when the next dump starts: a live
+// log of a CPU that halts after an instruction (wfi) writes nothing more.
+func TestArchStateWithoutLookahead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ arch, file, end string }{
+		{"aarch64", "aarch64-cpu.log", "PSTATE=400003c5 -Z-- EL1h\n"},
+		{"riscv64", "riscv64-cpu.log", " x31/t6   0000000000000000\n"},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile("testdata/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := strings.Index(string(data), tc.end)
+			if i < 0 {
+				t.Fatalf("%q not in %s", tc.end, tc.file)
+			}
+			r, w := io.Pipe()
+			defer w.Close()
+			go w.Write(data[:i+len(tc.end)])
+			src := mustSourceReader(t, tc.arch, r)
+			done := make(chan error, 1)
+			var s State
+			go func() { done <- src.Next(&s) }()
+			select {
+			case err := <-done:
+				if err != nil || s.Seq != 0 || s.PC == 0 {
+					t.Fatalf("first state: %+v %v", s, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the first state waits for the next dump")
+			}
+		})
+	}
+}
+
+func mustSourceReader(t testing.TB, arch string, r io.Reader) Source {
+	t.Helper()
+	p, err := NewSource(arch, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
