@@ -1,10 +1,7 @@
 package bisect_test
 
 import (
-	"bytes"
-	"context"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,27 +20,10 @@ func TestCrossBisectFindsRegression(t *testing.T) {
 	spec := bisecttest.Spec{Commits: 8, Broken: 4, Regression: 6}
 	for _, arch := range []string{"aarch64", "riscv64", "s390x"} {
 		t.Run(arch, func(t *testing.T) {
-			bisecttest.RequireCross(t, arch)
 			spec := spec
 			spec.Arch = arch
-			repo, hashes := bisecttest.Repo(t, spec)
-			t.Setenv("REFERENCE", bisecttest.Reference(t, repo, hashes[0], "demo"))
-			cfg := bisect.Config{
-				Repo: repo, Good: hashes[0], Bad: "main",
-				Build: bisecttest.Build("demo"), Artifact: bisecttest.Artifact("demo"),
-				Scenario: bisecttest.Scenario(t, arch+"-demo"), TempDir: t.TempDir(),
-				Log: filepath.Join(t.TempDir(), "bisect.jsonl"),
-			}
-			out, err := bisect.Run(context.Background(), cfg)
-			if err != nil {
-				t.Fatalf("bisect: %v", err)
-			}
-			var sum bytes.Buffer
-			if err := bisect.WriteSummary(&sum, out); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("summary:\n%s", sum.String())
-			untouched(t, repo, cfg, hashes[len(hashes)-1])
+			repo, hashes, cfg := setup(t, spec, "demo")
+			out, _ := bisectClean(t, repo, hashes, cfg)
 
 			if out.FirstBad.Hash != hashes[spec.Regression] || out.FirstBad.Subject != "plant the regression" {
 				t.Errorf("first bad %s %q, want %s (commit %d)", out.FirstBad.Short(), out.FirstBad.Subject,
