@@ -125,6 +125,10 @@ type SyncResult struct {
 	// (pc, compared registers, backtrace), also when they matched; zero
 	// (left out of the JSON) when the point was not reached by both.
 	State [2]compare.SideState `json:"state,omitzero"`
+	// Stats are the accelerator statistics (KVM exits and more) compared
+	// at this point: deltas since the previous sync point, the counters
+	// that moved most first. Nil when the point compares none.
+	Stats *compare.StatsTable `json:"stats,omitempty"`
 }
 
 // Reached counts the sync points both sides reached.

@@ -26,6 +26,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	}
 	sr.PC = pt.PC
 	sr.State = pt.Captured
+	sr.Stats = pt.Stats
 	r.record(k, pt.Divergences)
 	if err != nil {
 		return false, err

@@ -48,6 +48,7 @@ type compareRaw struct {
 	registers, ignore *[]string
 	memory            *[]MemoryRange
 	callpath          *string
+	stats             **StatsSpec
 	pos               map[string]Position
 }
 
@@ -222,6 +223,19 @@ func (b *builder) decodeCompare(p string, v *yaml.Node) compareRaw {
 				c.pos["callpath"] = d.at(v)
 			}
 		},
+		"stats": func(p string, _, v *yaml.Node) {
+			// stats: none (or null) turns an inherited comparison off.
+			if v.Kind == yaml.ScalarNode && (isNull(v) || v.Value == "none") {
+				var none *StatsSpec
+				c.stats = &none
+				c.pos["stats"] = d.at(v)
+				return
+			}
+			if st, ok := b.decodeStats(p, v); ok {
+				c.stats = &st
+				c.pos["stats"] = d.at(v)
+			}
+		},
 	})
 	return c
 }
@@ -359,6 +373,9 @@ func mergeCompare(base CompareSpec, over compareRaw) CompareSpec {
 	}
 	if over.callpath != nil {
 		out.CallPath = *over.callpath
+	}
+	if over.stats != nil {
+		out.Stats = *over.stats
 	}
 	return out
 }

@@ -171,6 +171,9 @@ type CompareSpec struct {
 	Memory []MemoryRange
 	// CallPath is CallPathNone or CallPathBacktrace.
 	CallPath string
+	// Stats compares accelerator statistics between consecutive sync
+	// points; nil compares none.
+	Stats *StatsSpec
 }
 
 // MemoryRange is one compared memory range: either Symbol+Offset (Length 0

@@ -65,7 +65,7 @@ func (b *builder) finish(root *yaml.Node) {
 	for i := range s.Sync {
 		s.Sync[i].Compare = mergeCompare(s.Compare, b.syncRaw[i])
 		// An inherited field points at the top-level compare.
-		for _, f := range []string{"registers", "ignore", "memory", "callpath"} {
+		for _, f := range []string{"registers", "ignore", "memory", "callpath", "stats"} {
 			key := fmt.Sprintf("sync[%d].compare.%s", i, f)
 			if _, set := s.Pos[key]; !set {
 				if p, ok := s.Pos["compare."+f]; ok {

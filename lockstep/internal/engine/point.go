@@ -26,6 +26,10 @@ type Point struct {
 	// Captured is what each side looked like at the point, when both
 	// reached it and were captured; zero otherwise.
 	Captured [2]compare.SideState
+	// Stats are the accelerator statistics compared at the point (the
+	// counters that moved most since the previous point), nil when it
+	// compares none.
+	Stats *compare.StatsTable
 }
 
 // Reached reports whether both sides got to the sync point.
@@ -80,6 +84,16 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 	divs, uncompared := e.compareAt(p, k, sp, caps)
 	pt.Divergences = append(pt.Divergences, divs...)
 	pt.Uncompared = uncompared
+	st, sdivs, sunc, err := e.stats(ctx, p, k, sp)
+	if err != nil {
+		return pt, err
+	}
+	pt.Stats = st
+	for _, d := range sdivs {
+		d.PC = pt.PC
+		pt.Divergences = append(pt.Divergences, d)
+	}
+	pt.Uncompared = append(pt.Uncompared, sunc...)
 	return pt, nil
 }
 

@@ -45,6 +45,14 @@ type Guest struct {
 	thread   string // the vCPU of the last stop reply ("p01.02")
 	live     map[uint64][]bool
 	closers  []func() error
+	// cumulative names the cumulative query-stats counters
+	// ("vcpu.io_exits"), read once; empty when there are none.
+	cumulative map[string]bool
+	// StatsBase is the counters at the last sync point that read them
+	// (nil: none yet, so deltas count from QEMU's start).
+	StatsBase compare.Counters
+	// StatsSince names where StatsBase was taken ("boot", "sync 2").
+	StatsSince string
 }
 
 // New returns a guest for side (0 or 1) over target t and machine m. The
