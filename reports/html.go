@@ -84,6 +84,13 @@ type htmlDiv struct {
 	Path                             *htmlPath
 	Pair                             [][3]string // label, a, b
 	Instr                            *htmlInstr
+	Stats                            *htmlStats
+}
+
+// htmlStats is a statistics table: the counters that moved most.
+type htmlStats struct {
+	Caption string
+	Rows    []statsRow
 }
 
 // htmlRegTable is a register table with the side labels for its header.
@@ -320,6 +327,8 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 		h.Pair = [][3]string{{"state", arrivalSide(d.Arrival, d.PC[0], 0), arrivalSide(d.Arrival, d.PC[1], 1)}}
 	case d.Exit != nil:
 		h.Pair = [][3]string{{"ended", exitSide(d.Exit, 0), exitSide(d.Exit, 1)}}
+	case d.Stats != nil:
+		h.Stats = &htmlStats{Caption: statsCaption(d.Stats), Rows: statsRows(d.Stats)}
 	case d.Instruction != nil:
 		in := d.Instruction
 		hi := &htmlInstr{

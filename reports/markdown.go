@@ -233,6 +233,8 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 	case d.Exit != nil:
 		fmt.Fprintf(b, "- a (%s): %s\n- b (%s): %s\n", mdText(sideLabel(r, 0)), mdText(exitSide(d.Exit, 0)),
 			mdText(sideLabel(r, 1)), mdText(exitSide(d.Exit, 1)))
+	case d.Stats != nil:
+		mdStats(b, r, d.Stats)
 	case d.Instruction != nil:
 		in := d.Instruction
 		if in.Granularity != "" {
@@ -400,4 +402,19 @@ func mdCode(s string) string {
 
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "\n", " ").Replace(s)
+}
+
+// mdStats writes a statistics table, the counters beyond the tolerance in
+// bold.
+func mdStats(b *bytes.Buffer, r *lockstep.Result, st *compare.StatsTable) {
+	fmt.Fprintf(b, "%s\n\n", mdText(statsCaption(st)))
+	fmt.Fprintf(b, "| counter | a (%s) | b (%s) | b−a | ratio |\n|---|---:|---:|---:|---:|\n", mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
+	for _, row := range statsRows(st) {
+		name, a, bv := "`"+mdCode(row.Name)+"`", row.A, row.B
+		if row.Differs {
+			name, a, bv = "**"+name+"**", "**"+a+"**", "**"+bv+"**"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", name, a, bv, row.Change, mdText(row.Ratio))
+	}
+	b.WriteString("\n")
 }

@@ -165,6 +165,9 @@ func (t *textWriter) details(r *lockstep.Result) {
 		}
 		t.line("%s", head)
 		t.divergences(by[sy.Index])
+		if t.opt.Verbose && sy.Stats != nil && !hasKind(by[sy.Index], compare.KindStats) {
+			t.stats(sy.Stats, "  ")
+		}
 		if t.opt.Verbose {
 			t.state(sy)
 		}
@@ -224,7 +227,26 @@ func (t *textWriter) divergence(d *compare.Divergence) {
 		t.line("%sb  %s", ind, exitSide(d.Exit, 1))
 	case d.Instruction != nil:
 		t.instruction(d, ind)
+	case d.Stats != nil:
+		t.stats(d.Stats, ind)
 	}
+}
+
+// stats writes a statistics table: the counters that moved most, both
+// sides' deltas, the change and the ratio; "≠" marks those beyond the
+// tolerance.
+func (t *textWriter) stats(st *compare.StatsTable, ind string) {
+	t.line("%s%s", ind, t.p.dim(statsCaption(st)))
+	rows := [][]cell{{{"counter", t.p.dim}, {"a " + sideLabel(t.r, 0), t.p.a}, {"b " + sideLabel(t.r, 1), t.p.b},
+		{"b-a", t.p.dim}, {"ratio", t.p.dim}, {"", nil}}}
+	for _, r := range statsRows(st) {
+		mark, sa, sb := "", style(nil), style(nil)
+		if r.Differs {
+			mark, sa, sb = "≠", t.p.a, t.p.b
+		}
+		rows = append(rows, []cell{{r.Name, t.p.bold}, {r.A, sa}, {r.B, sb}, {r.Change, nil}, {r.Ratio, nil}, {mark, t.p.warn}})
+	}
+	t.table(ind, rows, true)
 }
 
 // pad right-pads s to w runes, measured without colour codes.

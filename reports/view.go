@@ -33,7 +33,7 @@ func AutoColor(w io.Writer) bool {
 // kindOrder is the order kinds are counted and listed in.
 var kindOrder = []compare.Kind{
 	compare.KindArrival, compare.KindExit, compare.KindInstruction, countCall, countStore,
-	compare.KindRegister, compare.KindMemory, compare.KindCallPath,
+	compare.KindRegister, compare.KindMemory, compare.KindCallPath, compare.KindStats,
 }
 
 // countCall and countStore count the instruction divergences found by
@@ -554,4 +554,14 @@ func groupRegisters(ds []*compare.Divergence) []divGroup {
 func sameRegisterGroup(d, e *compare.Divergence) bool {
 	return d.Register != nil && e.Register != nil && e.Sync == d.Sync &&
 		e.Hit == d.Hit && e.Step == d.Step && e.PC[0].SameCode(d.PC[0]) && e.PC[1].SameCode(d.PC[1]) && e.Noise == d.Noise
+}
+
+// hasKind reports whether ds holds a divergence of kind k.
+func hasKind(ds []*compare.Divergence, k compare.Kind) bool {
+	for _, d := range ds {
+		if d.Kind == k {
+			return true
+		}
+	}
+	return false
 }

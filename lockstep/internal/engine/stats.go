@@ -67,9 +67,7 @@ func (e *Engine) stats(ctx context.Context, p guest.Pair, k int, sp *scenario.Sy
 		return t, nil, []string{"stats"}, nil
 	}
 	if s := compare.StatsSummary(t); s != "" {
-		d := *t
-		d.Rows = t.Differing()
-		divs = append(divs, e.At(k, compare.Divergence{Kind: compare.KindStats, Summary: s, Stats: &d}))
+		divs = append(divs, e.At(k, compare.Divergence{Kind: compare.KindStats, Summary: s, Stats: t}))
 	}
 	return t, divs, nil, nil
 }
