@@ -49,10 +49,12 @@ type htmlSync struct {
 	Index                                 int
 	Link                                  bool
 	Title, Status, StatusClass, PC, Steps string
-	Count                                 int
-	Divs                                  []htmlDiv
-	State                                 *htmlState
-	Anchor                                string
+	// Task names the Linux task each side ran, "" when unknown.
+	Task   string
+	Count  int
+	Divs   []htmlDiv
+	State  *htmlState
+	Anchor string
 	// Open: the section's <details> starts open. Only the first divergent
 	// sync point is, so a large case shows its headline and first
 	// divergence and the rest is one click away.
@@ -232,6 +234,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 			Status:      string(sy.Status),
 			StatusClass: statusClass(sy.Status),
 			PC:          syncPC(sy),
+			Task:        syncTask(sy),
 			Count:       sy.Divergences,
 			Anchor:      fmt.Sprintf("sync%d", sy.Index),
 		}

@@ -53,15 +53,28 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	fmt.Fprintf(&b, " · %d/%d sync points reached · %s\n\n", s.Reached, s.SyncTotal, mdText(countsLine(s)))
 
 	if len(r.Syncs) > 0 {
-		b.WriteString("| # | sync point | hit | status | pc a | pc b | divergences |\n")
-		b.WriteString("|---:|---|---:|---|---|---|---:|\n")
+		tasks := false
+		for _, sy := range r.Syncs {
+			tasks = tasks || syncTask(sy) != ""
+		}
+		if tasks {
+			b.WriteString("| # | sync point | hit | status | pc a | pc b | task | divergences |\n")
+			b.WriteString("|---:|---|---:|---|---|---|---|---:|\n")
+		} else {
+			b.WriteString("| # | sync point | hit | status | pc a | pc b | divergences |\n")
+			b.WriteString("|---:|---|---:|---|---|---|---:|\n")
+		}
 		for _, sy := range r.Syncs {
 			status := mdText(string(sy.Status))
 			if sy.Status == lockstep.SyncDiverge || sy.Status == lockstep.SyncUnreached || sy.Status == lockstep.SyncIncomplete {
 				status = "**" + status + "**"
 			}
-			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s | %d |\n", sy.Index+1, mdCode(sy.Break), sy.Hit,
-				status, mdSyncPC(sy, 0), mdSyncPC(sy, 1), sy.Divergences)
+			task := ""
+			if tasks {
+				task = " " + mdText(syncTask(sy)) + " |"
+			}
+			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s |%s %d |\n", sy.Index+1, mdCode(sy.Break), sy.Hit,
+				status, mdSyncPC(sy, 0), mdSyncPC(sy, 1), task, sy.Divergences)
 		}
 		b.WriteString("\n")
 	}

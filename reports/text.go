@@ -164,6 +164,9 @@ func (t *textWriter) details(r *lockstep.Result) {
 			head += t.p.dim("  " + fmtDuration(sy.Duration))
 		}
 		t.line("%s", head)
+		if task := syncTask(sy); task != "" {
+			t.line("  %s", t.p.dim("task "+task))
+		}
 		t.divergences(by[sy.Index])
 		if t.opt.Verbose && sy.Stats != nil && !hasKind(by[sy.Index], compare.KindStats) {
 			t.stats(sy.Stats, "  ")

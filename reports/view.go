@@ -565,3 +565,23 @@ func hasKind(ds []*compare.Divergence, k compare.Kind) bool {
 	}
 	return false
 }
+
+// syncTask is "a: cpu 0 swapper/0 (pid 1), task context; b: ..." naming
+// the Linux task each side ran at sy, or "" when neither side's is known.
+// Both sides running the same task are named once.
+func syncTask(sy lockstep.SyncResult) string {
+	a, b := sy.State[0].Task, sy.State[1].Task
+	switch {
+	case a == nil && b == nil:
+		return ""
+	case a != nil && b != nil && *a == *b:
+		return a.String() + " (both)"
+	}
+	side := func(t *compare.Task) string {
+		if t == nil {
+			return "unknown"
+		}
+		return t.String()
+	}
+	return "a: " + side(a) + "; b: " + side(b)
+}

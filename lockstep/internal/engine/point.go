@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -131,6 +132,7 @@ type capture struct {
 	mem       []guest.Memory
 	backtrace []compare.Frame
 	note      string
+	task      *compare.Task
 }
 
 // capture reads what the sync point asks for on one side.
@@ -160,6 +162,15 @@ func (e *Engine) capture(ctx context.Context, g *guest.Guest, sp *scenario.SyncP
 	c.backtrace, c.note, err = g.Backtrace(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The running task (Linux kernels with DWARF types): what the report
+	// header names. Not finding it is a note, never a failure.
+	c.task, err = g.Task(ctx)
+	switch {
+	case errors.Is(err, guest.ErrNoTaskTypes):
+		e.note("guest %s: the running task is not shown: %v (give the vmlinux with DWARF types as symbols:)", g.Name(), err)
+	case err != nil:
+		e.note("guest %s at %s: the running task could not be read: %v", g.Name(), sp.Break, err)
 	}
 	return c, nil
 }

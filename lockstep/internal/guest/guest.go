@@ -51,6 +51,11 @@ type Guest struct {
 	// StatsBase is the counters at the last sync point that read them
 	// (nil: none yet, so deltas count from QEMU's start).
 	StatsBase compare.Counters
+	// linuxLayout is where the kernel keeps the running task, read once
+	// (linuxDone) from the symbols; nil when they are no such kernel.
+	linuxLayout *linuxLayout
+	linuxErr    error
+	linuxDone   bool
 	// StatsSince names where StatsBase was taken ("boot", "sync 2").
 	StatsSince string
 }
