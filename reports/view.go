@@ -574,7 +574,7 @@ func syncTask(sy lockstep.SyncResult) string {
 	switch {
 	case a == nil && b == nil:
 		return ""
-	case a != nil && b != nil && *a == *b:
+	case a != nil && b != nil && sameTask(a, b):
 		return a.String() + " (both)"
 	}
 	side := func(t *compare.Task) string {
@@ -584,4 +584,10 @@ func syncTask(sy lockstep.SyncResult) string {
 		return t.String()
 	}
 	return "a: " + side(a) + "; b: " + side(b)
+}
+
+// sameTask reports whether two sides ran the same task: the same CPU,
+// comm, pid and context (its address moves between builds).
+func sameTask(a, b *compare.Task) bool {
+	return a.CPU == b.CPU && a.Comm == b.Comm && a.PID == b.PID && a.Context == b.Context
 }
