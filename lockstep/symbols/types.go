@@ -103,28 +103,9 @@ func findStruct(path, name string) (*dwarf.StructType, error) {
 	}
 	m := mapFile(f, st.Size())
 	defer m.close()
-	sec := map[string][]byte{}
-	for _, n := range []string{".debug_abbrev", ".debug_info", ".debug_str", ".debug_str_offsets", ".debug_line_str", ".debug_addr"} {
-		s := ef.Section(n)
-		if s == nil || s.Type == elf.SHT_NOBITS {
-			continue
-		}
-		b, err := sectionBytes(s, m)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
-		}
-		sec[n] = b
-	}
-	d, err := dwarf.New(sec[".debug_abbrev"], nil, nil, sec[".debug_info"], nil, nil, nil, sec[".debug_str"])
+	d, err := newDWARF(ef, m)
 	if err != nil {
 		return nil, err
-	}
-	for _, n := range []string{".debug_str_offsets", ".debug_line_str", ".debug_addr"} {
-		if b, ok := sec[n]; ok {
-			if err := d.AddSection(n, b); err != nil {
-				return nil, fmt.Errorf("%s: %w", n, err)
-			}
-		}
 	}
 	r := d.Reader()
 	for {
