@@ -32,6 +32,9 @@ type Options struct {
 	// traceObserver receives the figures of each trace comparison
 	// (benchmarks).
 	traceObserver func(engine.TraceStats)
+	// noModelCheck skips checking cpu and machine against the QEMU
+	// binary before starting (tests of what QEMU says when it refuses).
+	noModelCheck bool
 }
 
 // Progress is a snapshot of a run for a progress line.
@@ -40,6 +43,9 @@ type Progress struct {
 	Phase       string // "starting", "running", "stepping", "comparing", "localising", "done"
 	Steps       int
 	StepsPerSec float64
+	// Traced is how many instructions the running comparison of QEMU's
+	// instruction traces has compared (trace engine), or 0.
+	Traced uint64
 }
 
 // ErrInfrastructure marks failures of the machinery rather than findings

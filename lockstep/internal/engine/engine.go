@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -65,7 +66,14 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 	rec Recorder
+	// traced counts the instructions the current trace comparison has
+	// compared, for progress (read from the recorder's Progress).
+	traced atomic.Uint64
 }
+
+// Traced returns how many instructions the running (or last) trace
+// comparison has compared.
+func (e *Engine) Traced() uint64 { return e.traced.Load() }
 
 // New returns an engine for cfg.
 func New(cfg Config) *Engine {
