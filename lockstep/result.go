@@ -55,6 +55,9 @@ const (
 	StateStopped SideState = "stopped" // stopped where nobody asked it to
 	StateExited  SideState = "exited"  // the guest ended (isa-debug-exit, power-off, reset)
 	StateKilled  SideState = "killed"  // QEMU died: killed by a signal, crashed, or stopped answering
+	// StateDetached: lockstep attached to a running QEMU and left it
+	// running or paused (Side.OnExit) when it detached.
+	StateDetached SideState = "detached"
 )
 
 // Result is everything a run found. It is JSON-serialisable and is the only
@@ -100,6 +103,10 @@ type Side struct {
 	// State is how the guest ended: "running", "stopped", "exited", "killed".
 	State    SideState `json:"state,omitempty"`
 	ExitCode *int      `json:"exit_code,omitempty"`
+	// Attach is the QMP socket of a QEMU lockstep attached to instead of
+	// launching one; OnExit is what it was left as ("running", "paused").
+	Attach string `json:"attach,omitempty"`
+	OnExit string `json:"on_exit,omitempty"`
 	// SerialTail is the last lines of the guest's serial output.
 	SerialTail string `json:"serial_tail,omitempty"`
 }

@@ -83,6 +83,9 @@ func newRun(sc *scenario.Scenario, opts Options) *run {
 	for i, g := range sc.Guests {
 		r.res.Sides[i] = Side{Label: g.Label, Accel: g.Accel, CPU: g.CPU, Machine: g.Machine,
 			Kernel: g.Kernel, Symbols: g.Symbols, QEMU: g.QEMU}
+		if g.Attach != nil {
+			r.res.Sides[i].Attach = g.Attach.QMP
+		}
 	}
 	return r
 }
@@ -116,6 +119,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 		if err != nil || !cont {
 			return err
 		}
+	}
+	if r.sc.AnyAttached() {
+		// An attached guest is not lockstep's to run to its end.
+		r.Note("attached guests are not run to their end after the last sync point")
+		return nil
 	}
 	states, divs, err := r.eng.Finish(ctx, r.pair)
 	if err != nil {
@@ -151,7 +159,7 @@ func (r *run) prepare(ctx context.Context) (err error) {
 	deadline, _ := ctx.Deadline()
 	r.eng = engine.New(engine.Config{
 		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
-		Timeouts: r.to, Launcher: r.launcher, Trace: !r.opts.NoTraceEngine,
+		Timeouts: r.to, Launcher: r.launcher, Trace: !r.opts.NoTraceEngine && !r.sc.AnyAttached(),
 		TraceObserver: r.opts.traceObserver, Log: r.log, Recorder: r,
 	})
 	r.Progress(engine.PhaseStarting, -1)
@@ -172,6 +180,9 @@ func (r *run) launch(ctx context.Context) error {
 	}
 	r.pair = p
 	for i, g := range p {
+		if g.IsAttached() {
+			r.res.Sides[i].Accel = g.Spec.Accel
+		}
 		r.res.Sides[i].QEMU = g.M.Binary()
 		r.res.Sides[i].Version = g.M.Version()
 		r.res.Sides[i].Command = g.M.CommandLine()
@@ -192,6 +203,10 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 		}
 		side := &r.res.Sides[i]
 		killed := fault != nil && fault.Index == i && fault.Tag == g.Tag
+		if g.IsAttached() {
+			r.detach(tctx, i, g, killed)
+			continue
+		}
 		if pe, ok := g.M.ExitStatus(); ok && pe.Signal != 0 && !pe.Closed {
 			killed = true
 		}
@@ -252,4 +267,29 @@ func (r *run) applyDeterminism(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// detach leaves a guest lockstep attached to: breakpoints out, its own
+// gdbstub stopped, running or paused as the scenario says. It never ends
+// the QEMU. A QEMU that failed (the run's fault) is left alone after a
+// best-effort detach, and recorded as killed.
+func (r *run) detach(ctx context.Context, i int, g *guest.Guest, failed bool) {
+	side := &r.res.Sides[i]
+	if err := g.Close(ctx); err != nil {
+		r.log.Warn("detach", "side", g.Name(), "err", err)
+		if !failed {
+			r.Note(fmt.Sprintf("guest %s: detaching from the running QEMU: %v", g.Name(), err))
+		}
+	}
+	switch {
+	case failed:
+		side.State = StateKilled
+	case g.Exited():
+		side.State = StateExited
+	default:
+		side.State = StateDetached
+		if a, ok := g.M.(guest.Attacher); ok {
+			side.OnExit = a.LeftAs()
+		}
+	}
 }

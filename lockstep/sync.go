@@ -118,7 +118,7 @@ func (r *run) realAt(k int) bool {
 // is the first divergent point after a matching one, which is where
 // localisation starts.
 func (r *run) shouldLocalize(k int, found []compare.Divergence) bool {
-	if !r.sc.Localize.Enabled {
+	if !r.sc.Localize.Enabled || r.sc.Sync[k].Now {
 		return false
 	}
 	real := false

@@ -312,6 +312,10 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 				if !ok {
 					return
 				}
+				if strings.TrimSpace(s) == BreakNow {
+					sp.Break, sp.Now = BreakNow, true
+					return
+				}
 				sym, off, addr, isAddr, err := ParseBreak(s)
 				if err != nil {
 					d.errorf(v, "%s: %v", p, err)
@@ -339,6 +343,14 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 		})
 		if keys != nil && !breakSeen {
 			d.errorf(it, "%s: break is required", ip)
+		}
+		if sp.Now {
+			if n, ok := keys["hit"]; ok {
+				d.errorf(n, "%s.hit: not allowed with break: now (the guests do not run to it)", ip)
+			}
+			if sp.At == AtReturn {
+				d.errorf(keys["at"], "%s.at: return is not allowed with break: now", ip)
+			}
 		}
 		b.s.Sync = append(b.s.Sync, sp)
 		b.syncRaw = append(b.syncRaw, over)

@@ -81,7 +81,7 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 			checkMemory(m)
 		}
 		for k, sp := range s.Sync {
-			if !sp.IsAddr && sp.Break != "" {
+			if !sp.IsAddr && !sp.Now && sp.Break != "" {
 				resolve(s.PosOf(fmt.Sprintf("sync[%d].break", k)), "break", sp.Break)
 			}
 			for _, m := range sp.Compare.Memory {

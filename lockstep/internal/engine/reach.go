@@ -44,6 +44,9 @@ func (a Arrival) Reached() bool { return a.State == Reached }
 // scenario problem, or the run's own end.
 func (e *Engine) Reach(ctx context.Context, p guest.Pair, k int, trace [2]map[uint64]string) ([2]Arrival, error) {
 	sp := &e.sc.Sync[k]
+	if sp.Now {
+		return e.standing(ctx, p)
+	}
 	var addrs [2]uint64
 	for i, g := range p {
 		a, err := g.Resolve(sp.Break)
@@ -58,6 +61,25 @@ func (e *Engine) Reach(ctx context.Context, p guest.Pair, k int, trace [2]map[ui
 		a, err := e.runTo(ctx, g, k, addrs[i], sp.Hit, sp.At == scenario.AtReturn, bound, trace[i])
 		arr[i] = a
 		return err
+	})
+	return arr, err
+}
+
+// standing is the arrival of each side at a break: now point: where it
+// stands, without running.
+func (e *Engine) standing(ctx context.Context, p guest.Pair) ([2]Arrival, error) {
+	var arr [2]Arrival
+	err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		if g.Exited() {
+			arr[i] = Arrival{State: Exited, PC: g.LastPC(), Detail: fmt.Sprintf("had exited (status %s)", fmtCode(g.ExitStatus()))}
+			return nil
+		}
+		pc, err := g.PC(ctx)
+		if err != nil {
+			return err
+		}
+		arr[i] = Arrival{State: Reached, PC: pc, Detail: "stood at " + g.Loc(pc).String()}
+		return nil
 	})
 	return arr, err
 }

@@ -28,8 +28,14 @@ func (e *Engine) Traceable(p guest.Pair) bool {
 	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
 		return false
 	}
+	for _, sp := range e.sc.Sync {
+		if sp.Now {
+			// A point where the guests stand has no place in a trace.
+			return false
+		}
+	}
 	for _, g := range p {
-		if g.Spec.Accel != scenario.AccelTCG || g.Spec.Arch != "x86_64" {
+		if g.IsAttached() || g.Spec.Accel != scenario.AccelTCG || g.Spec.Arch != "x86_64" {
 			return false
 		}
 		if g.M != nil && !versionAtLeast(g.M.Version(), 7, 2) {

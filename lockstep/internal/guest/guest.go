@@ -39,6 +39,10 @@ type Guest struct {
 	Dir string
 
 	bps      map[uint64]rsp.BreakKind
+	// sstep is the single-step mask found on an attached guest, to put
+	// back when detaching; sstepSet whether lockstep changed it.
+	sstep    uint64
+	sstepSet bool
 	exited   bool
 	exitCode int
 	lastPC   uint64
@@ -78,9 +82,14 @@ func (g *Guest) Name() string {
 // OnClose registers f to run when the guest is closed (transcripts).
 func (g *Guest) OnClose(f func() error) { g.closers = append(g.closers, f) }
 
-// Close detaches and tears the guest down. It never leaves QEMU running.
+// Close detaches and tears the guest down. It never leaves QEMU running
+// that lockstep started; a QEMU lockstep attached to keeps running, with
+// lockstep's breakpoints removed and its single-step mask restored.
 func (g *Guest) Close(ctx context.Context) error {
 	var errs []error
+	if g.T != nil && g.IsAttached() {
+		errs = append(errs, g.restore(ctx))
+	}
 	if g.T != nil {
 		if err := g.T.Close(); !errors.Is(err, rsp.ErrClosed) {
 			errs = append(errs, err)

@@ -73,6 +73,12 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 		name = scenario.SideNames[cfg.Side]
 	}
 	label := (&Guest{Side: cfg.Side, Spec: cfg.Spec}).Name()
+	if cfg.Spec.Attach != nil {
+		if cfg.TraceLog != "" {
+			return nil, fmt.Errorf("guest %s: the trace engine needs a QEMU lockstep starts, not an attached one", label)
+		}
+		return l.attach(ctx, cfg, name, label)
+	}
 	// On failure everything opened so far is closed, last first.
 	var transcripts, started []func() error
 	defer func() {
