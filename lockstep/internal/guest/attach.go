@@ -32,8 +32,8 @@ func (g *Guest) IsAttached() bool {
 	return ok && a.Attached()
 }
 
-// attach connects to the running QEMU of cfg.Spec.Attach and to its
-// gdbstub, which pauses the VM. On failure the QEMU is left as found.
+// attach connects to the running QEMU of cfg.Spec.Attach, pauses it and
+// connects to its gdbstub. On failure the QEMU is left as found.
 func (l *QEMU) attach(ctx context.Context, cfg Config, name, label string) (g *Guest, err error) {
 	at := cfg.Spec.Attach
 	var qmpLog *os.File
@@ -71,6 +71,14 @@ func (l *QEMU) attach(ctx context.Context, cfg Config, name, label string) (g *G
 		}
 		m.onClose(f.Close)
 		ropts = append(ropts, rsp.WithTranscript(f))
+	}
+	// Pause first: a gdbstub connecting to a running VM stops it and
+	// sends a stop reply nobody asked for (QEMU 7.2), which would answer
+	// the client's first request.
+	if a.FoundRunning {
+		if err := a.QMP.Execute(ctx, "stop", nil, nil); err != nil {
+			return nil, fmt.Errorf("guest %s: pause the running VM: %w", label, err)
+		}
 	}
 	c, err := rsp.Dial(ctx, a.GDBNetwork, a.GDBAddress, ropts...)
 	if err != nil {
@@ -133,9 +141,9 @@ func (m *attachedMachine) follow(events <-chan qemu.Event) {
 
 func (m *attachedMachine) onClose(f func() error) { m.closers = append(m.closers, f) }
 
-func (m *attachedMachine) Attached() bool { return true }
-func (m *attachedMachine) LeftAs() string { return m.left }
-func (m *attachedMachine) Binary() string { return "" }
+func (m *attachedMachine) Attached() bool  { return true }
+func (m *attachedMachine) LeftAs() string  { return m.left }
+func (m *attachedMachine) Binary() string  { return "" }
 func (m *attachedMachine) Version() string { return m.a.Version }
 func (m *attachedMachine) CommandLine() string {
 	return "(attached to the running QEMU at " + m.a.GDBAddress + ", QMP " + m.qmp() + ")"

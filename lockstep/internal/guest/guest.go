@@ -38,7 +38,7 @@ type Guest struct {
 	// checkpoint images): the run directory.
 	Dir string
 
-	bps      map[uint64]rsp.BreakKind
+	bps map[uint64]rsp.BreakKind
 	// sstep is the single-step mask found on an attached guest, to put
 	// back when detaching; sstepSet whether lockstep changed it.
 	sstep    uint64
