@@ -240,8 +240,10 @@ func (b *builder) mergeGuest(i int) Guest {
 		fields[k] = v
 	}
 	prefix := "guests." + side
-	if a, ok := def.fields["attach"]; ok {
+	if a, ok := def.fields["attach"]; ok && i == 0 {
 		b.d.errs.addf(a.pos, "guests.defaults.attach: not allowed: each side attaches to its own QEMU (set guests.a.attach, guests.b.attach)")
+	}
+	if _, ok := sg.fields["attach"]; !ok {
 		delete(fields, "attach")
 	}
 	if _, ok := sg.fields["attach"]; ok {
