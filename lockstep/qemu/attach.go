@@ -65,9 +65,9 @@ type Attached struct {
 // state, and makes sure a gdbstub listens: an existing one (a chardev
 // labelled "gdb" with a unix or tcp server socket) when nobody is
 // connected to it, otherwise one lockstep starts on a private unix socket
-// in opts.Dir with the HMP command gdbserver. The VM is not paused here:
-// connecting to the gdbstub pauses it. On failure nothing is changed and
-// the error wraps ErrAttach.
+// in opts.Dir with the HMP command gdbserver. It leaves the VM paused
+// (Close restores the run state). On failure nothing is changed and the
+// error wraps ErrAttach.
 func Attach(ctx context.Context, opts AttachOptions) (a *Attached, err error) {
 	log := opts.Logger
 	if log == nil {
@@ -156,6 +156,9 @@ func Attach(ctx context.Context, opts AttachOptions) (a *Attached, err error) {
 		}
 		a.GDBNetwork, a.GDBAddress = n, ad
 		log.Info("attach: using the gdbstub already listening", "addr", ad)
+		if err := a.pause(actx); err != nil {
+			return nil, fail("%v", err)
+		}
 		return a, nil
 	}
 	if opts.Dir == "" {
@@ -182,7 +185,25 @@ func Attach(ctx context.Context, opts AttachOptions) (a *Attached, err error) {
 	}
 	a.GDBNetwork, a.GDBAddress, a.StartedGDB = "unix", path, true
 	log.Info("attach: started a gdbstub", "path", path)
+	if err := a.pause(actx); err != nil {
+		a.stopGDB(context.WithoutCancel(ctx))
+		return nil, fail("%v", err)
+	}
 	return a, nil
+}
+
+// pause stops a running VM before anyone connects to the gdbstub: a
+// gdbstub client connecting to a running VM stops it and QEMU 7.2 sends a
+// stop reply nobody asked for, which would answer the client's first
+// request.
+func (a *Attached) pause(ctx context.Context) error {
+	if !a.FoundRunning {
+		return nil
+	}
+	if err := a.QMP.Execute(ctx, "stop", nil, nil); err != nil {
+		return fmt.Errorf("pause the VM: %w", err)
+	}
+	return nil
 }
 
 // gdbChardev parses the filename query-chardev reports for the gdbstub's

@@ -72,14 +72,6 @@ func (l *QEMU) attach(ctx context.Context, cfg Config, name, label string) (g *G
 		m.onClose(f.Close)
 		ropts = append(ropts, rsp.WithTranscript(f))
 	}
-	// Pause first: a gdbstub connecting to a running VM stops it and
-	// sends a stop reply nobody asked for (QEMU 7.2), which would answer
-	// the client's first request.
-	if a.FoundRunning {
-		if err := a.QMP.Execute(ctx, "stop", nil, nil); err != nil {
-			return nil, fmt.Errorf("guest %s: pause the running VM: %w", label, err)
-		}
-	}
 	c, err := rsp.Dial(ctx, a.GDBNetwork, a.GDBAddress, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("guest %s: attach gdbstub at %s: %w", label, a.GDBAddress, err)
