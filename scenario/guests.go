@@ -3,8 +3,8 @@ package scenario
 import (
 	"net"
 	"path"
-	"strconv"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
