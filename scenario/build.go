@@ -15,16 +15,19 @@ type builder struct {
 	d *decoder
 	s *Scenario
 
-	guests       map[string]guestRaw // "defaults", "a", "b"
-	guestsNode   *yaml.Node
-	guestsKeys   map[string]*yaml.Node
-	guestsBad    bool // a guest field failed to decode: skip cross-checks
-	compare      compareRaw
-	syncRaw      []compareRaw
-	syncNode     *yaml.Node
-	haveSync     bool
-	sstepSet     bool
-	localizeSet  bool
+	guests      map[string]guestRaw // "defaults", "a", "b"
+	guestsNode  *yaml.Node
+	guestsKeys  map[string]*yaml.Node
+	guestsBad   bool // a guest field failed to decode: skip cross-checks
+	compare     compareRaw
+	syncRaw     []compareRaw
+	syncNode    *yaml.Node
+	haveSync    bool
+	sstepSet    bool
+	localizeSet bool
+	// injectNodes are the at.sync nodes of inject[], by index (nil for a
+	// function injection), to check them against sync.
+	injectNodes  []*yaml.Node
 	maxStepsSet  bool
 	timeoutSet   bool
 	icountNode   *yaml.Node
@@ -146,7 +149,8 @@ func (b *builder) decode(root *yaml.Node) {
 				},
 			})
 		},
-		"noise": func(p string, _, v *yaml.Node) { b.s.Noise = decodeNoise(d, p, v) },
+		"noise":  func(p string, _, v *yaml.Node) { b.s.Noise = decodeNoise(d, p, v) },
+		"inject": func(p string, _, v *yaml.Node) { b.decodeInject(p, v) },
 		"expect": func(p string, _, v *yaml.Node) {
 			if e, ok := d.oneOf(p, v, string(ExpectIdentical), string(ExpectDiverge)); ok {
 				b.s.Expect = Expect(e)

@@ -360,6 +360,14 @@ func (s *Scenario) usesSymbols() string {
 	if len(s.Trace.Functions) > 0 {
 		return s.Trace.Functions[0]
 	}
+	for _, in := range s.Inject {
+		if in.Func != "" {
+			return in.Func
+		}
+		if in.Memory != nil && in.Memory.Symbol != "" {
+			return in.Memory.Symbol
+		}
+	}
 	for _, m := range s.Noise.Memory {
 		if m.Symbol != "" {
 			return m.Symbol

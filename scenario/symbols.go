@@ -88,6 +88,17 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 				checkMemory(m)
 			}
 		}
+		for k, in := range s.Inject {
+			if in.Side != i {
+				continue
+			}
+			if in.Func != "" {
+				resolve(s.PosOf(fmt.Sprintf("inject[%d].at", k)), "injection function", in.Func)
+			}
+			if m := in.Memory; m != nil && m.Symbol != "" {
+				resolve(m.Pos, "injection memory symbol", m.Symbol)
+			}
+		}
 		for k, f := range s.Trace.Functions {
 			if !strings.ContainsAny(f, "*?[\\") {
 				resolve(s.PosOf(fmt.Sprintf("trace.functions[%d]", k)), "trace function", f)

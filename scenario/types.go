@@ -82,7 +82,9 @@ type Scenario struct {
 	Trace    Trace
 	Localize Localize
 	Noise    Noise
-	Expect   Expect
+	// Inject are the faults injected into one side.
+	Inject []Injection
+	Expect Expect
 	// Pos maps dotted field paths ("timeout", "guests.b.kernel",
 	// "sync[1].hit", "compare.memory[0].symbol") to the position of the
 	// value that set them. A merged guest field maps to wherever its value

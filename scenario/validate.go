@@ -99,6 +99,13 @@ func (b *builder) finish(root *yaml.Node) {
 		}
 	}
 
+	// An injection at a sync point names one that exists.
+	for i, in := range s.Inject {
+		if in.Sync >= len(s.Sync) && len(s.Sync) > 0 {
+			d.errorf(b.injectNodes[i], "inject[%d].at.sync: %d, but there are %d sync points", i, in.Sync+1, len(s.Sync))
+		}
+	}
+
 	// Symbolic names need symbols on both sides.
 	if name := s.usesSymbols(); name != "" && b.guests != nil && !b.guestsBad {
 		for i, g := range s.Guests {
