@@ -83,6 +83,9 @@ type Result struct {
 	// Notes are things the user should know that are not divergences, e.g.
 	// "sstep NOTIMER unsupported under kvm" or "step window compared by function".
 	Notes    []string      `json:"notes,omitempty"`
+	// Injections are the faults the scenario injected into one side
+	// (deliberate differences), in the order they happened.
+	Injections []Injection `json:"injections,omitempty"`
 	Error    string        `json:"error,omitempty"`
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration_ns"`
@@ -151,4 +154,22 @@ type Stats struct {
 	Steps       int     `json:"steps"`
 	StepsPerSec float64 `json:"steps_per_sec,omitempty"`
 	RSPPackets  int     `json:"rsp_packets,omitempty"`
+}
+
+// Injection is a fault injected into one side (scenario inject): a
+// deliberate difference. Divergences found after it are read as its
+// consequences.
+type Injection struct {
+	// Index is its place in the scenario's inject list (0-based).
+	Index int    `json:"index"`
+	Side  string `json:"side"`
+	// Where is "sync point 2", "entry of alloc (call 3)" or "return of
+	// alloc (call 3)"; Set what it set ("rax=0x0", "pool+0x8: 00 00").
+	Where string `json:"where"`
+	Set   string `json:"set"`
+	// Sync is the sync point (0-based) the side stood at or was running
+	// to when it was injected.
+	Sync int `json:"sync"`
+	// PC is where the side stood.
+	PC compare.Location `json:"pc"`
 }

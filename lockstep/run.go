@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -37,6 +38,8 @@ type run struct {
 	localized int
 	// noteCount counts each distinct note.
 	noteCount map[string]int
+	// injMu guards res.Injections: both sides inject concurrently.
+	injMu sync.Mutex
 }
 
 // Run launches both guests of the scenario, drives them to every sync
@@ -160,7 +163,7 @@ func (r *run) prepare(ctx context.Context) (err error) {
 	r.eng = engine.New(engine.Config{
 		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
 		Timeouts: r.to, Launcher: r.launcher, Trace: !r.opts.NoTraceEngine && !r.sc.AnyAttached(),
-		TraceObserver: r.opts.traceObserver, Log: r.log, Recorder: r,
+		TraceObserver: r.opts.traceObserver, Log: r.log, Recorder: r, OnInject: r.injected,
 	})
 	r.Progress(engine.PhaseStarting, -1)
 	if err := r.launch(ctx); err != nil {
@@ -227,6 +230,28 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 	}
 }
 
+// injected records a fault injected into one of the run's guests.
+func (r *run) injected(in engine.Injected) {
+	r.injMu.Lock()
+	defer r.injMu.Unlock()
+	si := &r.sc.Inject[in.Index]
+	r.res.Injections = append(r.res.Injections, Injection{Index: in.Index, Side: scenario.SideNames[in.Side],
+		Where: si.Where(), Set: si.What(), Sync: in.Sync, PC: in.PC})
+}
+
+// injectedBefore reports whether a function injection fired while the
+// guests ran to sync point k (stepping from k-1 would not apply it).
+func (r *run) injectedBefore(k int) bool {
+	r.injMu.Lock()
+	defer r.injMu.Unlock()
+	for _, in := range r.res.Injections {
+		if in.Sync == k && r.sc.Inject[in.Index].Sync < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // checkRegisters checks, as soon as both target descriptions are known
 // and before any guest runs, that every register and group the scenario
 // compares exists on each side.
@@ -242,6 +267,14 @@ func (r *run) checkRegisters() error {
 					seen[msg] = true
 					errs = append(errs, errors.New(msg))
 				}
+			}
+		}
+	}
+	for i, in := range r.sc.Inject {
+		g := r.pair[in.Side]
+		for _, reg := range in.Regs {
+			if _, ok := g.T.Layout().Lookup(reg.Name); !ok {
+				errs = append(errs, fmt.Errorf("%s: guest %s has no register %q", r.sc.PosOf(fmt.Sprintf("inject[%d].set", i)), g.Name(), reg.Name))
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -57,6 +58,9 @@ type Config struct {
 	TraceObserver func(TraceStats)
 	Log           *slog.Logger
 	Recorder      Recorder
+	// OnInject, when set, receives each fault injected into the run's
+	// own guests (not into replays).
+	OnInject func(Injected)
 }
 
 // Engine drives pairs of guests through a scenario.
@@ -65,6 +69,9 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 	rec Recorder
+
+	injMu sync.Mutex
+	inj   map[*guest.Guest]*injState
 }
 
 // New returns an engine for cfg.

@@ -98,6 +98,9 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 			return Arrival{}, err
 		}
 	}
+	if err := e.armInjections(ctx, g); err != nil {
+		return Arrival{}, err
+	}
 	defer func() {
 		if !g.Exited() {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.Timeouts.Cleanup)
@@ -143,7 +146,10 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 			return a, err
 		}
 		a.PC = pc
-		matched := false
+		matched, err := e.injectAt(ctx, g, k, pc)
+		if err != nil {
+			return a, err
+		}
 		if name, ok := trace[pc]; ok {
 			matched = true
 			c, err := e.RecordCall(ctx, g, name, pc)

@@ -28,6 +28,10 @@ func (e *Engine) Traceable(p guest.Pair) bool {
 	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
 		return false
 	}
+	if len(e.sc.Inject) > 0 {
+		// The traced pairs are relaunched and never injected.
+		return false
+	}
 	for _, sp := range e.sc.Sync {
 		if sp.Now {
 			// A point where the guests stand has no place in a trace.
