@@ -82,14 +82,14 @@ type Result struct {
 	Divergences []compare.Divergence `json:"divergences"`
 	// Notes are things the user should know that are not divergences, e.g.
 	// "sstep NOTIMER unsupported under kvm" or "step window compared by function".
-	Notes    []string      `json:"notes,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 	// Injections are the faults the scenario injected into one side
 	// (deliberate differences), in the order they happened.
-	Injections []Injection `json:"injections,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration_ns"`
-	Stats    Stats         `json:"stats"`
+	Injections []Injection   `json:"injections,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	Started    time.Time     `json:"started"`
+	Duration   time.Duration `json:"duration_ns"`
+	Stats      Stats         `json:"stats"`
 }
 
 // Side describes one guest as it was run.
