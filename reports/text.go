@@ -120,6 +120,9 @@ func (t *textWriter) summary(r *lockstep.Result) {
 		})
 	}
 	t.table("  ", rows, false)
+	for _, in := range r.Injections {
+		kv("injected", p.warn(injectionLine(r, in))+" "+p.dim("("+injectedNote+")"))
+	}
 	if s.First != nil {
 		kv("first", p.bold(firstLine(s.First)))
 	}
@@ -164,6 +167,11 @@ func (t *textWriter) details(r *lockstep.Result) {
 			head += t.p.dim("  " + fmtDuration(sy.Duration))
 		}
 		t.line("%s", head)
+		for _, in := range r.Injections {
+			if in.Sync == sy.Index {
+				t.line("  %s %s", t.p.warn("[injected]"), injectionLine(r, in))
+			}
+		}
 		t.divergences(by[sy.Index])
 		if t.opt.Verbose {
 			t.state(sy)

@@ -555,3 +555,29 @@ func sameRegisterGroup(d, e *compare.Divergence) bool {
 	return d.Register != nil && e.Register != nil && e.Sync == d.Sync &&
 		e.Hit == d.Hit && e.Step == d.Step && e.PC[0].SameCode(d.PC[0]) && e.PC[1].SameCode(d.PC[1]) && e.Noise == d.Noise
 }
+
+// injectionLine describes a fault injected into one side: "b: return of
+// alloc (call 3) set rax=0x0 at make_item+0x16 (alloc.c:63), on the way to
+// sync 2 (report)".
+func injectionLine(r *lockstep.Result, in lockstep.Injection) string {
+	s := fmt.Sprintf("%s: %s set %s", in.Side, in.Where, in.Set)
+	if pc := in.PC.String(); in.PC.Addr != 0 || in.PC.Symbol != "" {
+		s += " at " + pc
+	}
+	name := ""
+	if in.Sync >= 0 && in.Sync < len(r.Syncs) {
+		name = fmt.Sprintf("sync %d (%s)", in.Sync+1, r.Syncs[in.Sync].Break)
+	}
+	switch {
+	case name == "":
+	case strings.HasPrefix(in.Where, "sync point"):
+		s += ", after comparing " + name
+	default:
+		s += ", on the way to " + name
+	}
+	return s
+}
+
+// InjectedNote is the line that tells how to read divergences after an
+// injection.
+const injectedNote = "deliberate: divergences after it are its consequences"
