@@ -361,7 +361,7 @@ func (s *Scenario) usesSymbols() string {
 		return s.Trace.Functions[0]
 	}
 	for _, in := range s.Inject {
-		if in.Func != "" {
+		if in.Func != "" && !in.FuncIsAddr() {
 			return in.Func
 		}
 		if in.Memory != nil && in.Memory.Symbol != "" {

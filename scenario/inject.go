@@ -116,21 +116,13 @@ func (b *builder) decodeInject(p string, v *yaml.Node) {
 					},
 					"entry": func(p string, _, v *yaml.Node) {
 						kinds = append(kinds, "entry")
-						if s, ok := d.str(p, v); ok {
-							if msg := validFunction(s); msg != "" || strings.ContainsAny(s, "*?[") {
-								d.errorf(v, "%s: %q is not a function name", p, s)
-								return
-							}
+						if s, ok := d.str(p, v); ok && validInjectFunc(d, p, v, s) {
 							in.Func = s
 						}
 					},
 					"return": func(p string, _, v *yaml.Node) {
 						kinds = append(kinds, "return")
-						if s, ok := d.str(p, v); ok {
-							if msg := validFunction(s); msg != "" || strings.ContainsAny(s, "*?[") {
-								d.errorf(v, "%s: %q is not a function name", p, s)
-								return
-							}
+						if s, ok := d.str(p, v); ok && validInjectFunc(d, p, v, s) {
 							in.Func, in.Return = s, true
 						}
 					},
@@ -172,6 +164,25 @@ func (b *builder) decodeInject(p string, v *yaml.Node) {
 		b.s.Inject = append(b.s.Inject, in)
 		b.injectNodes = append(b.injectNodes, syncNode)
 	}
+}
+
+// validInjectFunc checks the function of an entry or return injection:
+// a function name or a 0xADDR.
+func validInjectFunc(d *decoder, p string, v *yaml.Node, s string) bool {
+	if _, _, _, isAddr, err := ParseBreak(s); err == nil && isAddr {
+		return true
+	}
+	if msg := validFunction(s); msg != "" || strings.ContainsAny(s, "*?[+") {
+		d.errorf(v, "%s: %q is not a function name or 0xADDR", p, s)
+		return false
+	}
+	return true
+}
+
+// FuncIsAddr reports whether the injection's function is an address.
+func (in *Injection) FuncIsAddr() bool {
+	_, _, _, isAddr, err := ParseBreak(in.Func)
+	return err == nil && isAddr
 }
 
 // decodeSet decodes inject[].set: register names to values, and memory.

@@ -92,7 +92,7 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 			if in.Side != i {
 				continue
 			}
-			if in.Func != "" {
+			if in.Func != "" && !in.FuncIsAddr() {
 				resolve(s.PosOf(fmt.Sprintf("inject[%d].at", k)), "injection function", in.Func)
 			}
 			if m := in.Memory; m != nil && m.Symbol != "" {

@@ -1,0 +1,112 @@
+package lockstep
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/fake"
+)
+
+// Fake calls for the injection tests: the caller calls callee (at
+// fakeCallee) calls times from call sites 0x1100, 0x1110, ...; each call
+// pushes its return address (the call site + 5) at 0x7ff8, enters with
+// rsp 0x7ff8, sets rax to 0x5000+i and returns with rsp 0x8000. Then the
+// guest reaches 0x2000 and exits.
+const (
+	fakeCallee = 0x3000
+	fakeEnd    = 0x2000
+)
+
+func fakeCallSite(i int) uint64 { return 0x1100 + uint64(i)*0x10 }
+func fakeReturn(i int) uint64   { return fakeCallSite(i) + 5 }
+
+func fakeCalls(calls int) fake.Program {
+	st := []fake.State{{PC: fakeStart, Regs: map[string]uint64{"rsp": 0x8000}}}
+	for i := range calls {
+		ret := make([]byte, 8)
+		binary.LittleEndian.PutUint64(ret, fakeReturn(i))
+		st = append(st,
+			fake.State{PC: fakeCallSite(i)},
+			fake.State{PC: fakeCallee, Regs: map[string]uint64{"rsp": 0x7ff8}, Mem: map[uint64][]byte{0x7ff8: ret}},
+			fake.State{PC: fakeCallee + 1, Regs: map[string]uint64{"rax": 0x5000 + uint64(i)}},
+			fake.State{PC: fakeReturn(i), Regs: map[string]uint64{"rsp": 0x8000}},
+			fake.State{PC: fakeReturn(i) + 1})
+	}
+	st = append(st, fake.State{PC: fakeEnd}, fake.State{PC: fakeEnd + 1})
+	return fake.Program{States: st, End: fake.Exit}
+}
+
+// TestInjectHitCounting: injections at a function's entry or return fire
+// at exactly the hit-th call, counted over the whole run (across sync
+// points), only on their side, once; an injection at a sync point is
+// applied after that point was compared, so its difference shows at the
+// next point and not where it was set.
+func TestInjectHitCounting(t *testing.T) {
+	prog := fakeCalls(5)
+	for _, tc := range []struct {
+		name, inject string
+		// wantPC is where side b stood when injected; wantSync the sync
+		// point it was heading to or at.
+		wantPC   uint64
+		wantSync int
+		// diverge is the sync point (0-based) where rax or rbx first
+		// differs, -1 for none.
+		diverge int
+	}{
+		{"return, 3rd call", `{side: b, at: {return: "0x3000", hit: 3}, set: {rbx: 7}}`, fakeReturn(2), 1, 1},
+		{"entry, 2nd call", `{side: b, at: {entry: "0x3000", hit: 2}, set: {rbx: 7}}`, fakeCallee, 1, 1},
+		{"return, 1st call before the first point", `{side: b, at: {return: "0x3000"}, set: {rbx: 7}}`, fakeReturn(0), 0, 0},
+		{"at sync point 1", `{side: b, at: {sync: 1}, set: {rbx: 7}}`, fakeCallSite(1), 0, 1},
+		{"never reached: 9th call", `{side: b, at: {return: "0x3000", hit: 9}, set: {rbx: 7}}`, 0, 0, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := fmt.Sprintf(`compare: {registers: [rbx]}
+sync:
+  - break: "0x1110"
+  - break: "0x2000"
+localize: {enabled: false}
+inject:
+  - %s
+expect: diverge
+`, tc.inject)
+			res, l, err := runFake(t, fakeCase{body: body, a: prog, b: prog})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ta, _ := l.Last(0)
+			tb, _ := l.Last(1)
+			if w := ta.Writes(); len(w) != 0 {
+				t.Errorf("side a was written: %+v", w)
+			}
+			writes := tb.Writes()
+			if tc.diverge < 0 {
+				if len(writes) != 0 || len(res.Injections) != 0 {
+					t.Errorf("an injection fired: writes %+v, injections %+v", writes, res.Injections)
+				}
+				if res.Outcome != OutcomeIdentical {
+					t.Errorf("outcome %s, want identical", res.Outcome)
+				}
+				return
+			}
+			if len(writes) != 1 || writes[0].Reg != "rbx" || writes[0].Value != 7 {
+				t.Fatalf("side b writes %+v, want one rbx=7", writes)
+			}
+			if pc := prog.States[writes[0].At].PC; pc != tc.wantPC {
+				t.Errorf("injected at %#x, want %#x", pc, tc.wantPC)
+			}
+			if len(res.Injections) != 1 {
+				t.Fatalf("injections %+v", res.Injections)
+			}
+			in := res.Injections[0]
+			if in.Side != "b" || in.PC.Addr != tc.wantPC || in.Sync != tc.wantSync || in.Set != "rbx=0x7" {
+				t.Errorf("recorded %+v, want side b at %#x, sync %d", in, tc.wantPC, tc.wantSync)
+			}
+			regs := fakeByKind(res, compare.KindRegister)
+			if len(regs) == 0 || regs[0].Sync != tc.diverge {
+				t.Errorf("register divergences %+v, want the first at sync point %d", regs, tc.diverge+1)
+			}
+		})
+	}
+}
