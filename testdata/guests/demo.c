@@ -152,12 +152,17 @@ NOINLINE void tick(void)
 	spin_ticks++;
 }
 
-/* spin runs forever, with the results in place, like a guest still up. */
+/*
+ * spin runs forever, with the results in place, like a guest still up. It
+ * calls marker too, which every demo build has (demo-hang never gets there).
+ */
 NOINLINE void spin(void)
 {
 	serial_puts("demo: spin\n");
-	for (;;)
+	for (;;) {
 		tick();
+		marker(spin_ticks, MARKER_B);
+	}
 }
 #endif
 
