@@ -6,6 +6,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/scenario"
 )
 
 // TestInjectAllocFailure is the acceptance test of fault injection: the
@@ -15,8 +16,27 @@ import (
 // differ at report, and localisation names the first consequence, the
 // NULL test in make_item. Without the injection the pair is identical.
 func TestInjectAllocFailure(t *testing.T) {
-	sc := load(t, "alloc-inject.yaml")
-	res := runScenario(t, sc)
+	// Both ways back to sync point 2 re-apply the injection (and report
+	// it once): a relaunch replays it, a snapshot was saved before it.
+	for _, mode := range []string{scenario.CheckpointRestart, scenario.CheckpointSnapshot} {
+		t.Run(mode, func(t *testing.T) {
+			sc := load(t, "alloc-inject.yaml")
+			sc.Localize.Checkpoint = mode
+			checkAllocInjected(t, runScenario(t, sc))
+		})
+	}
+
+	clean := load(t, "alloc-inject.yaml")
+	clean.Inject = nil
+	clean.Expect = "identical"
+	res := runScenario(t, clean)
+	if res.Outcome != lockstep.OutcomeIdentical || !res.Passed || len(res.Injections) != 0 {
+		t.Errorf("without the injection: outcome %s passed %v injections %v, want identical", res.Outcome, res.Passed, res.Injections)
+	}
+}
+
+func checkAllocInjected(t *testing.T, res *lockstep.Result) {
+	t.Helper()
 	if res.Outcome != lockstep.OutcomeDiverged || !res.Passed {
 		t.Fatalf("outcome %s passed %v, want diverged, passed (expect: diverge); notes %v", res.Outcome, res.Passed, res.Notes)
 	}
@@ -47,13 +67,15 @@ func TestInjectAllocFailure(t *testing.T) {
 	if first.PC[1].Symbol != "make_item" || !strings.Contains(first.Summary, "test") || !strings.Contains(first.Summary, "eflags") {
 		t.Errorf("first consequence %q at %v, want make_item's test of the NULL (eflags)", first.Summary, first.PC[1])
 	}
-
-	clean := load(t, "alloc-inject.yaml")
-	clean.Inject = nil
-	clean.Expect = "identical"
-	res = runScenario(t, clean)
-	if res.Outcome != lockstep.OutcomeIdentical || !res.Passed || len(res.Injections) != 0 {
-		t.Errorf("without the injection: outcome %s passed %v injections %v, want identical", res.Outcome, res.Passed, res.Injections)
+	// The stores localised are the error path's: results[2] gets 0xdead.
+	found := false
+	for _, d := range res.Divergences {
+		if d.Kind == compare.KindInstruction && strings.Contains(d.Summary, "results+0x10") && strings.Contains(d.Summary, "0xdead") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the store of 0xdead to results[2] was not localised: %+v", res.Divergences)
 	}
 }
 

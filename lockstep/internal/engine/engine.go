@@ -70,8 +70,9 @@ type Engine struct {
 	log *slog.Logger
 	rec Recorder
 
-	injMu sync.Mutex
-	inj   map[*guest.Guest]*injState
+	injMu    sync.Mutex
+	inj      map[*guest.Guest]*injState
+	injSaved map[*guest.Guest]map[int]*injState
 }
 
 // New returns an engine for cfg.

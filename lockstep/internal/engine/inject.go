@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
@@ -124,7 +125,7 @@ func (e *Engine) injectAt(ctx context.Context, g *guest.Guest, k int, pc uint64)
 				continue
 			}
 			delete(st.ret, i)
-			if err := e.apply(ctx, g, k, i, pc); err != nil {
+			if err := e.apply(ctx, g, k, i, pc, true); err != nil {
 				return matched, err
 			}
 			st.fired[i] = true
@@ -139,7 +140,7 @@ func (e *Engine) injectAt(ctx context.Context, g *guest.Guest, k int, pc uint64)
 			continue
 		}
 		if !in.Return {
-			if err := e.apply(ctx, g, k, i, pc); err != nil {
+			if err := e.apply(ctx, g, k, i, pc, true); err != nil {
 				return matched, err
 			}
 			st.fired[i] = true
@@ -160,9 +161,57 @@ func (e *Engine) injectAt(ctx context.Context, g *guest.Guest, k int, pc uint64)
 
 // Leave applies the injections at sync point k to the guests standing
 // there: after the point was compared (and its step window stepped), as
-// they leave it. Rewinders call it too, so that a replayed pair stands
-// at k as the run's did.
+// they leave it. Each is reported (Config.OnInject) for the run's own
+// guests.
 func (e *Engine) Leave(ctx context.Context, p guest.Pair, k int) error {
+	return e.leave(ctx, p, k, true)
+}
+
+// Reinject applies the injections at sync point k again to a pair
+// rewound there (relaunched and replayed, or restored from a snapshot
+// saved before them), without reporting them: the run already did.
+func (e *Engine) Reinject(ctx context.Context, p guest.Pair, k int) error {
+	return e.leave(ctx, p, k, false)
+}
+
+// saveInjections keeps a copy of each guest's function-injection state
+// as it reaches sync point k, for RestoreInjections.
+func (e *Engine) saveInjections(p guest.Pair, k int) {
+	for _, g := range p {
+		if g == nil || !e.funcInjections(g) {
+			continue
+		}
+		st := e.injections(g)
+		e.injMu.Lock()
+		if e.injSaved == nil {
+			e.injSaved = map[*guest.Guest]map[int]*injState{}
+		}
+		if e.injSaved[g] == nil {
+			e.injSaved[g] = map[int]*injState{}
+		}
+		e.injSaved[g][k] = st.clone()
+		e.injMu.Unlock()
+	}
+}
+
+// RestoreInjections puts back each guest's function-injection state as
+// it was at sync point k: a guest restored from a snapshot of k counts
+// calls from there again.
+func (e *Engine) RestoreInjections(p guest.Pair, k int) {
+	e.injMu.Lock()
+	defer e.injMu.Unlock()
+	for _, g := range p {
+		if st, ok := e.injSaved[g][k]; ok && g != nil {
+			e.inj[g] = st.clone()
+		}
+	}
+}
+
+func (st *injState) clone() *injState {
+	return &injState{hits: maps.Clone(st.hits), fired: maps.Clone(st.fired), ret: maps.Clone(st.ret), armed: map[uint64]bool{}}
+}
+
+func (e *Engine) leave(ctx context.Context, p guest.Pair, k int, record bool) error {
 	for i, in := range e.sc.Inject {
 		if in.Sync != k || p[in.Side] == nil || p[in.Side].Exited() {
 			continue
@@ -172,16 +221,16 @@ func (e *Engine) Leave(ctx context.Context, p guest.Pair, k int) error {
 		if err != nil {
 			return err
 		}
-		if err := e.apply(ctx, g, k, i, pc); err != nil {
+		if err := e.apply(ctx, g, k, i, pc, record); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// apply sets what injection i sets, on g standing at pc, and reports it
-// for the run's own guests (not for replays).
-func (e *Engine) apply(ctx context.Context, g *guest.Guest, k, i int, pc uint64) error {
+// apply sets what injection i sets, on g standing at pc, and with record
+// reports it for the run's own guests (not for replays).
+func (e *Engine) apply(ctx context.Context, g *guest.Guest, k, i int, pc uint64, record bool) error {
 	in := &e.sc.Inject[i]
 	for _, r := range in.Regs {
 		if err := g.SetRegister(ctx, r.Name, r.Value); err != nil {
@@ -202,7 +251,7 @@ func (e *Engine) apply(ctx context.Context, g *guest.Guest, k, i int, pc uint64)
 		}
 	}
 	e.log.Info("injected", "side", g.Name(), "tag", g.Tag, "where", in.Where(), "what", in.What(), "pc", fmt.Sprintf("%#x", pc))
-	if g.Tag == scenario.SideNames[g.Side] && e.cfg.OnInject != nil {
+	if record && g.Tag == scenario.SideNames[g.Side] && e.cfg.OnInject != nil {
 		e.cfg.OnInject(Injected{Index: i, Side: g.Side, Sync: k, PC: g.Loc(pc)})
 	}
 	return nil

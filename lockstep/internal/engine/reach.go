@@ -44,6 +44,7 @@ func (a Arrival) Reached() bool { return a.State == Reached }
 // scenario problem, or the run's own end.
 func (e *Engine) Reach(ctx context.Context, p guest.Pair, k int, trace [2]map[uint64]string) ([2]Arrival, error) {
 	sp := &e.sc.Sync[k]
+	defer e.saveInjections(p, k)
 	if sp.Now {
 		return e.standing(ctx, p)
 	}

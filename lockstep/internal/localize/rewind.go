@@ -59,7 +59,7 @@ func (r *Relaunch) At(ctx context.Context, j int) (guest.Pair, error) {
 			return p, err
 		}
 		// The run's guests left sync point i with its injections.
-		if err := r.Engine.Leave(ctx, p, i); err != nil {
+		if err := r.Engine.Reinject(ctx, p, i); err != nil {
 			return p, guest.Infra(fmt.Errorf("localisation replay: %w", err))
 		}
 	}
@@ -122,7 +122,8 @@ func (s *Snapshot) At(ctx context.Context, j int) (guest.Pair, error) {
 		s.Log("checkpoint: restored sync point %d in %s", j+1, time.Since(t0).Round(time.Millisecond))
 	}
 	if s.Engine != nil {
-		if err := s.Engine.Leave(ctx, s.Pair, j); err != nil {
+		s.Engine.RestoreInjections(s.Pair, j)
+		if err := s.Engine.Reinject(ctx, s.Pair, j); err != nil {
 			return guest.Pair{}, guest.Infra(fmt.Errorf("localisation: %w", err))
 		}
 	}
@@ -140,6 +141,9 @@ func (s *Snapshot) Close(ctx context.Context) error {
 	}
 	if err := restore(ctx, s.Pair, s.Here); err != nil {
 		return guest.Infra(fmt.Errorf("localisation: back to sync point %d: %w", s.Here+1, err))
+	}
+	if s.Engine != nil {
+		s.Engine.RestoreInjections(s.Pair, s.Here)
 	}
 	return nil
 }
