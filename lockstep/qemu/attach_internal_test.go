@@ -22,3 +22,24 @@ func TestGDBChardev(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGDBChardev: any filename query-chardev may report parses without a
+// panic, and what parses is a unix path or a host:port.
+func FuzzGDBChardev(f *testing.F) {
+	for _, s := range []string{"disconnected:unix:/tmp/x/gdb.sock,server=on", "tcp:127.0.0.1:1234,server=on <-> 127.0.0.1:40000",
+		"disconnected:tcp:[::]:1234,server=on", "pty:/dev/pts/3", "", "unix:", "tcp::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, a, _, ok := gdbChardev(s)
+		if !ok {
+			if n != "" || a != "" {
+				t.Errorf("%q: not ok but %q %q", s, n, a)
+			}
+			return
+		}
+		if n != "unix" && n != "tcp" {
+			t.Errorf("%q: network %q", s, n)
+		}
+	})
+}
