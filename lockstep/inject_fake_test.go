@@ -3,6 +3,7 @@ package lockstep
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -51,26 +52,35 @@ func TestInjectHitCounting(t *testing.T) {
 		// point it was heading to or at.
 		wantPC   uint64
 		wantSync int
-		// diverge is the sync point (0-based) where rax or rbx first
-		// differs, -1 for none.
+		// diverge is the sync point (0-based) where rbx first differs,
+		// -1 for none.
 		diverge int
+		// syncs replaces the sync points 0x1110 and 0x2000.
+		syncs string
 	}{
-		{"return, 3rd call", `{side: b, at: {return: "0x3000", hit: 3}, set: {rbx: 7}}`, fakeReturn(2), 1, 1},
-		{"entry, 2nd call", `{side: b, at: {entry: "0x3000", hit: 2}, set: {rbx: 7}}`, fakeCallee, 1, 1},
-		{"return, 1st call before the first point", `{side: b, at: {return: "0x3000"}, set: {rbx: 7}}`, fakeReturn(0), 0, 0},
-		{"at sync point 1", `{side: b, at: {sync: 1}, set: {rbx: 7}}`, fakeCallSite(1), 0, 1},
-		{"never reached: 9th call", `{side: b, at: {return: "0x3000", hit: 9}, set: {rbx: 7}}`, 0, 0, -1},
+		{"return, 3rd call", `{side: b, at: {return: "0x3000", hit: 3}, set: {rbx: 7}}`, fakeReturn(2), 1, 1, ""},
+		{"entry, 2nd call", `{side: b, at: {entry: "0x3000", hit: 2}, set: {rbx: 7}}`, fakeCallee, 1, 1, ""},
+		{"return, 1st call before the first point", `{side: b, at: {return: "0x3000"}, set: {rbx: 7}}`, fakeReturn(0), 0, 0, ""},
+		{"at sync point 1", `{side: b, at: {sync: 1}, set: {rbx: 7}}`, fakeCallSite(1), 0, 1, ""},
+		{"never reached: 9th call", `{side: b, at: {return: "0x3000", hit: 9}, set: {rbx: 7}}`, 0, 0, -1, ""},
+		// Set at the very stop a sync point is compared at: not a
+		// divergence there, at the next point.
+		{"return where a sync point stands", `{side: b, at: {return: "0x3000", hit: 3}, set: {rbx: 7}}`, fakeReturn(2), 1, 2,
+			`["0x1110", "0x1125", "0x2000"]`},
+		{"sync point, then now", `{side: b, at: {sync: 1}, set: {rbx: 7}}`, fakeCallSite(1), 0, 2,
+			`["0x1110", "now", "0x2000"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := fmt.Sprintf(`compare: {registers: [rbx]}
-sync:
-  - break: "0x1110"
-  - break: "0x2000"
-localize: {enabled: false}
-inject:
-  - %s
-expect: diverge
-`, tc.inject)
+			syncs := tc.syncs
+			if syncs == "" {
+				syncs = `["0x1110", "0x2000"]`
+			}
+			var sl []string
+			for _, s := range strings.Split(strings.Trim(syncs, "[]"), ", ") {
+				sl = append(sl, "  - break: "+s)
+			}
+			body := fmt.Sprintf("compare: {registers: [rbx]}\nsync:\n%s\nlocalize: {enabled: false}\ninject:\n  - %s\nexpect: diverge\n",
+				strings.Join(sl, "\n"), tc.inject)
 			res, l, err := runFake(t, fakeCase{body: body, a: prog, b: prog})
 			if err != nil {
 				t.Fatal(err)

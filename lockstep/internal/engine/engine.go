@@ -73,6 +73,7 @@ type Engine struct {
 	injMu    sync.Mutex
 	inj      map[*guest.Guest]*injState
 	injSaved map[*guest.Guest]map[int]*injState
+	injStop  map[*guest.Guest]injStop
 }
 
 // New returns an engine for cfg.

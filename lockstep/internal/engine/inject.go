@@ -38,6 +38,36 @@ type injState struct {
 
 type retWait struct{ addr, sp uint64 }
 
+// injStop is where a guest was last injected: its pc and step count, and
+// the registers set there.
+type injStop struct {
+	pc    uint64
+	steps int
+	k     int
+	regs  []string
+}
+
+// notWhereInjected returns sp, or a copy of it that does not compare the
+// registers an injection set at the very stop where a side stands now:
+// an injected register is a deliberate difference, not a divergence,
+// where it was set.
+func (e *Engine) notWhereInjected(p guest.Pair, k int, sp *scenario.SyncPoint, arr [2]Arrival) *scenario.SyncPoint {
+	e.injMu.Lock()
+	defer e.injMu.Unlock()
+	var regs []string
+	for i, g := range p {
+		if st, ok := e.injStop[g]; ok && st.k == k && st.pc == arr[i].PC && st.steps == g.Steps {
+			regs = append(regs, st.regs...)
+		}
+	}
+	if len(regs) == 0 {
+		return sp
+	}
+	c := *sp
+	c.Compare.Ignore = append(append([]string(nil), sp.Compare.Ignore...), regs...)
+	return &c
+}
+
 // injections returns the state of g's function injections.
 func (e *Engine) injections(g *guest.Guest) *injState {
 	e.injMu.Lock()
@@ -250,6 +280,25 @@ func (e *Engine) apply(ctx context.Context, g *guest.Guest, k, i int, pc uint64,
 			return fmt.Errorf("injection %d (%s): %w", i+1, in.Where(), err)
 		}
 	}
+	e.injMu.Lock()
+	if e.injStop == nil {
+		e.injStop = map[*guest.Guest]injStop{}
+	}
+	stop := e.injStop[g]
+	// The point this stop can be compared at: the one the guest runs to,
+	// or, after leaving sync point k, a break: now at k+1.
+	at := k
+	if in.Sync >= 0 {
+		at = k + 1
+	}
+	if stop.pc != pc || stop.steps != g.Steps || stop.k != at {
+		stop = injStop{pc: pc, steps: g.Steps, k: at}
+	}
+	for _, r := range in.Regs {
+		stop.regs = append(stop.regs, r.Name)
+	}
+	e.injStop[g] = stop
+	e.injMu.Unlock()
 	e.log.Info("injected", "side", g.Name(), "tag", g.Tag, "where", in.Where(), "what", in.What(), "pc", fmt.Sprintf("%#x", pc))
 	if record && g.Tag == scenario.SideNames[g.Side] && e.cfg.OnInject != nil {
 		e.cfg.OnInject(Injected{Index: i, Side: g.Side, Sync: k, PC: g.Loc(pc)})

@@ -64,6 +64,7 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 		}
 		return pt, nil
 	}
+	sp = e.notWhereInjected(p, k, sp, arr)
 	var caps [2]*capture
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		c, err := e.capture(ctx, g, sp)
