@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,13 +122,14 @@ func checkLeftAlone(t *testing.T, q *runningQEMU, want string, kernel string, bp
 	if got := status(); got != want {
 		t.Errorf("%s: run state after the run %q, want %q", q.qmp, got, want)
 	}
+	syms := elfSymbols(t, kernel)
 	// The spin guests count their rounds; demo-hang counts nothing.
-	counter, counts := lookupSym(kernel, "spin_ticks")
+	counter, counts := syms["spin_ticks"]
 	ticks := func() uint64 {
 		if !counts {
 			return 0
 		}
-		return hmpWord(t, m, counter)
+		return hmpWord(t, m, counter.addr)
 	}
 	t0 := ticks()
 	time.Sleep(300 * time.Millisecond)
@@ -142,9 +142,12 @@ func checkLeftAlone(t *testing.T, q *runningQEMU, want string, kernel string, bp
 		t.Errorf("%s: spin_ticks moved from %d to %d while paused", q.qmp, t0, t1)
 	}
 	for _, bp := range bps {
-		addr := symAddr(t, kernel, bp)
-		want := elfBytes(t, kernel, addr, 8)
-		got := hmpBytes(t, m, addr, 8)
+		fn, ok := syms[bp]
+		if !ok || len(fn.code) == 0 {
+			t.Fatalf("%s: no function %s", kernel, bp)
+		}
+		addr, want := fn.addr, fn.code[:min(8, len(fn.code))]
+		got := hmpBytes(t, m, addr, len(want))
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: code at %s %#x is % x after the run, the ELF has % x", q.qmp, bp, addr, got, want)
 		}
@@ -192,61 +195,6 @@ func hmpWord(t *testing.T, m *qemu.QMP, addr uint64) uint64 {
 		v = v<<8 | uint64(b[i])
 	}
 	return v
-}
-
-func lookupSym(path, name string) (uint64, bool) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	syms, _ := f.Symbols()
-	for _, s := range syms {
-		if s.Name == name {
-			return s.Value, true
-		}
-	}
-	return 0, false
-}
-
-func symAddr(t *testing.T, path, name string) uint64 {
-	t.Helper()
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	syms, err := f.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range syms {
-		if s.Name == name {
-			return s.Value
-		}
-	}
-	t.Fatalf("%s: no symbol %s", path, name)
-	return 0
-}
-
-func elfBytes(t *testing.T, path string, addr uint64, n int) []byte {
-	t.Helper()
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && addr >= p.Vaddr && addr+uint64(n) <= p.Vaddr+p.Filesz {
-			b := make([]byte, n)
-			if _, err := p.ReadAt(b, int64(addr-p.Vaddr)); err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
-	}
-	t.Fatalf("%s: %#x not in a loaded segment", path, addr)
-	return nil
 }
 
 func parseScenario(t *testing.T, dir, text string) *scenario.Scenario {

@@ -2,12 +2,10 @@ package guest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/rsp"
@@ -105,30 +103,14 @@ type attachedMachine struct {
 	onExit string
 
 	left    string
-	mu      sync.Mutex
-	reason  string
 	closers []func() error
+	shutdownWatch
 }
 
 func newAttachedMachine(a *qemu.Attached, at *scenario.Attach) *attachedMachine {
 	m := &attachedMachine{a: a, addr: at.QMP, onExit: at.OnExit}
 	go m.follow(a.QMP.Events())
 	return m
-}
-
-func (m *attachedMachine) follow(events <-chan qemu.Event) {
-	for ev := range events {
-		if ev.Name == "SHUTDOWN" {
-			var d struct {
-				Reason string `json:"reason"`
-			}
-			if json.Unmarshal(ev.Data, &d) == nil {
-				m.mu.Lock()
-				m.reason = d.Reason
-				m.mu.Unlock()
-			}
-		}
-	}
 }
 
 func (m *attachedMachine) onClose(f func() error) { m.closers = append(m.closers, f) }
@@ -152,11 +134,6 @@ func (m *attachedMachine) Stderr() string                  { return "" }
 func (m *attachedMachine) Serial() ([]byte, error)         { return nil, nil }
 func (m *attachedMachine) Status(ctx context.Context) (string, error) {
 	return m.a.Status(ctx)
-}
-func (m *attachedMachine) Shutdown() (string, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.reason, false
 }
 func (m *attachedMachine) QMP(ctx context.Context, command string, args, result any) error {
 	return m.a.QMP.Execute(ctx, command, args, result)

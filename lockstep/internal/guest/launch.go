@@ -150,10 +150,7 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 // events that say how the guest ended.
 type qemuMachine struct {
 	inst *qemu.Instance
-
-	mu       sync.Mutex
-	reason   string
-	panicked bool
+	shutdownWatch
 }
 
 func newQEMUMachine(inst *qemu.Instance) *qemuMachine {
@@ -162,9 +159,16 @@ func newQEMUMachine(inst *qemu.Instance) *qemuMachine {
 	return m
 }
 
+// shutdownWatch follows a QEMU's QMP events for how the guest ended.
+type shutdownWatch struct {
+	mu       sync.Mutex
+	reason   string
+	panicked bool
+}
+
 // follow records SHUTDOWN reasons and guest panics until the QMP
 // connection ends.
-func (m *qemuMachine) follow(events <-chan qemu.Event) {
+func (m *shutdownWatch) follow(events <-chan qemu.Event) {
 	for ev := range events {
 		switch ev.Name {
 		case "SHUTDOWN":
@@ -202,7 +206,7 @@ func (m *qemuMachine) ExitStatus() (ProcessExit, bool) {
 	return ProcessExit{Code: code, Signal: m.inst.Signal(), Closed: m.inst.Closing()}, true
 }
 
-func (m *qemuMachine) Shutdown() (string, bool) {
+func (m *shutdownWatch) Shutdown() (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.reason, m.panicked
