@@ -116,7 +116,7 @@ func (t *textWriter) summary(r *lockstep.Result) {
 			{pad("side "+[2]string{"a", "b"}[i], 8), nil},
 			{sideLabel(r, i), [2]style{p.a, p.b}[i]},
 			{sd.Accel, nil}, {sd.CPU, nil}, {sd.Machine, nil},
-			{baseName(sd.Kernel), nil}, {ver, nil},
+			{baseName(sd.Kernel), nil}, {attachedText(sd), nil}, {ver, nil},
 		})
 	}
 	t.table("  ", rows, false)

@@ -171,10 +171,25 @@ func sideLine(sd lockstep.Side) string {
 	add(sd.CPU)
 	add(sd.Machine)
 	add(baseName(sd.Kernel))
+	add(attachedText(sd))
 	if sd.Version != "" {
 		add("QEMU " + sd.Version)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// attachedText says that a side is a QEMU lockstep attached to (not
+// launched), and how it was left: "attached (QMP /run/a.qmp), left
+// running".
+func attachedText(sd lockstep.Side) string {
+	if sd.Attach == "" {
+		return ""
+	}
+	s := "attached (QMP " + sd.Attach + ")"
+	if sd.OnExit != "" {
+		s += ", left " + sd.OnExit
+	}
+	return s
 }
 
 func sideLabel(r *lockstep.Result, i int) string {
