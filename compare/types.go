@@ -161,6 +161,9 @@ type MemoryDiff struct {
 	// context around them. Runs of equal rows outside the context are
 	// collapsed into a single row with Skipped set.
 	Rows []HexRow `json:"rows"`
+	// Truncated says Rows stop after MaxRows shown rows: differing bytes
+	// past them are counted in DiffBytes but not dumped.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // HexRow is one 16-byte row of a memory diff, or a marker for skipped rows.

@@ -16,7 +16,8 @@ import (
 
 // TestHitIsRelative checks what docs/scenario.md says of hit: arrivals
 // are counted from the previous sync point, so checksum hit 2 then
-// checksum hit 1 is the same call as checksum hit 3 after kmain.
+// checksum hit 1 is the same call as checksum hit 3 after kmain; and
+// hit_total counts from boot.
 func TestHitIsRelative(t *testing.T) {
 	qemutest.Require(t, "x86_64", "tcg")
 	good := qemutest.Guest(t, "demo-good")
@@ -51,5 +52,10 @@ func TestHitIsRelative(t *testing.T) {
 	}
 	if slices.Equal(third, second) {
 		t.Errorf("hit 2 and hit 3 stopped at the same call %v", second)
+	}
+	// hit_total counts from boot: after checksum's 2nd call, its 3rd.
+	total := last("  - {break: checksum, hit: 2}\n  - {break: checksum, hit_total: 3}\n")
+	if !slices.Equal(third, total) {
+		t.Errorf("hit 2 then hit_total 3 stopped at %v, the 3rd call at %v: want the same call", total, third)
 	}
 }

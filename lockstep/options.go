@@ -5,6 +5,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 )
 
 // Options tune a run. The zero value is usable.
@@ -24,6 +25,10 @@ type Options struct {
 	// NoTraceEngine compares step windows and localises through gdbstub
 	// single steps only, never with QEMU's instruction trace.
 	NoTraceEngine bool
+	// Symbols, when set, shares loaded symbol tables with the other runs
+	// that use the same cache (a suite's scenarios): each file is read
+	// once while it does not change.
+	Symbols *symbols.Cache
 
 	// launcher replaces QEMU (tests run the engine on fake targets).
 	launcher guest.Launcher
@@ -32,6 +37,9 @@ type Options struct {
 	// traceObserver receives the figures of each trace comparison
 	// (benchmarks).
 	traceObserver func(engine.TraceStats)
+	// noModelCheck skips checking cpu and machine against the QEMU
+	// binary before starting (tests of what QEMU says when it refuses).
+	noModelCheck bool
 }
 
 // Progress is a snapshot of a run for a progress line.
@@ -40,6 +48,9 @@ type Progress struct {
 	Phase       string // "starting", "running", "stepping", "comparing", "localising", "done"
 	Steps       int
 	StepsPerSec float64
+	// Traced is how many instructions the running comparison of QEMU's
+	// instruction traces has compared (trace engine), or 0.
+	Traced uint64
 }
 
 // ErrInfrastructure marks failures of the machinery rather than findings

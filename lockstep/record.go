@@ -49,6 +49,9 @@ func (r *run) Progress(phase engine.Phase, k int) {
 		return
 	}
 	p := Progress{Sync: k + 1, Syncs: len(r.sc.Sync), Phase: string(phase), Steps: r.pair.Steps()}
+	if r.eng != nil && (phase == engine.PhaseLocalising || phase == engine.PhaseStepping) {
+		p.Traced = r.eng.Traced()
+	}
 	if d := time.Since(r.start).Seconds(); d > 0 {
 		p.StepsPerSec = float64(p.Steps) / d
 	}

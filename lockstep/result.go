@@ -118,7 +118,10 @@ type Side struct {
 type SyncResult struct {
 	Index int    `json:"index"`
 	Break string `json:"break"`
-	Hit   int    `json:"hit"`
+	// Hit is the arrival run to, counted from the previous sync point;
+	// HitTotal is the arrival from boot when the scenario gave hit_total.
+	Hit      int `json:"hit"`
+	HitTotal int `json:"hit_total,omitempty"`
 	// Status is one of the SyncStatus values.
 	Status  SyncStatus          `json:"status"`
 	Reached [2]bool             `json:"reached"`

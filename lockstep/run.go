@@ -81,7 +81,7 @@ func newRun(sc *scenario.Scenario, opts Options) *run {
 	}
 	for i := range sc.Sync {
 		sp := &sc.Sync[i]
-		r.res.Syncs = append(r.res.Syncs, SyncResult{Index: i, Break: sp.Break, Hit: sp.Hit, Status: SyncSkipped})
+		r.res.Syncs = append(r.res.Syncs, SyncResult{Index: i, Break: sp.Break, Hit: sp.Hit, HitTotal: sp.HitTotal, Status: SyncSkipped})
 	}
 	for i, g := range sc.Guests {
 		r.res.Sides[i] = Side{Label: g.Label, Accel: g.Accel, CPU: g.CPU, Machine: g.Machine,
@@ -143,8 +143,15 @@ func (r *run) execute(ctx context.Context) (err error) {
 // directory, launches both guests and readies them: everything before the
 // first sync point.
 func (r *run) prepare(ctx context.Context) (err error) {
-	if r.syms, err = checkScenario(r.sc); err != nil {
+	if r.syms, err = checkScenario(r.sc, r.opts.Symbols); err != nil {
 		return err
+	}
+	// A cpu or machine the QEMU binary does not know is the scenario's
+	// mistake: refuse it before starting anything, as validate does.
+	if r.opts.launcher == nil && !r.opts.noModelCheck {
+		if errs := checkModels(ctx, r.sc); len(errs) > 0 {
+			return &ScenarioError{Err: errors.Join(errs...)}
+		}
 	}
 	// Short: the gdbstub and QMP sockets live below it, and a unix socket
 	// path is limited to 107 bytes.

@@ -138,7 +138,7 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 		case "write":
 			// The memory divergence at report, localised to its store.
 			if d.Sync != syncIndex(t, sc, "report") ||
-				!strings.HasSuffix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112") {
+				!strings.HasPrefix(d.Summary, "write #1 to results+0x28 in kmain: 0x1111111111111111 vs 0x1111111111111112 (") {
 				t.Errorf("write localisation %q at sync %d, want results+0x28 stored in kmain at report", d.Summary, d.Sync)
 			}
 			// The store instruction itself, found by decoding kmain.
@@ -153,7 +153,7 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 			t.Errorf("localisation between builds by %s, want function or write", d.Instruction.Granularity)
 		}
 	}
-	if !strings.HasSuffix(loc[syncIndex(t, sc, "leaf")], "call #2: path_b vs path_c") {
+	if !strings.HasPrefix(loc[syncIndex(t, sc, "leaf")], "call #2: path_b vs path_c (") {
 		t.Errorf("localisation at leaf: %q, want call #2: path_b vs path_c", loc[syncIndex(t, sc, "leaf")])
 	}
 	if !strings.Contains(loc[syncIndex(t, sc, "marker")], "call #1 of marker: rsi 0x5a5a vs 0x5a5b") {
@@ -214,7 +214,7 @@ func TestLocaliseFirstCallBetweenBuilds(t *testing.T) {
 	if !strings.Contains(writes[0].Summary, "write #10 to deep_state+0x0 in kmain") {
 		t.Errorf("write localisation %q, want the 10th store to deep_state", writes[0].Summary)
 	}
-	if !strings.HasSuffix(ins[0].Summary, "call #10 of deep_mix: rdi 0xf909f7bdd3cae476 vs 0xf909f7bdd3cae478") {
+	if !strings.HasPrefix(ins[0].Summary, "call #10 of deep_mix: rdi 0xf909f7bdd3cae476 vs 0xf909f7bdd3cae478 (") {
 		t.Errorf("localised %q, want call #10 of deep_mix with rdi", ins[0].Summary)
 	}
 	// The call path at that call: kmain calling deep_mix, on both sides.
@@ -404,9 +404,20 @@ func TestBulkMemory(t *testing.T) {
 		{Address: 0x100000, HasAddress: true, Length: 1 << 20, Space: scenario.SpacePhysical},
 		{Symbol: "results"},
 	}
-	res := runScenario(t, sc)
+	// Kept run directory: the dumps must be gone after each sync point.
+	runDir := t.TempDir()
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{Keep: true, RunDir: runDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeftovers(t)
 	if res.Outcome != lockstep.OutcomeIdentical {
 		t.Fatalf("outcome %s: %+v %v", res.Outcome, res.Divergences, res.Notes)
+	}
+	dumps, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", "*", "*-mem-*.bin"))
+	more, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", "*-mem-*.bin"))
+	if dumps = append(dumps, more...); len(dumps) > 0 {
+		t.Errorf("memory dumps left in the kept run directory: %v", dumps)
 	}
 	// The same range on demo-good against demo-bad differs in code and data.
 	sc2 := load(t, "demo.yaml")

@@ -2,7 +2,9 @@ package lockstep_test
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -57,7 +59,19 @@ func TestTraceLocalisation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.guest, func(t *testing.T) {
 			sc := withGuest(t, load(t, "deep.yaml"), tt.guest)
-			d := localised(t, sc, lockstep.Options{})
+			// Progress counts the instructions compared while the traces
+			// are (issue 14: the bar sat at 0% for the whole localisation).
+			var mu sync.Mutex
+			var traced []uint64
+			d := localised(t, sc, lockstep.Options{Progress: func(p lockstep.Progress) {
+				mu.Lock()
+				defer mu.Unlock()
+				if p.Traced > 0 {
+					traced = append(traced, p.Traced)
+				}
+			}})
+			mu.Lock()
+			defer mu.Unlock()
 			id := d.Instruction
 			if !strings.Contains(d.Summary, "by trace") {
 				t.Errorf("summary %q, want the trace engine (by trace)", d.Summary)
@@ -75,6 +89,10 @@ func TestTraceLocalisation(t *testing.T) {
 			}
 			if !regs["rcx"] {
 				t.Errorf("registers after the cpuid %v, want rcx", regs)
+			}
+			// deep-1e5 compares about 100,000 instructions: one report at 65,536.
+			if wantN := d.Step / (1 << 16); len(traced) < wantN || !slices.IsSorted(traced) {
+				t.Errorf("progress with instructions traced %v, want at least %d, increasing", traced, wantN)
 			}
 			t.Logf("%s", d.Summary)
 		})

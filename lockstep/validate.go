@@ -29,7 +29,7 @@ func Validate(path string) (*scenario.Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkScenario(sc); err != nil {
+	if _, err := checkScenario(sc, nil); err != nil {
 		return nil, err
 	}
 	if errs := checkModels(context.Background(), sc); len(errs) > 0 {
@@ -116,8 +116,13 @@ func editDistance(a, b string) int {
 
 // checkScenario checks the files a scenario names, loads each side's
 // symbols (once when both sides share a file, concurrently otherwise) and
-// checks that every symbol the scenario uses resolves.
-func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
+// checks that every symbol the scenario uses resolves. A non-nil cache
+// shares the tables with other runs.
+func checkScenario(sc *scenario.Scenario, cache *symbols.Cache) ([2]*symbols.Table, error) {
+	load := symbols.Load
+	if cache != nil {
+		load = cache.Load
+	}
 	var tables [2]*symbols.Table
 	var errs []error
 	for i, g := range sc.Guests {
@@ -151,7 +156,7 @@ func checkScenario(sc *scenario.Scenario) ([2]*symbols.Table, error) {
 			continue
 		}
 		g.Go(func() error {
-			tables[i], loadErrs[i] = symbols.Load(gu.Symbols)
+			tables[i], loadErrs[i] = load(gu.Symbols)
 			return nil
 		})
 	}

@@ -416,6 +416,9 @@ func htmlMemory(m *compare.MemoryDiff) *htmlMem {
 		hr.AsciiA, hr.AsciiB = asciiOf(a), asciiOf(b)
 		hm.Rows = append(hm.Rows, hr)
 	}
+	if l := memTruncated(m); l != "" {
+		hm.Rows = append(hm.Rows, htmlHexRow{Skipped: l})
+	}
 	return hm
 }
 

@@ -206,6 +206,9 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 				t.WriteString(l + "\n")
 			}
 		}
+		if l := memTruncated(d.Memory); l != "" {
+			t.WriteString("  " + l + "\n")
+		}
 		writeFence(b, "", t.String())
 	case d.CallPath != nil:
 		c := d.CallPath

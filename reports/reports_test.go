@@ -643,3 +643,93 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestRedGreenMeanVerdicts checks, in every coloured golden report, that
+// red and green mark verdicts only (outcomes, PASS/FAIL, sync statuses),
+// never a side: side a is blue and side b magenta, so neither the good
+// nor the regressed build reads as an error (issue 14).
+func TestRedGreenMeanVerdicts(t *testing.T) {
+	t.Parallel()
+	verdicts := map[string]bool{"IDENTICAL": true, "DIVERGED": true, "ERROR": true, "PASS": true, "FAIL": true,
+		"match": true, "diverge": true, "noise": true, "unreached": true, "skipped": true, "error": true}
+	redGreen := regexp.MustCompile("\x1b\\[(?:3[12];1|1;3[12]|3[12])m([^\x1b]*)")
+	sides := regexp.MustCompile("\x1b\\[(?:3[45]|3[45];1|1;3[45])m")
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.color.txt"))
+	if len(files) == 0 {
+		t.Fatal("no coloured golden reports")
+	}
+	for _, f := range files {
+		data := string(mustRead(t, f))
+		for _, m := range redGreen.FindAllStringSubmatch(data, -1) {
+			if !verdicts[strings.TrimSpace(m[1])] {
+				t.Errorf("%s: %q is red or green but is not a verdict", f, m[1])
+			}
+		}
+		if strings.Contains(f, "diverged") && !sides.MatchString(data) {
+			t.Errorf("%s: no blue or magenta side colour", f)
+		}
+	}
+}
+
+// TestJUnitCasesTimesBodies checks three JUnit points of issue 14: the
+// cases do not depend on expect (a verdict case either way), the case
+// times add up to at most the suite's (the verdict case takes none), and a
+// failure body holds the register table and the hexdump.
+func TestJUnitCasesTimesBodies(t *testing.T) {
+	t.Parallel()
+	decode := func(r *lockstep.Result) JUnitSuite {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := Render(&buf, FormatJUnit, r, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		var doc JUnitSuites
+		if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil || len(doc.Suites) != 1 {
+			t.Fatalf("JUnit: %v, %d suites", err, len(doc.Suites))
+		}
+		return doc.Suites[0]
+	}
+	secs := func(s string) float64 {
+		t.Helper()
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("time %q: %v", s, err)
+		}
+		return v
+	}
+	for _, in := range inputs {
+		r := loadInput(t, in)
+		s := decode(r)
+		var sum float64
+		for _, c := range s.Cases {
+			sum += secs(c.Time)
+			if strings.HasPrefix(c.Name, "expect: ") && secs(c.Time) != 0 {
+				t.Errorf("%s: verdict case %q takes %s s, want 0", in, c.Name, c.Time)
+			}
+		}
+		if sum > secs(s.Time)+0.0015*float64(len(s.Cases)) {
+			t.Errorf("%s: case times add up to %.3f s, over the suite's %s s", in, sum, s.Time)
+		}
+		flipped := loadInput(t, in)
+		flipped.Expect = map[string]string{"identical": "diverge", "diverge": "identical"}[r.Expect]
+		if f := decode(flipped); len(f.Cases) != len(s.Cases) {
+			t.Errorf("%s: %d cases with expect %s, %d with %s", in, len(s.Cases), r.Expect, len(f.Cases), flipped.Expect)
+		}
+	}
+	s := decode(loadInput(t, "diverged"))
+	for _, c := range s.Cases {
+		if c.Name != "sync 2: checksum (hit 3)" {
+			continue
+		}
+		if c.Failure == nil {
+			t.Fatalf("case %q has no failure", c.Name)
+		}
+		for _, w := range []string{"register  a", "rax       0x000000000000002a  0x000000000000002b", "+0010  a  2a 00", "^^"} {
+			if !strings.Contains(c.Failure.Text, w) {
+				t.Errorf("failure body lacks %q:\n%s", w, c.Failure.Text)
+			}
+		}
+		return
+	}
+	t.Error("no case for sync 2")
+}

@@ -57,9 +57,15 @@ type textWriter struct {
 	opt Options
 }
 
+// line writes one formatted line (or several, split at newlines), each
+// wrapped to TextWidth columns.
 func (t *textWriter) line(format string, a ...any) {
-	fmt.Fprintf(&t.buf, format, a...)
-	t.buf.WriteByte('\n')
+	for l := range strings.SplitSeq(fmt.Sprintf(format, a...), "\n") {
+		for _, w := range wrapLine(l, TextWidth) {
+			t.buf.WriteString(w)
+			t.buf.WriteByte('\n')
+		}
+	}
 }
 
 func renderText(w io.Writer, r *lockstep.Result, opt Options) error {
@@ -334,6 +340,9 @@ func (t *textWriter) memory(m *compare.MemoryDiff, ind string) {
 			t.line("%s%s", ind, l)
 		}
 	}
+	if l := memTruncated(m); l != "" {
+		t.line("%s%s", ind, t.p.dim("  "+l))
+	}
 }
 
 // hexRowLines renders one hexdump row. An equal row is one line marked "=";
@@ -503,10 +512,7 @@ func (t *textWriter) trailer(r *lockstep.Result) {
 			t.line("  - %s", n)
 		}
 	}
-	if r.Error != "" {
-		t.buf.WriteByte('\n')
-		t.line("%s %s", t.p.warn("error:"), indentLines(strings.TrimRight(r.Error, "\n"), "       "))
-	}
+	// The error is shown once, in the summary: QEMU's own message first.
 }
 
 // indentLines indents every line of s after the first by ind, so a

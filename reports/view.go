@@ -215,6 +215,9 @@ func syncTitle(sy lockstep.SyncResult) string {
 		hit = 1
 	}
 	// Index is 0-based in the Result; people count sync points from 1.
+	if sy.HitTotal > 0 {
+		return fmt.Sprintf("sync %d: %s (hit %d from boot)", sy.Index+1, sy.Break, sy.HitTotal)
+	}
 	return fmt.Sprintf("sync %d: %s (hit %d)", sy.Index+1, sy.Break, hit)
 }
 
@@ -323,6 +326,10 @@ func firstLine(d *compare.Divergence) string {
 		return "none"
 	}
 	s := fmt.Sprintf("%s: %s %s", divWhere(d), d.Kind, d.Summary)
+	if countKind(d) != d.Kind {
+		// A call or store: its summary starts "call #2: …" or "write #1 …".
+		s = fmt.Sprintf("%s: %s", divWhere(d), d.Summary)
+	}
 	if summaryNamesWhere(d) {
 		return s
 	}
@@ -486,6 +493,15 @@ func memHeader(m *compare.MemoryDiff) string {
 	}
 	return fmt.Sprintf("%s (%s) at %s: %d bytes, %d differ, first at +%#x",
 		m.Name, space, where, m.Length, m.DiffBytes, m.FirstOffset)
+}
+
+// memTruncated is the line that ends a dump cut at compare.MaxRows rows,
+// or "".
+func memTruncated(m *compare.MemoryDiff) string {
+	if !m.Truncated {
+		return ""
+	}
+	return fmt.Sprintf("… the dump stops after %d rows; the bytes differing beyond them are counted above …", compare.MaxRows)
 }
 
 func argsString(args map[string]string) string {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
 )
 
 func TestFmtDuration(t *testing.T) {
@@ -120,5 +121,55 @@ func TestAlignColumns(t *testing.T) {
 	want := "a  path_b     call path_b\nb  leaf+0x10  ret\n"
 	if got != want {
 		t.Errorf("alignColumns =\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestSyncTitleHitTotal checks that a point given by hit_total is named by
+// its arrival from boot, the number the scenario says.
+func TestSyncTitleHitTotal(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		sy   lockstep.SyncResult
+		want string
+	}{
+		{lockstep.SyncResult{Index: 1, Break: "checksum", Hit: 2}, "sync 2: checksum (hit 2)"},
+		{lockstep.SyncResult{Index: 1, Break: "checksum", Hit: 2, HitTotal: 5}, "sync 2: checksum (hit 5 from boot)"},
+		{lockstep.SyncResult{Index: 0, Break: "kmain"}, "sync 1: kmain (hit 1)"},
+	} {
+		if got := syncTitle(tt.sy); got != tt.want {
+			t.Errorf("syncTitle(%+v) = %q, want %q", tt.sy, got, tt.want)
+		}
+	}
+}
+
+// TestLocalisedCallHeadline checks that a divergence localised by function
+// entry is named and counted as a call, not as an instruction, and its
+// headline starts with the finding (issue 14: "instruction localised
+// between sync points 2 and 3 (by function entry: …): call #2: …" counted
+// as an instruction).
+func TestLocalisedCallHeadline(t *testing.T) {
+	t.Parallel()
+	call := &compare.Divergence{Kind: compare.KindInstruction, Sync: 2, SyncName: "leaf",
+		Summary:     "call #2: path_b vs path_c (localised by function entry between sync points 2 and 3: different builds)",
+		Instruction: &compare.InstructionDiff{Granularity: compare.ByFunction}}
+	store := &compare.Divergence{Kind: compare.KindInstruction, Sync: 4, SyncName: "report",
+		Summary:     "write #1 to results+0x28 in kmain: 0x1 vs 0x2 (localised by write watchpoint between sync points 4 and 5)",
+		Instruction: &compare.InstructionDiff{Granularity: compare.ByWrite}}
+	step := &compare.Divergence{Kind: compare.KindInstruction, Sync: 1, SyncName: "checksum", Step: 3, Summary: "cmp changed eflags"}
+	for _, tt := range []struct {
+		d    *compare.Divergence
+		want string
+	}{
+		{call, "sync 3 leaf: call #2: path_b vs path_c (localised by function entry"},
+		{store, "sync 5 report: write #1 to results+0x28 in kmain: 0x1 vs 0x2 (localised by write watchpoint"},
+		{step, "sync 2 checksum, step 3: instruction cmp changed eflags"},
+	} {
+		if got := firstLine(tt.d); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("firstLine = %q, want it to start %q", got, tt.want)
+		}
+	}
+	r := &lockstep.Result{Divergences: []compare.Divergence{*step, *call, *call, *store}}
+	if got := countsLine(summarize(r)); !strings.Contains(got, "1 instruction, 2 call, 1 store") {
+		t.Errorf("counts %q, want 1 instruction, 2 call, 1 store", got)
 	}
 }

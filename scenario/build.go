@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"math"
 	"path"
 	"path/filepath"
@@ -309,6 +310,7 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 		sp := SyncPoint{Index: i, Hit: 1, At: AtEntry, Pos: d.at(it)}
 		var over compareRaw
 		var breakSeen bool
+		var hitNode, totalNode *yaml.Node
 		keys := d.mapping(ip, it, map[string]fieldFunc{
 			"break": func(p string, _, v *yaml.Node) {
 				breakSeen = true
@@ -328,8 +330,15 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 				sp.Break, sp.Symbol, sp.Offset, sp.Addr, sp.IsAddr = strings.TrimSpace(s), sym, off, addr, isAddr
 			},
 			"hit": func(p string, _, v *yaml.Node) {
+				hitNode = v
 				if n, ok := d.int(p, v, 1, math.MaxInt32); ok {
 					sp.Hit = n
+				}
+			},
+			"hit_total": func(p string, _, v *yaml.Node) {
+				totalNode = v
+				if n, ok := d.int(p, v, 1, math.MaxInt32); ok {
+					sp.HitTotal = n
 				}
 			},
 			"timeout": func(p string, _, v *yaml.Node) {
@@ -348,17 +357,62 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 		if keys != nil && !breakSeen {
 			d.errorf(it, "%s: break is required", ip)
 		}
-		if sp.Now {
-			if n, ok := keys["hit"]; ok {
-				d.errorf(n, "%s.hit: not allowed with break: now (the guests do not run to it)", ip)
+		switch {
+		case sp.Now:
+			for _, f := range []string{"hit", "hit_total"} {
+				if n, ok := keys[f]; ok {
+					d.errorf(n, "%s.%s: not allowed with break: now (the guests do not run to it)", ip, f)
+				}
 			}
 			if sp.At == AtReturn {
 				d.errorf(keys["at"], "%s.at: return is not allowed with break: now", ip)
+			}
+		case hitNode != nil && totalNode != nil:
+			d.errorf(totalNode, "%s: give hit (counted from the previous sync point) or hit_total (counted from boot), not both", ip)
+		case totalNode != nil && sp.HitTotal > 0:
+			if rel, err := hitFromTotal(b.s.Sync, sp); err != nil {
+				d.errorf(totalNode, "%s.hit_total: %v", ip, err)
+			} else {
+				sp.Hit = rel
 			}
 		}
 		b.s.Sync = append(b.s.Sync, sp)
 		b.syncRaw = append(b.syncRaw, over)
 	}
+}
+
+// hitFromTotal converts sync point sp's hit_total (its arrival at break
+// counted from boot) into the hit lockstep runs to (counted from the
+// previous point). That count is known only when every earlier point
+// breaks at the same place, at its entry: then the arrivals before the
+// previous point are the sum of their hits.
+func hitFromTotal(earlier []SyncPoint, sp SyncPoint) (int, error) {
+	before := 0
+	for _, e := range earlier {
+		if !sameBreak(e, sp) || e.At != AtEntry {
+			at := e.Break
+			if e.At != AtEntry {
+				at += " (at: " + e.At + ")"
+			}
+			return 0, fmt.Errorf("counting from boot needs every earlier sync point to break at %s at its entry, and sync[%d] breaks at %s; "+
+				"lockstep does not count arrivals at %s before that point, so use hit (counted from the previous point)",
+				sp.Break, e.Index, at, sp.Break)
+		}
+		before += e.Hit
+	}
+	if sp.HitTotal <= before {
+		return 0, fmt.Errorf("arrival %d at %s from boot is not after the previous sync point, which is arrival %d", sp.HitTotal, sp.Break, before)
+	}
+	return sp.HitTotal - before, nil
+}
+
+// sameBreak reports whether two sync points break at the same place as
+// written (a symbol and an address are not matched up).
+func sameBreak(a, b SyncPoint) bool {
+	if a.IsAddr || b.IsAddr {
+		return a.IsAddr && b.IsAddr && a.Addr == b.Addr
+	}
+	return a.Symbol == b.Symbol && a.Offset == b.Offset
 }
 
 // mergeCompare overlays over on base field by field.

@@ -28,6 +28,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte(symbolsDoc))
 	f.Add([]byte(strings.Replace(minimal, "a: {}", "a: {source_strip: [/build/*/, src/, \"[\"]}", 1)))
+	f.Add([]byte(strings.Replace(minimal, "  - break: main\n", "  - {break: main, hit: 2}\n  - {break: main, hit_total: 5}\n", 1)))
 	lookup := func(k string) (string, bool) { return "v", k == "SET" }
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := parse("f.yaml", data, lookup)

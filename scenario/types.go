@@ -237,8 +237,13 @@ type SyncPoint struct {
 	Offset uint64
 	Addr   uint64
 	IsAddr bool
-	// Hit is which arrival counts (1 = the first).
+	// Hit is which arrival counts (1 = the first), counted from the
+	// previous sync point (from boot for the first). A hit_total in the
+	// file is converted to it.
 	Hit int
+	// HitTotal is the arrival counted from boot that the file asked for
+	// with hit_total, or 0 (hit was used).
+	HitTotal int
 	// At is where at the break the point is: AtEntry (the address itself,
 	// the default) or AtReturn (when the function entered there returns
 	// to its caller).

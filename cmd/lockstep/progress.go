@@ -45,6 +45,9 @@ func (p *progress) update(u lockstep.Progress) {
 	if u.Steps > 0 {
 		desc += fmt.Sprintf(", %d steps (%.0f/s)", u.Steps, u.StepsPerSec)
 	}
+	if u.Traced > 0 {
+		desc += fmt.Sprintf(", %d instructions traced", u.Traced)
+	}
 	// Set before Describe: Describe renders, and a throttled Set after
 	// it would leave the bar one sync point behind the description.
 	if u.Sync > 0 {

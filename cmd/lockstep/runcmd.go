@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mattn/go-isatty"
@@ -117,10 +119,16 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	// reported like a validation error: the message alone on stderr, no
 	// report of a run that never really happened on stdout. With -o the
 	// report files are still written, for CI that collects them.
+	textShown := false
 	if res != nil && (!scenarioErr || f.outDir != "") {
-		if err := writeReports(s, f, formats, res, color); err != nil {
+		if textShown, err = writeReports(s, f, formats, res, color); err != nil {
 			return withCode(infraCode, fmt.Errorf("write reports: %w", err))
 		}
+	}
+	if runErr != nil && !scenarioErr && textShown && res.Error != "" && sameFile(s.out, s.err) {
+		// The report just printed the error to the same terminal (or
+		// pipe): say it once.
+		runErr = errShown{runErr}
 	}
 	switch {
 	case scenarioErr && f.bisect:
@@ -150,27 +158,51 @@ func bisectScenarioError(err error) error {
 
 // writeReports prints the text report (or the one format asked for) to
 // stdout, and with -o writes every requested format to the directory.
-func writeReports(s streams, f runFlags, formats []reports.Format, res *lockstep.Result, color bool) error {
+// It says whether the text report went to stdout.
+func writeReports(s streams, f runFlags, formats []reports.Format, res *lockstep.Result, color bool) (bool, error) {
 	if f.outDir == "" {
 		for _, fm := range formats {
 			if err := reports.Render(s.out, fm, res, reports.Options{Color: color && fm == reports.FormatText, Verbose: f.verbose}); err != nil {
-				return err
+				return false, err
 			}
 		}
-		return nil
+		return slices.Contains(formats, reports.FormatText), nil
 	}
 	if err := os.MkdirAll(f.outDir, 0o755); err != nil {
-		return err
+		return false, err
 	}
 	files, err := reports.WriteAll(f.outDir, reportBase(res.Scenario), formats, res, reports.Options{Verbose: f.verbose})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := reports.Render(s.out, reports.FormatText, res, reports.Options{Color: color, Verbose: f.verbose}); err != nil {
-		return err
+		return false, err
 	}
 	fmt.Fprintf(s.out, "\nreports: %s\n", strings.Join(files, ", "))
-	return nil
+	return true, nil
+}
+
+// errShown is a run error the text report has already shown on the same
+// output as stderr: stderr then says only where it is, not all of it again.
+type errShown struct{ err error }
+
+func (e errShown) Error() string { return "the run failed: see the error line of the report above" }
+func (e errShown) Unwrap() error { return e.err }
+
+// sameFile reports whether two writers are the same open file, terminal
+// or pipe (stdout and stderr of a terminal, or 2>&1).
+func sameFile(a, b io.Writer) bool {
+	fa, oka := a.(*os.File)
+	fb, okb := b.(*os.File)
+	if !oka || !okb {
+		return false
+	}
+	sa, err := fa.Stat()
+	if err != nil {
+		return false
+	}
+	sb, err := fb.Stat()
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // parseFormats parses --format. Without -o every format goes to stdout,

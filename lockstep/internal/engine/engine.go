@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -74,7 +75,14 @@ type Engine struct {
 	inj      map[*guest.Guest]*injState
 	injSaved map[*guest.Guest]map[int]*injState
 	injStop  map[*guest.Guest]injStop
+	// traced counts the instructions the current trace comparison has
+	// compared, for progress (read from the recorder's Progress).
+	traced atomic.Uint64
 }
+
+// Traced returns how many instructions the running (or last) trace
+// comparison has compared.
+func (e *Engine) Traced() uint64 { return e.traced.Load() }
 
 // New returns an engine for cfg.
 func New(cfg Config) *Engine {

@@ -58,29 +58,29 @@ func (e *Engine) CallSymbolizers(p guest.Pair) [2]compare.SymbolizeFunc {
 // memoryNoise reports whether every differing byte of range m lies in the
 // learned noise for it. Noise offsets count from the symbol (or address)
 // start, the range from its own offset within it.
-func (e *Engine) memoryNoise(m scenario.MemoryRange, a, b []byte) bool {
+func (e *Engine) memoryNoise(m scenario.MemoryRange, a, b compare.Source) (bool, error) {
 	if e.cfg.NoNoise {
-		return false
+		return false, nil
 	}
 	for _, nm := range e.sc.Noise.Memory {
 		if nm.HasAddress != m.HasAddress || (m.HasAddress && nm.Address != m.Address) || (!m.HasAddress && nm.Symbol != m.Symbol) {
 			continue
 		}
 		if len(nm.Offsets) == 0 {
-			return true
+			return true, nil
 		}
 		allowed := map[uint64]bool{}
 		for _, o := range nm.Offsets {
 			allowed[o] = true
 		}
-		for i := range min(len(a), len(b)) {
-			if a[i] != b[i] && !allowed[m.Offset+uint64(i)] {
-				return false
-			}
-		}
-		return len(a) == len(b)
+		noise := a.Size() == b.Size()
+		err := compare.DiffOffsets(a, b, func(off int64) bool {
+			noise = noise && allowed[m.Offset+uint64(off)]
+			return noise
+		})
+		return noise, err
 	}
-	return false
+	return false, nil
 }
 
 // callPathNoise reports whether a call-path difference involves only

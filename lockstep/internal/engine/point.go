@@ -71,6 +71,13 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 		caps[i] = c
 		return err
 	})
+	defer func() {
+		for _, c := range caps {
+			for j := range c.memOrNil() {
+				c.mem[j].Release()
+			}
+		}
+	}()
 	if err != nil {
 		return pt, err
 	}
@@ -185,12 +192,16 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 		if !e.cfg.Same {
 			mopt.Symbolize = ropt.Symbolize
 		}
-		md := compare.Memory(ma.Name, ma.Space, [2]uint64{ma.Addr, mb.Addr}, ma.Data, mb.Data, mopt)
+		md, noise, err := e.compareMemory(sp.Compare.Memory[j], &ma, &mb, mopt)
+		if err != nil {
+			e.note("sync point %d: memory %s not compared: %v", k+1, ma.Name, err)
+			uncompared = append(uncompared, "memory "+ma.Name)
+			continue
+		}
 		if md == nil {
 			continue
 		}
-		add(compare.Divergence{Kind: compare.KindMemory, Summary: compare.MemorySummary(md), Memory: md,
-			Noise: e.memoryNoise(sp.Compare.Memory[j], ma.Data, mb.Data)})
+		add(compare.Divergence{Kind: compare.KindMemory, Summary: compare.MemorySummary(md), Memory: md, Noise: noise})
 	}
 	if sp.Compare.CallPath == scenario.CallPathBacktrace {
 		for _, c := range caps {
@@ -203,6 +214,28 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 		}
 	}
 	return divs, uncompared
+}
+
+// compareMemory compares one range as read on both sides, a chunk at a
+// time (a bulk range is read from its two dump files, never whole), and
+// says whether its differences are all learned noise.
+func (e *Engine) compareMemory(m scenario.MemoryRange, ma, mb *guest.Memory, opt compare.MemOptions) (*compare.MemoryDiff, bool, error) {
+	sa, ca, err := ma.Source()
+	if err != nil {
+		return nil, false, err
+	}
+	defer ca.Close()
+	sb, cb, err := mb.Source()
+	if err != nil {
+		return nil, false, err
+	}
+	defer cb.Close()
+	md, err := compare.MemoryFrom(ma.Name, ma.Space, [2]uint64{ma.Addr, mb.Addr}, sa, sb, opt)
+	if err != nil || md == nil {
+		return nil, false, err
+	}
+	noise, err := e.memoryNoise(m, sa, sb)
+	return md, noise, err
 }
 
 func errText(err error) string {
@@ -258,4 +291,12 @@ func ToRegs(names []string, vals rsp.Registers) compare.Regs {
 		out.Values[n] = b
 	}
 	return out
+}
+
+// memOrNil returns c's memory ranges; a capture that failed has none.
+func (c *capture) memOrNil() []guest.Memory {
+	if c == nil {
+		return nil
+	}
+	return c.mem
 }

@@ -27,6 +27,10 @@ const maxStepRetries = 3
 // progressEvery is how often stepping reports progress.
 const progressEvery = 200 * time.Millisecond
 
+// traceProgressEvery is how many instructions a trace comparison compares
+// between progress reports (some milliseconds' worth).
+const traceProgressEvery = 1 << 16
+
 // Where says where an instruction divergence was found, given the number
 // of instructions stepped from the starting sync point.
 type Where func(n int) string

@@ -117,11 +117,14 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	if from == k {
 		phase = PhaseStepping
 	}
-	last := time.Now()
+	// Every traceProgressEvery instructions: a progress line throttles
+	// what it draws, and the count is what it shows.
+	e.traced.Store(0)
+	defer e.traced.Store(0)
 	topt.Stop = func(i uint64, s *trace.State) bool {
-		if i&0xfff == 0 && time.Since(last) > progressEvery {
+		if i > 0 && i%traceProgressEvery == 0 {
+			e.traced.Store(i)
 			e.Progress(phase, k)
-			last = time.Now()
 		}
 		return stop != nil && stop(i, s)
 	}
@@ -134,6 +137,7 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	if err != nil {
 		return w, false, fmt.Errorf("trace compare: %w", err)
 	}
+
 	elapsed := time.Since(tc)
 	e.Logf("trace engine: %s after skipping %d states to %s; compared %d instructions in %s (%.0f/s), %d+%d repeated states and %d+%d REP iterations collapsed",
 		d.String(), skipped, PointName(from), d.Index, elapsed.Round(time.Millisecond), float64(d.Index)/max(elapsed.Seconds(), 1e-9), d.Dups[0], d.Dups[1], d.Reps[0], d.Reps[1])

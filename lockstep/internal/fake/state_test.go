@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -314,8 +315,25 @@ func TestBulkRead(t *testing.T) {
 	ctx := bounded(t, 5*time.Second)
 	for _, space := range []string{scenario.SpaceVirtual, scenario.SpacePhysical} {
 		mem := g.ReadRange(ctx, scenario.MemoryRange{HasAddress: true, Address: 0x100000, Length: guest.BulkThreshold, Space: space})
-		if mem.Err != nil || len(mem.Data) != guest.BulkThreshold || mem.Data[0] != 1 || mem.Data[1] != 2 || mem.Data[len(mem.Data)-1] != 3 {
-			t.Errorf("bulk read %s: %d bytes, %v", space, len(mem.Data), mem.Err)
+		if mem.Err != nil || mem.Data != nil || mem.Dump == "" {
+			t.Fatalf("bulk read %s: %d bytes in memory, dump %q, %v; want a dump file only", space, len(mem.Data), mem.Dump, mem.Err)
+		}
+		src, c, err := mem.Source()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first [2]byte
+		var last [1]byte
+		src.ReadAt(first[:], 0)
+		src.ReadAt(last[:], guest.BulkThreshold-1)
+		c.Close()
+		if src.Size() != guest.BulkThreshold || first != [2]byte{1, 2} || last[0] != 3 {
+			t.Errorf("bulk read %s: %d bytes, % x ... % x", space, src.Size(), first, last)
+		}
+		dump := mem.Dump
+		mem.Release()
+		if _, err := os.Stat(dump); !os.IsNotExist(err) {
+			t.Errorf("dump %s still there after Release: %v", dump, err)
 		}
 	}
 	if got := m.Commands(); !slices.Equal(got, []string{"memsave", "pmemsave"}) {

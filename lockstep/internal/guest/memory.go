@@ -1,11 +1,13 @@
 package guest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/rsp"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
@@ -20,8 +22,36 @@ type Memory struct {
 	Name  string
 	Space string
 	Addr  uint64
-	Data  []byte
-	Err   error
+	// Data holds a range read over RSP; a bulk range stays in the dump
+	// file Dump, which Source reads a chunk at a time and Release removes.
+	Data []byte
+	Dump string
+	Err  error
+}
+
+// Source opens the range's bytes for compare.MemoryFrom; close it after.
+func (m *Memory) Source() (compare.Source, io.Closer, error) {
+	if m.Dump == "" {
+		return bytes.NewReader(m.Data), io.NopCloser(nil), nil
+	}
+	f, err := os.Open(m.Dump)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return io.NewSectionReader(f, 0, fi.Size()), f, nil
+}
+
+// Release removes the range's dump file, if it has one.
+func (m *Memory) Release() {
+	if m.Dump != "" {
+		os.Remove(m.Dump)
+		m.Dump = ""
+	}
 }
 
 // ReadRange reads one memory range of a compare spec.
@@ -57,7 +87,7 @@ func (g *Guest) ReadRange(ctx context.Context, m scenario.MemoryRange) Memory {
 	}
 	switch {
 	case length >= BulkThreshold && g.M != nil:
-		mc.Data, mc.Err = g.BulkRead(ctx, mc.Space, mc.Addr, length)
+		mc.Dump, mc.Err = g.BulkDump(ctx, mc.Space, mc.Addr, length)
 	case mc.Space == scenario.SpacePhysical:
 		mc.Data, mc.Err = g.T.ReadPhysical(ctx, mc.Addr, int(length))
 	default:
@@ -66,17 +96,33 @@ func (g *Guest) ReadRange(ctx context.Context, m scenario.MemoryRange) Memory {
 	return mc
 }
 
-// BulkRead reads a large range through QMP pmemsave (physical) or memsave
-// (virtual), which QEMU writes at disk speed, instead of 2 KiB 'm' packets.
-func (g *Guest) BulkRead(ctx context.Context, space string, addr, n uint64) ([]byte, error) {
-	f := filepath.Join(g.Dir, fmt.Sprintf("%s-mem-%x.bin", g.Tag, addr))
+// BulkDump has QEMU write a large range to a new file in the run
+// directory through QMP pmemsave (physical) or memsave (virtual), at disk
+// speed instead of 2 KiB 'm' packets, and returns the file's path.
+func (g *Guest) BulkDump(ctx context.Context, space string, addr, n uint64) (string, error) {
+	f, err := os.CreateTemp(g.Dir, fmt.Sprintf("%s-mem-%x-*.bin", g.Tag, addr))
+	if err != nil {
+		return "", fmt.Errorf("guest %s: memory dump: %w", g.Name(), err)
+	}
+	name := f.Name()
+	f.Close()
 	cmd := "memsave"
 	if space == scenario.SpacePhysical {
 		cmd = "pmemsave"
 	}
-	args := map[string]any{"val": int64(addr), "size": int64(n), "filename": f}
+	args := map[string]any{"val": int64(addr), "size": int64(n), "filename": name}
 	if err := g.M.QMP(ctx, cmd, args, nil); err != nil {
-		return nil, fmt.Errorf("guest %s: %s %#x+%#x: %w", g.Name(), cmd, addr, n, err)
+		os.Remove(name)
+		return "", fmt.Errorf("guest %s: %s %#x+%#x: %w", g.Name(), cmd, addr, n, err)
+	}
+	return name, nil
+}
+
+// BulkRead reads a large range whole through BulkDump.
+func (g *Guest) BulkRead(ctx context.Context, space string, addr, n uint64) ([]byte, error) {
+	f, err := g.BulkDump(ctx, space, addr, n)
+	if err != nil {
+		return nil, err
 	}
 	defer os.Remove(f)
 	return os.ReadFile(f)

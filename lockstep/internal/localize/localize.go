@@ -236,7 +236,7 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 		return nil, nil
 	}
 	d := e.CallDivergence(k, idx, a, b,
-		fmt.Sprintf("localised %s (by function entry: different builds): %s", engine.Between(k), reason))
+		fmt.Sprintf("%s (localised by function entry %s: different builds)", reason, engine.Between(k)))
 	// The call path at the divergent call: rewind once more and stop there.
 	stacks, err := l.stacksAtCall(ctx, k, idx, fns)
 	switch {

@@ -106,7 +106,7 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff, w
 	}
 	id.CallPath = stacks
 	d := e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Instruction: id,
-		Summary: fmt.Sprintf("localised %s (by write watchpoint): write #%d to %s %s", engine.Between(k), idx+1, target, why)})
+		Summary: fmt.Sprintf("write #%d to %s %s (localised by write watchpoint %s)", idx+1, target, why, engine.Between(k))})
 	return []compare.Divergence{d}, nil
 }
 
