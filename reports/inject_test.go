@@ -38,8 +38,12 @@ func TestInjectionsRendered(t *testing.T) {
 				t.Errorf("%s: no %q in\n%s", f, want, out)
 			}
 		}
-		if f != FormatJSON && !strings.Contains(out, injectedNote) {
-			t.Errorf("%s: the injection is not marked deliberate", f)
+		note := injectedNote
+		if f == FormatText {
+			note = "(deliberate)"
+		}
+		if f != FormatJSON && !strings.Contains(out, note) {
+			t.Errorf("%s: the injection is not marked deliberate:\n%s", f, out)
 		}
 		if f == FormatText && !strings.Contains(out, "on the way to sync 2 (report)") {
 			t.Errorf("text: the injection does not name its sync point:\n%s", out)

@@ -127,7 +127,7 @@ func (t *textWriter) summary(r *lockstep.Result) {
 	}
 	t.table("  ", rows, false)
 	for _, in := range r.Injections {
-		kv("injected", p.warn(injectionLine(r, in))+" "+p.dim("("+injectedNote+")"))
+		kv("injected", p.warn(injectionLine(r, in))+" "+p.dim("(deliberate)"))
 	}
 	if s.First != nil {
 		kv("first", p.bold(firstLine(s.First)))
