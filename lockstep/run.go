@@ -16,6 +16,10 @@ import (
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
+// failedDetach bounds the attempt to restore an attached QEMU that the
+// run found dead or not answering.
+const failedDetach = 2 * time.Second
+
 // maxLocalizations bounds the localisations of one run between different
 // builds: each costs a replay of both guests.
 const maxLocalizations = 4
@@ -315,6 +319,13 @@ func (r *run) applyDeterminism(ctx context.Context) error {
 // best-effort detach, and recorded as killed.
 func (r *run) detach(ctx context.Context, i int, g *guest.Guest, failed bool) {
 	side := &r.res.Sides[i]
+	if failed {
+		// A QEMU that died or stopped answering will not answer now
+		// either: try, briefly, and leave it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, failedDetach)
+		defer cancel()
+	}
 	if err := g.Close(ctx); err != nil {
 		r.log.Warn("detach", "side", g.Name(), "err", err)
 		if !failed {
