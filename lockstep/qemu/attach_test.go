@@ -2,8 +2,10 @@ package qemu_test
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,17 +17,29 @@ import (
 
 // TestAttachExistingGDBStub: a QEMU started with its own gdbstub (-gdb) is
 // attached through that stub, which lockstep neither replaces nor stops;
-// one started without gets a private stub that Close stops; the process
-// lives on either way.
+// one started without gets a private stub that Close stops, through a
+// unix or a TCP QMP socket; the process lives on either way.
 func TestAttachExistingGDBStub(t *testing.T) {
 	qemutest.Require(t, "x86_64", "tcg")
 	kernel := qemutest.Guest(t, "demo-hang")
 	dir := qemutest.ShortDir(t)
-	for _, own := range []bool{true, false} {
+	for _, tc := range []struct{ own, tcp bool }{{true, false}, {false, false}, {false, true}} {
+		own := tc.own
 		qmp := filepath.Join(dir, "q.sock")
+		qmpArg := "unix:" + qmp + ",server=on,wait=off"
+		if tc.tcp {
+			// A free port, as far as anyone can know.
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			qmp = "tcp:" + l.Addr().String()
+			qmpArg = qmp + ",server=on,wait=off"
+			l.Close()
+		}
 		gdb := filepath.Join(dir, "own-gdb.sock")
 		args := []string{"-M", "pc", "-m", "64M", "-display", "none", "-nodefaults", "-kernel", kernel,
-			"-qmp", "unix:" + qmp + ",server=on,wait=off"}
+			"-qmp", qmpArg}
 		if own {
 			args = append(args, "-gdb", "unix:"+gdb+",server=on,wait=off")
 		}
@@ -69,7 +83,7 @@ func TestAttachExistingGDBStub(t *testing.T) {
 		if err := a.Close(ctx, true); err != nil {
 			t.Errorf("close: %v", err)
 		}
-		q, err := qemu.DialQMP(ctx, qmp, nil)
+		q, err := dialQMP(ctx, qmp)
 		if err != nil {
 			t.Fatalf("qmp after close: %v", err)
 		}
@@ -98,4 +112,18 @@ func TestAttachExistingGDBStub(t *testing.T) {
 		cancel()
 		kill()
 	}
+}
+
+// dialQMP connects to a QMP address as Attach takes it.
+func dialQMP(ctx context.Context, addr string) (*qemu.QMP, error) {
+	network := "unix"
+	if rest, ok := strings.CutPrefix(addr, "tcp:"); ok {
+		network, addr = "tcp", rest
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return qemu.ConnectQMP(ctx, c, nil)
 }
