@@ -120,3 +120,42 @@ func TestInjectHitCounting(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectReturnOfRecursiveCall: a return injection at a recursive
+// call fires when that call returns, not when a deeper call returns to
+// the same address (its stack pointer is not above the entry's).
+func TestInjectReturnOfRecursiveCall(t *testing.T) {
+	word := func(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+	entry := func(sp, ret uint64) fake.State {
+		return fake.State{PC: fakeCallee, Regs: map[string]uint64{"rsp": sp}, Mem: map[uint64][]byte{sp: word(ret)}}
+	}
+	sp := func(pc, sp uint64) fake.State { return fake.State{PC: pc, Regs: map[string]uint64{"rsp": sp}} }
+	st := []fake.State{
+		sp(fakeStart, 0x8000), {PC: 0x1100},
+		entry(0x7ff8, 0x1105), {PC: 0x3010}, // call 1, from the caller
+		entry(0x7ff0, 0x3015), {PC: 0x3010}, // call 2, recursive
+		entry(0x7fe8, 0x3015), {PC: 0x3001}, // call 3, recursive
+		sp(0x3015, 0x7ff0), {PC: 0x3016}, // call 3 returns
+		sp(0x3015, 0x7ff8), {PC: 0x3016}, // call 2 returns: here
+		sp(0x1105, 0x8000), {PC: fakeEnd}, {PC: fakeEnd + 1},
+	}
+	want := 10 // the state where call 2 returns
+	if st[want].PC != 0x3015 || st[want].Regs["rsp"] != 0x7ff8 {
+		t.Fatalf("state %d is %+v", want, st[want])
+	}
+	prog := fake.Program{States: st, End: fake.Exit}
+	body := "compare: {registers: [rbx]}\nsync:\n  - break: \"0x2000\"\nlocalize: {enabled: false}\n" +
+		"inject:\n  - {side: b, at: {return: \"0x3000\", hit: 2}, set: {rbx: 7}}\nexpect: diverge\n"
+	res, l, err := runFake(t, fakeCase{body: body, a: prog, b: prog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := l.Last(1)
+	w := tb.Writes()
+	if len(w) != 1 || w[0].At != want {
+		t.Fatalf("writes %+v, want one at state %d (call 2's return)", w, want)
+	}
+	if len(res.Injections) != 1 || res.Injections[0].PC.Addr != 0x3015 {
+		t.Errorf("injections %+v", res.Injections)
+	}
+}
