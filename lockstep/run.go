@@ -44,6 +44,9 @@ type run struct {
 	noteCount map[string]int
 	// injMu guards res.Injections: both sides inject concurrently.
 	injMu sync.Mutex
+	// hold is set when the run is to hold its first divergence for gdb
+	// (RunHold): the run directory outlives the run.
+	hold *holdFinding
 }
 
 // Run launches both guests of the scenario, drives them to every sync
@@ -54,6 +57,12 @@ type run struct {
 // OutcomeError.
 func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, error) {
 	r := newRun(sc, opts)
+	err := r.run(ctx)
+	return r.res, err
+}
+
+// run executes the run and sets its outcome.
+func (r *run) run(ctx context.Context) error {
 	err := r.execute(ctx)
 	if err != nil {
 		var se *ScenarioError
@@ -62,7 +71,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		}
 	}
 	r.finish(err)
-	return r.res, err
+	return err
 }
 
 // newRun prepares a run of sc: the result skeleton.
@@ -236,7 +245,7 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 			side.ExitCode = g.ExitStatus()
 		}
 	}
-	if !r.opts.Keep && r.dir != "" {
+	if !r.opts.Keep && r.dir != "" && r.hold == nil {
 		os.RemoveAll(r.dir)
 	}
 }

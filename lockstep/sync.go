@@ -72,6 +72,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 		w, err := r.eng.StepWindow(ctx, r.pair, k)
 		sr.Steps = w.Steps
 		r.record(k, w.Divergences)
+		r.holdInstruction(k, w.Divergences)
 		if err != nil {
 			return false, err
 		}
@@ -167,6 +168,7 @@ func (r *run) localize(ctx context.Context, k int, found []compare.Divergence) (
 		err = cerr
 	}
 	r.record(k, divs)
+	r.holdInstruction(k-1, divs)
 	return err
 }
 

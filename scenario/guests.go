@@ -13,12 +13,15 @@ import (
 var archRE = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 // archDefaults are the machine and CPU used when a guest of that arch sets
-// none. Other arches must set both.
+// none. Other arches must set both. The firmware is QEMU's own for each
+// (SeaBIOS, none on aarch64 virt with -kernel, OpenSBI on riscv64 virt,
+// s390-ccw.img, which -kernel bypasses); bios: none turns it off.
 var archDefaults = map[string][2]string{
 	"x86_64":  {DefaultMachine, DefaultCPU},
 	"i386":    {DefaultMachine, "qemu32"},
 	"aarch64": {"virt", "cortex-a57"},
 	"riscv64": {"virt", "rv64"},
+	"s390x":   {"s390-ccw-virtio", "qemu"},
 }
 
 func (b *builder) decodeGuests(p string, v *yaml.Node) {
@@ -293,7 +296,11 @@ func (b *builder) mergeGuest(i int) Guest {
 	dir := b.s.Dir
 	g.Kernel = resolvePath(dir, str("kernel", ""))
 	g.Initrd = resolvePath(dir, str("initrd", ""))
-	g.BIOS = resolvePath(dir, str("bios", ""))
+	if bios := str("bios", ""); bios == BIOSNone {
+		g.BIOS = BIOSNone
+	} else {
+		g.BIOS = resolvePath(dir, bios)
+	}
 	g.Symbols = resolvePath(dir, str("symbols", ""))
 	if g.Symbols == "" {
 		g.Symbols = g.Kernel

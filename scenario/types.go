@@ -19,6 +19,11 @@ const (
 	DefaultMaxWrites = 4096
 )
 
+// BIOSNone is the bios value that starts the machine with no firmware
+// (QEMU's -bios none): a keyword, not a path. A file called "none" is
+// spelled ./none.
+const BIOSNone = "none"
+
 // DefaultX86Args are the extra QEMU arguments an x86 guest gets when it sets
 // no args: the isa-debug-exit device the test guests use to exit.
 var DefaultX86Args = []string{"-device", "isa-debug-exit,iobase=0xf4,iosize=4"}
@@ -124,7 +129,8 @@ type Guest struct {
 	Accel   string
 	Memory  string
 	SMP     int
-	// Kernel, Initrd, BIOS and Symbols are absolute paths, or empty.
+	// Kernel, Initrd, BIOS and Symbols are absolute paths, or empty; BIOS
+	// may also be BIOSNone.
 	Kernel string
 	Initrd string
 	Append string

@@ -57,8 +57,13 @@ type Config struct {
 	// TraceObserver, when set, receives the figures of each trace
 	// comparison (benchmarks).
 	TraceObserver func(TraceStats)
-	Log           *slog.Logger
-	Recorder      Recorder
+	// TraceStopBefore makes TraceFrom leave the gdbstub pair stopped just
+	// before the divergent instruction, neither executing nor describing
+	// it (a hold for gdb): the Window's Steps is then the number of
+	// instructions before it, and its Divergences are empty.
+	TraceStopBefore bool
+	Log             *slog.Logger
+	Recorder        Recorder
 	// OnInject, when set, receives each fault injected into the run's
 	// own guests (not into replays).
 	OnInject func(Injected)

@@ -170,6 +170,10 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	if err != nil {
 		return w, false, err
 	}
+	if e.cfg.TraceStopBefore {
+		w.Steps = int(d.Index) - 1
+		return w, true, nil
+	}
 	// Execute the divergent instruction on both sides and compare, as
 	// LockstepSteps does after each step.
 	var regs [2]compare.Regs

@@ -139,6 +139,7 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 		return nil, err
 	}
 	g.Dir = l.Dir
+	g.Socket = inst.GDBSocket
 	// Guest.Close closes the gdbstub, then the process, then these.
 	for _, f := range transcripts {
 		g.OnClose(f)
