@@ -5,6 +5,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 )
 
 // Options tune a run. The zero value is usable.
@@ -24,6 +25,10 @@ type Options struct {
 	// NoTraceEngine compares step windows and localises through gdbstub
 	// single steps only, never with QEMU's instruction trace.
 	NoTraceEngine bool
+	// Symbols, when set, shares loaded symbol tables with the other runs
+	// that use the same cache (a suite's scenarios): each file is read
+	// once while it does not change.
+	Symbols *symbols.Cache
 
 	// launcher replaces QEMU (tests run the engine on fake targets).
 	launcher guest.Launcher

@@ -28,6 +28,7 @@ type htmlPage struct {
 	Sides                                    [2]htmlSide
 	First, FirstAnchor                       string
 	Localised                                string
+	Injected                                 []string
 	Counts                                   string
 	Reached                                  string
 	Syncs                                    []htmlSync
@@ -179,6 +180,9 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 		p.Verdict, p.VerdictClass = "PASS", "identical"
 	default:
 		p.Verdict, p.VerdictClass = "FAIL", "diverged"
+	}
+	for _, in := range r.Injections {
+		p.Injected = append(p.Injected, injectionLine(r, in)+" ("+injectedNote+")")
 	}
 	if s.Localised != nil {
 		p.Localised = firstLine(s.Localised)

@@ -42,6 +42,13 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	if d := s.Localised; d != nil {
 		fmt.Fprintf(&b, "**Localised** at %s: `%s`.\n\n", mdText(divWhere(d)), mdCode(d.Summary))
 	}
+	if len(r.Injections) > 0 {
+		fmt.Fprintf(&b, "**Injected** (%s):\n\n", injectedNote)
+		for _, in := range r.Injections {
+			fmt.Fprintf(&b, "- %s\n", mdText(injectionLine(r, in)))
+		}
+		b.WriteString("\n")
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "**Error:** %s\n\n", mdText(firstTextLine(r.Error)))
 	}

@@ -122,10 +122,13 @@ func (t *textWriter) summary(r *lockstep.Result) {
 			{pad("side "+[2]string{"a", "b"}[i], 8), nil},
 			{sideLabel(r, i), [2]style{p.a, p.b}[i]},
 			{sd.Accel, nil}, {sd.CPU, nil}, {sd.Machine, nil},
-			{baseName(sd.Kernel), nil}, {ver, nil},
+			{baseName(sd.Kernel), nil}, {attachedText(sd), nil}, {ver, nil},
 		})
 	}
 	t.table("  ", rows, false)
+	for _, in := range r.Injections {
+		kv("injected", p.warn(injectionLine(r, in))+" "+p.dim("(deliberate)"))
+	}
 	if s.First != nil {
 		kv("first", p.bold(firstLine(s.First)))
 	}
@@ -172,6 +175,11 @@ func (t *textWriter) details(r *lockstep.Result) {
 		t.line("%s", head)
 		if task := syncTask(sy); task != "" {
 			t.line("  %s", t.p.dim("task "+task))
+		}
+		for _, in := range r.Injections {
+			if in.Sync == sy.Index {
+				t.line("  %s %s", t.p.warn("[injected]"), injectionLine(r, in))
+			}
 		}
 		t.divergences(by[sy.Index])
 		if t.opt.Verbose && sy.Stats != nil && !hasKind(by[sy.Index], compare.KindStats) {

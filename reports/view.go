@@ -171,10 +171,25 @@ func sideLine(sd lockstep.Side) string {
 	add(sd.CPU)
 	add(sd.Machine)
 	add(baseName(sd.Kernel))
+	add(attachedText(sd))
 	if sd.Version != "" {
 		add("QEMU " + sd.Version)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// attachedText says that a side is a QEMU lockstep attached to (not
+// launched), and how it was left: "attached (QMP /run/a.qmp), left
+// running".
+func attachedText(sd lockstep.Side) string {
+	if sd.Attach == "" {
+		return ""
+	}
+	s := "attached (QMP " + sd.Attach + ")"
+	if sd.OnExit != "" {
+		s += ", left " + sd.OnExit
+	}
+	return s
 }
 
 func sideLabel(r *lockstep.Result, i int) string {
@@ -607,3 +622,29 @@ func syncTask(sy lockstep.SyncResult) string {
 func sameTask(a, b *compare.Task) bool {
 	return a.CPU == b.CPU && a.Comm == b.Comm && a.PID == b.PID && a.Context == b.Context
 }
+
+// injectionLine describes a fault injected into one side: "b: return of
+// alloc (call 3) set rax=0x0 at make_item+0x16 (alloc.c:63), on the way to
+// sync 2 (report)".
+func injectionLine(r *lockstep.Result, in lockstep.Injection) string {
+	s := fmt.Sprintf("%s: %s set %s", in.Side, in.Where, in.Set)
+	if pc := in.PC.String(); in.PC.Addr != 0 || in.PC.Symbol != "" {
+		s += " at " + pc
+	}
+	name := ""
+	if in.Sync >= 0 && in.Sync < len(r.Syncs) {
+		name = fmt.Sprintf("sync %d (%s)", in.Sync+1, r.Syncs[in.Sync].Break)
+	}
+	switch {
+	case name == "":
+	case strings.HasPrefix(in.Where, "sync point"):
+		s += ", after comparing " + name
+	default:
+		s += ", on the way to " + name
+	}
+	return s
+}
+
+// InjectedNote is the line that tells how to read divergences after an
+// injection.
+const injectedNote = "deliberate: divergences after it are its consequences"

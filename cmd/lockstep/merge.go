@@ -11,7 +11,8 @@ import (
 
 // mergeFlags are the flags of `lockstep merge`.
 type mergeFlags struct {
-	outDir string
+	outDir   string
+	baseline string
 }
 
 func newMergeCommand(s streams) *cobra.Command {
@@ -28,13 +29,17 @@ reports, which are copied to DIR/scenarios.
 A scenario planned by the suite but reported by no shard (a killed shard) is
 missing, not passed. Exit status: 0 only when every scenario passed, 1 when
 one failed, had a scenario error or is missing, 3 when the only failures
-were infrastructure failures.`,
+were infrastructure failures. --baseline DIR compares the merged result
+with a previous one and reports only what changed; the status is then 1
+for a new failure or a missing scenario, 3 for a scenario without a
+verdict, 0 otherwise (docs/ci.md).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMerge(s, f, args)
 		},
 	}
 	cmd.Flags().StringVarP(&f.outDir, "output", "o", "lockstep-merged", "directory of the merged outputs (not one of the shard directories)")
+	cmd.Flags().StringVar(&f.baseline, "baseline", "", "compare with a previous suite or merge output (DIR or its index.json) and report only what changed")
 	return cmd
 }
 
@@ -48,6 +53,12 @@ func runMerge(s streams, f mergeFlags, dirs []string) error {
 			return withCode(exitUsage, fmt.Errorf("merge: -o %s is one of the shard directories", f.outDir))
 		}
 	}
+	var base *suite.Index
+	if f.baseline != "" {
+		if base, err = suite.ReadBaseline(f.baseline); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
 	x, err := suite.Merge(dirs, f.outDir)
 	if err != nil {
 		return withCode(exitInfra, err)
@@ -58,6 +69,9 @@ func runMerge(s streams, f mergeFlags, dirs []string) error {
 	fmt.Fprintf(s.out, "%d scenarios: %s\nmerged: %s\n", len(x.Planned), countsLine(x), f.outDir)
 	if len(x.Planned) == 0 {
 		return withCode(exitMismatch, fmt.Errorf("merge: no scenarios found in %v", dirs))
+	}
+	if base != nil {
+		return compareBaseline(s, base, f.baseline, x, f.outDir)
 	}
 	return suiteExit(x)
 }

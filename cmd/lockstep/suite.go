@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/lockstep-dev/lockstep/lockstep"
 	"github.com/lockstep-dev/lockstep/lockstep/suite"
@@ -28,6 +29,7 @@ type suiteFlags struct {
 	keep       bool
 	verbose    bool
 	runDir     string
+	baseline   string
 }
 
 func newSuiteCommand(s streams) *cobra.Command {
@@ -44,7 +46,10 @@ CI_NODE_INDEX/CI_NODE_TOTAL, or Kubernetes' JOB_COMPLETION_INDEX with
 
 Exit status: 0 when every scenario of the shard passed, 1 when one failed
 or had a scenario error, 2 for a usage or scenario-file error, 3 when the
-only failures were infrastructure failures.`,
+only failures were infrastructure failures. With --baseline the status
+is about the changes (docs/ci.md): 1 for a new failure or a missing
+scenario, 3 when a scenario has no verdict (infrastructure), 0 otherwise,
+even when failures known from the baseline remain.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSuite(cmd, s, f, args)
@@ -63,6 +68,7 @@ only failures were infrastructure failures.`,
 	fl.BoolVar(&f.keep, "keep", false, "keep every run directory")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines to stderr; verbose reports")
 	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directories (default: $TMPDIR)")
+	fl.StringVar(&f.baseline, "baseline", "", "compare with a previous suite or merge output (DIR or its index.json) and report only what changed")
 	return cmd
 }
 
@@ -96,6 +102,12 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 			return withCode(exitUsage, err)
 		}
 	}
+	var base *suite.Index
+	if f.baseline != "" {
+		if base, err = suite.ReadBaseline(f.baseline); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
 	selected := suite.Select(plan.Names(), shard, durations)
 	if f.list {
 		for _, n := range selected {
@@ -110,6 +122,14 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 	}
 	if f.verbose {
 		opts.Run.Logger = slog.New(slog.NewTextHandler(s.err, nil))
+	} else if isTerminal(s.err) {
+		// One line per running scenario, redrawn; plain lines otherwise
+		// (and with -v, whose log lines would break the redrawing).
+		width := 80
+		if w, _, err := term.GetSize(int(s.err.(*os.File).Fd())); err == nil {
+			width = w
+		}
+		opts.Reporter = suite.NewLive(s.err, width, len(selected))
 	}
 	fmt.Fprintf(s.err, "suite %s: shard %s: %d of %d scenarios, -j %d\n", plan.Name, shard, len(selected), len(plan.Entries), f.jobs)
 	x, err := suite.Run(cmd.Context(), plan, selected, opts)
@@ -117,7 +137,35 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 		return withCode(exitInfra, err)
 	}
 	fmt.Fprintf(s.out, "%s\nindex: %s\n", countsLine(x), f.outDir+"/"+suite.IndexFile)
+	if base != nil {
+		return compareBaseline(s, base, f.baseline, x, f.outDir)
+	}
 	return suiteExit(x)
+}
+
+// compareBaseline compares x with the baseline base, writes
+// baseline.json and baseline.md into dir, prints the changes and returns
+// the exit status of a baseline comparison: 1 for a new failure or a
+// missing scenario, 3 for an infrastructure failure or when every
+// scenario was skipped, else 0.
+func compareBaseline(s streams, base *suite.Index, baseName string, x *suite.Index, dir string) error {
+	c := suite.CompareBaseline(base, x, baseName)
+	if err := suite.WriteBaseline(dir, c); err != nil {
+		return withCode(exitInfra, err)
+	}
+	if err := suite.RenderBaselineText(s.out, c); err != nil {
+		return withCode(exitInfra, err)
+	}
+	fmt.Fprintf(s.out, "changes: %s, %s\n", dir+"/"+suite.BaselineMarkdown, dir+"/"+suite.BaselineJSON)
+	switch {
+	case c.Regressed():
+		return withCode(exitMismatch, fmt.Errorf("suite %s: %d new failures, %d missing against the baseline", x.Suite, c.Counts[suite.ChangeNew], c.Missing))
+	case c.Infra > 0:
+		return withCode(exitInfra, fmt.Errorf("suite %s: no new failures against the baseline, but %d scenarios without a verdict (infrastructure)", x.Suite, c.Infra))
+	case len(x.Results) > 0 && x.Counts[suite.StatusPassed]+x.Counts[suite.StatusFailed]+x.Counts[suite.StatusScenario] == 0:
+		return withCode(exitInfra, fmt.Errorf("suite %s: %s: no scenario ran on this machine", x.Suite, countsLine(x)))
+	}
+	return nil
 }
 
 // suiteShard is --shard, else the CI environment, else everything.
@@ -134,7 +182,7 @@ func suiteShard(f suiteFlags) (suite.Shard, error) {
 
 func countsLine(x *suite.Index) string {
 	var parts []string
-	for _, st := range []suite.Status{suite.StatusPassed, suite.StatusFailed, suite.StatusScenario, suite.StatusInfra, suite.StatusMissing} {
+	for _, st := range []suite.Status{suite.StatusPassed, suite.StatusFailed, suite.StatusScenario, suite.StatusInfra, suite.StatusMissing, suite.StatusSkipped} {
 		if n := x.Counts[st]; n > 0 || st == suite.StatusPassed {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
@@ -151,6 +199,10 @@ func suiteExit(x *suite.Index) error {
 		return withCode(exitMismatch, fmt.Errorf("suite %s: %s", x.Suite, countsLine(x)))
 	case c[suite.StatusInfra] > 0:
 		return withCode(exitInfra, fmt.Errorf("suite %s: %s", x.Suite, countsLine(x)))
+	case c[suite.StatusPassed] == 0 && c[suite.StatusSkipped] > 0:
+		// Every scenario skipped: nothing compared is not a pass. (A
+		// shard with no scenario at all passes: the merge judges.)
+		return withCode(exitInfra, fmt.Errorf("suite %s: %s: no scenario ran on this machine", x.Suite, countsLine(x)))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,19 +52,38 @@ func TestSuiteShards(t *testing.T) {
 	tmp := t.TempDir()
 
 	whole := filepath.Join(tmp, "whole")
-	code, out, errOut := cli(t, append([]string{"suite", "-j", "2", "--run-dir", runDir, "-o", whole}, files...)...)
+	code, out, errOut := cli(t, append([]string{"suite", "-j", "2", "--shard", "1/1", "--run-dir", runDir, "-o", whole}, files...)...)
 	if code != 0 {
 		t.Fatalf("unsharded suite: status %d\n%s\n%s", code, out, errOut)
+	}
+	// Not a terminal: plain progress lines, one start and one end each.
+	if n := strings.Count(errOut, "\nstart  "); n != len(files) || strings.Contains(errOut, "\x1b[") {
+		t.Errorf("progress on a pipe: %d start lines for %d scenarios, or escape sequences:\n%s", n, len(files), errOut)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// Each shard picks its shard the way one CI engine makes it: the
+	// GitHub workflow passes --shard, GitLab's parallel: sets
+	// CI_NODE_INDEX/CI_NODE_TOTAL, a Kubernetes Indexed Job sets
+	// JOB_COMPLETION_INDEX (0-based) and the manifest LOCKSTEP_SHARD_TOTAL
+	// (docs/ci).
+	engines := []struct {
+		flags []string
+		env   []string
+	}{
+		{[]string{"--shard", "1/3"}, nil},
+		{nil, []string{"CI_NODE_INDEX=2", "CI_NODE_TOTAL=3"}},
+		{nil, []string{"JOB_COMPLETION_INDEX=2", "LOCKSTEP_SHARD_TOTAL=3"}},
+	}
 	var dirs []string
 	var cmds []*exec.Cmd
-	for i := 1; i <= 3; i++ {
-		dir := filepath.Join(tmp, "shard"+strconv.Itoa(i))
+	for i, e := range engines {
+		dir := filepath.Join(tmp, "shard"+strconv.Itoa(i+1))
 		dirs = append(dirs, dir)
-		cmd := cliProcess(ctx, append([]string{"suite", "-j", "1", "--shard", strconv.Itoa(i) + "/3", "--run-dir", runDir, "-o", dir}, files...)...)
+		args := append(append([]string{"suite", "-j", "1", "--run-dir", runDir, "-o", dir}, e.flags...), files...)
+		cmd := cliProcess(ctx, args...)
+		cmd.Env = append(withoutShardEnv(cmd.Env), e.env...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -75,10 +95,13 @@ func TestSuiteShards(t *testing.T) {
 		}
 	}
 	selected := 0
-	for _, d := range dirs {
+	for i, d := range dirs {
 		x, err := suite.ReadIndex(filepath.Join(d, suite.IndexFile))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if x.Shard != (suite.Shard{Index: i + 1, Total: 3}) {
+			t.Errorf("%s: shard %s, want %d/3", d, x.Shard, i+1)
 		}
 		selected += len(x.Selected)
 	}
@@ -126,6 +149,62 @@ func TestSuiteShards(t *testing.T) {
 		}
 	}
 	qemutest.NoQEMUUnder(t, runDir)
+	// The real runs' JUnit, per scenario and merged, is valid for Jenkins.
+	single, _ := filepath.Glob(filepath.Join(whole, "*.xml"))
+	if len(single) != len(files) {
+		t.Errorf("%d JUnit files for %d scenarios", len(single), len(files))
+	}
+	validateJUnit(t, append(single, filepath.Join(merged, suite.MergedJUnit))...)
+
+	// The merge against the unsharded run as its baseline: nothing
+	// changed, localisations included.
+	code, out, errOut = cli(t, append([]string{"merge", "--baseline", whole, "-o", filepath.Join(tmp, "vs-whole")}, dirs...)...)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d scenarios, %d unchanged\n", len(files), len(files))) {
+		t.Errorf("merge --baseline of the same suite: status %d\n%s\n%s", code, out, errOut)
+	}
+	localized := 0
+	for _, r := range want.Results {
+		if r.Localized != "" {
+			localized++
+		}
+	}
+	if localized == 0 {
+		t.Errorf("no scenario recorded a localisation: %+v", want.Results)
+	}
+}
+
+// validateJUnit checks files against the bundled Jenkins xunit JUnit
+// schema with xmllint, skipping when xmllint is missing.
+func validateJUnit(t *testing.T, files ...string) {
+	t.Helper()
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		// Not a skip: the rest of the test ran (lockstep/suite
+		// TestJUnitSchema skips for it).
+		t.Log("xmllint not found (apt-get install libxml2-utils): the JUnit files are not validated against the Jenkins xunit schema")
+		return
+	}
+	schema := filepath.Join(qemutest.Root(t), "testdata", "junit", "jenkins-junit.xsd")
+	for _, f := range files {
+		if out, err := exec.Command(xmllint, "--noout", "--schema", schema, f).CombinedOutput(); err != nil {
+			t.Errorf("%s does not validate against the Jenkins xunit JUnit schema: %v\n%s", f, err, out)
+		}
+	}
+}
+
+// withoutShardEnv drops the shard variables of the CI running the tests
+// (a GitLab runner sets CI_NODE_INDEX) from env.
+func withoutShardEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "CI_NODE_INDEX", "CI_NODE_TOTAL", "JOB_COMPLETION_INDEX", "LOCKSTEP_SHARD_TOTAL":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // TestSuiteKilledShard kills a shard's process in its second scenario:
@@ -209,5 +288,49 @@ func TestSuiteUsage(t *testing.T) {
 				t.Errorf("status %d, want %d; stderr:\n%s", code, tt.code, errOut)
 			}
 		})
+	}
+}
+
+// TestSuiteOptional: an optional scenario whose QEMU is missing is
+// skipped and says why; a suite in which every scenario was skipped exits
+// 3 (nothing compared is not a pass), the empty shard of the same suite
+// exits 0, and the same scenario not optional is an infrastructure
+// failure. No QEMU starts.
+func TestSuiteOptional(t *testing.T) {
+	t.Parallel()
+	qemutest.Guest(t, "demo-good")
+	tmp := t.TempDir()
+	suiteFile := func(optional bool) string {
+		f := filepath.Join(tmp, fmt.Sprintf("opt-%v.yaml", optional))
+		y := fmt.Sprintf("name: opt\nmatrix:\n  - template: %s\n    name: no-qemu\n    optional: %v\n    qemu: [%s]\n",
+			scenarioPath(t, "demo-self.yaml"), optional, filepath.Join(tmp, "nope", "qemu-system-x86_64"))
+		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	opt, notOpt := suiteFile(true), suiteFile(false)
+	code, out, errOut := cli(t, "suite", "--shard", "1/1", "--run-dir", tmp, "-o", filepath.Join(tmp, "o1"), opt)
+	if code != exitInfra || !strings.Contains(out, "0 passed, 1 skipped") || !strings.Contains(errOut, "no scenario ran") || !strings.Contains(errOut, "optional, cannot run here") {
+		t.Errorf("all skipped: status %d, want %d\n%s\n%s", code, exitInfra, out, errOut)
+	}
+	code, out, errOut = cli(t, "suite", "--shard", "1/1", "--baseline", filepath.Join(tmp, "o1"), "--run-dir", tmp, "-o", filepath.Join(tmp, "o1b"), opt)
+	if code != exitInfra || !strings.Contains(out, "1 scenarios, 1 unchanged") || !strings.Contains(errOut, "no scenario ran") {
+		t.Errorf("all skipped, against a baseline where it was skipped too: status %d, want %d\n%s\n%s", code, exitInfra, out, errOut)
+	}
+	codes := map[int]int{}
+	for i := 1; i <= 2; i++ {
+		code, out, errOut := cli(t, "suite", "--shard", fmt.Sprintf("%d/2", i), "--run-dir", tmp, "-o", filepath.Join(tmp, fmt.Sprint("s", i)), opt)
+		codes[code]++
+		if code != 0 && code != exitInfra {
+			t.Errorf("shard %d/2: status %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	if codes[0] != 1 || codes[exitInfra] != 1 {
+		t.Errorf("two shards of one skipped scenario: statuses %v, want one empty shard 0 and one 3", codes)
+	}
+	code, out, errOut = cli(t, "suite", "--shard", "1/1", "--run-dir", tmp, "-o", filepath.Join(tmp, "o2"), notOpt)
+	if code != exitInfra || !strings.Contains(out, "1 infra") {
+		t.Errorf("not optional: status %d, want %d with 1 infra\n%s\n%s", code, exitInfra, out, errOut)
 	}
 }

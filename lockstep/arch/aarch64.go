@@ -3,6 +3,7 @@ package arch
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"golang.org/x/arch/arm64/arm64asm"
 )
@@ -29,6 +30,22 @@ func init() {
 		MaxCallLen: 4,
 		Link:       "x30",
 		DWARFRegs:  aarch64DWARF(),
+		RetRegs:    []string{"x0"}, // x1 too for 128-bit values
+		// x8 (indirect result), the temporaries x9-x18, the callee-saved
+		// x19-x29 and the return address in x30 (code of the caller, which
+		// moves between builds).
+		EntryScratch: []string{"x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17", "x18",
+			"x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29", "x30"},
+		StackAlign:  16,
+		StatusFlags: map[string][]string{"cpsr": {"N", "Z", "C", "V"}},
+		FallThrough: aarch64FallThrough,
+		LiveArgs: func(code []byte, pc uint64, callee func(uint64) ([]bool, bool)) []bool {
+			return liveArgs(8, 0, aarch64Flow, code, pc, callee)
+		},
+		WatchBefore: true,
+		// AAPCS64: x29 points at {previous x29, x30}.
+		FrameRecord: &FrameLayout{PrevFP: 0, RetAddr: 8},
+		BreakKind:   4,
 	}, "arm64")
 }
 
@@ -52,7 +69,7 @@ func disasmAArch64(code []byte, pc uint64, sym func(uint64) string) (string, int
 	if err != nil {
 		return "", 0, fmt.Errorf("aarch64 at %#x: %w: %w", pc, ErrDecode, err)
 	}
-	text := arm64asm.GNUSyntax(inst)
+	text := a64NameSysRegs(inst, strings.TrimSpace(arm64asm.GNUSyntax(inst)))
 	if sym != nil {
 		for _, a := range inst.Args {
 			if a == nil {

@@ -44,7 +44,8 @@ type DisasmFunc func(code []byte, pc uint64, sym func(uint64) string) (text stri
 
 // Arch describes one guest architecture.
 type Arch struct {
-	// Name is the canonical name: "x86_64", "i386" or "aarch64".
+	// Name is the canonical name: "x86_64", "i386", "aarch64", "riscv64"
+	// or "s390x".
 	Name string
 	// PC, SP and FP name the program counter, stack pointer and frame
 	// pointer as target.xml names them.
@@ -99,6 +100,30 @@ type Arch struct {
 	// when the gdbstub has no such register. The return-address column
 	// (x86-64's 16) maps to the PC.
 	DWARFRegs []string
+	// WatchBefore is true when the gdbstub reports a write watchpoint hit
+	// before the store executes (pc at the store, memory unchanged): the
+	// store must be stepped over, with the watchpoint removed, before the
+	// new value can be read. x86 and s390x stop after the store.
+	WatchBefore bool
+	// FrameRecord is where a frame-pointer chain keeps the caller's frame
+	// pointer and the return address, as offsets from the frame pointer;
+	// nil when the ABI has no frame-pointer chain (s390x).
+	FrameRecord *FrameLayout
+	// BreakKind is the kind (instruction length) sent with Z0/Z1, as gdb
+	// sends it: 1 on x86, 4 on aarch64 and riscv64 (gdb sends 2 at a
+	// compressed instruction; QEMU's TCG ignores the kind), 2 on s390x.
+	BreakKind int
+	// BackChain, when not nil, is the s390x stack back chain: each frame's
+	// stack pointer points at the caller's stack pointer (when the code is
+	// built with -mbackchain), and the return address is saved at
+	// RetAddr from it.
+	BackChain *FrameLayout
+}
+
+// FrameLayout gives the offsets, from a frame's base register, of the
+// caller's saved frame pointer (or back chain) and the return address.
+type FrameLayout struct {
+	PrevFP, RetAddr int64
 }
 
 // FlagBit returns the named bit of the flags register reg, matching both

@@ -19,7 +19,11 @@ func TestLookup(t *testing.T) {
 		{"i386", "i386", false},
 		{"aarch64", "aarch64", false},
 		{"arm64", "aarch64", false},
-		{"riscv:rv64", "", true},
+		{"riscv:rv64", "riscv64", false},
+		{"riscv64", "riscv64", false},
+		{"s390:64-bit", "s390x", false},
+		{"s390x", "s390x", false},
+		{"mips", "", true},
 		{"", "", true},
 	}
 	for _, tc := range tests {
@@ -48,6 +52,46 @@ func TestArchFields(t *testing.T) {
 	a, _ := Lookup("aarch64")
 	if a.PC != "pc" || a.SP != "sp" || a.FP != "x29" || a.Link != "x30" {
 		t.Errorf("aarch64 = %+v", a)
+	}
+	tests := []struct {
+		name, pc, sp, fp, link, args, ret string
+		ptr                               int
+		big, watchBefore                  bool
+		kind                              int
+		frame                             *FrameLayout
+	}{
+		{"x86_64", "rip", "rsp", "rbp", "", "rdi rsi rdx rcx r8 r9", "rax", 8, false, false, 1, &FrameLayout{0, 8}},
+		{"aarch64", "pc", "sp", "x29", "x30", "x0 x1 x2 x3 x4 x5 x6 x7", "x0", 8, false, true, 4, &FrameLayout{0, 8}},
+		{"riscv64", "pc", "sp", "fp", "ra", "a0 a1 a2 a3 a4 a5 a6 a7", "a0", 8, false, true, 4, &FrameLayout{-16, -8}},
+		{"s390x", "pswa", "r15", "r11", "r14", "r2 r3 r4 r5 r6", "r2", 8, true, false, 2, nil},
+	}
+	for _, tc := range tests {
+		a, err := Lookup(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fmt.Sprint(a.PC, a.SP, a.FP, a.Link, strings.Join(a.ArgRegs, " "), strings.Join(a.RetRegs, " "),
+			a.PtrSize, a.BigEndian, a.WatchBefore, a.BreakKind, a.FrameRecord)
+		want := fmt.Sprint(tc.pc, tc.sp, tc.fp, tc.link, tc.args, tc.ret, tc.ptr, tc.big, tc.watchBefore, tc.kind, tc.frame)
+		if got != want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, want)
+		}
+		if a.Disasm == nil || a.CallBefore == nil || a.FallThrough == nil || a.LiveArgs == nil || a.StackAlign == 0 {
+			t.Errorf("%s: missing Disasm, CallBefore, FallThrough, LiveArgs or StackAlign", tc.name)
+		}
+		for _, r := range a.EntryScratch {
+			if r == a.SP || r == a.PC {
+				t.Errorf("%s: EntryScratch holds %s", tc.name, r)
+			}
+			for _, x := range a.ArgRegs {
+				if r == x {
+					t.Errorf("%s: EntryScratch holds argument register %s", tc.name, r)
+				}
+			}
+		}
+	}
+	if s, _ := Lookup("s390x"); s.BackChain == nil || s.BackChain.RetAddr != 112 {
+		t.Errorf("s390x BackChain = %+v", s.BackChain)
 	}
 }
 
@@ -242,5 +286,44 @@ func TestX86FallThrough(t *testing.T) {
 				t.Errorf("X86FallThrough(% x) = %#x, %v; want %#x, %v", tt.code, next, ok, tt.next, tt.ok)
 			}
 		})
+	}
+}
+
+// TestSpecialEncodings checks instructions the x/arch decoders lack or
+// misread: riscv's privileged returns and unimp, and s390x's zero halfword.
+func TestSpecialEncodings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		arch string
+		code []byte
+		text string
+		n    int
+		fall bool
+	}{
+		{"riscv64", []byte{0x73, 0x00, 0x20, 0x30}, "mret", 4, false},
+		{"riscv64", []byte{0x73, 0x00, 0x50, 0x10}, "wfi", 4, false},
+		{"riscv64", []byte{0x73, 0x00, 0x00, 0x12}, "sfence.vma", 4, true},
+		{"riscv64", []byte{0x00, 0x00}, "unimp", 2, false},
+		{"riscv64", []byte{0x73, 0x10, 0x00, 0xc0}, "unimp", 4, false},
+		{"riscv64", []byte{0x82, 0x80}, "ret", 2, false},
+		{"riscv64", []byte{0x01, 0x00}, "nop", 2, true},
+		{"aarch64", []byte{0x1f, 0x20, 0x03, 0xd5}, "nop", 4, true},
+		{"s390x", []byte{0x07, 0x07}, "nopr %r7", 2, true},
+	}
+	for _, tc := range tests {
+		a, _ := Lookup(tc.arch)
+		text, n, err := a.Disasm(tc.code, 0x1000, nil)
+		if err != nil || text != tc.text || n != tc.n {
+			t.Errorf("%s % x: Disasm = %q, %d, %v; want %q, %d", tc.arch, tc.code, text, n, err, tc.text, tc.n)
+		}
+		next, ok := a.FallThrough(tc.code, 0x1000)
+		if ok != tc.fall || ok && next != 0x1000+uint64(tc.n) {
+			t.Errorf("%s %s: FallThrough = %#x, %v; want %v", tc.arch, tc.text, next, ok, tc.fall)
+		}
+	}
+	if s, _ := Lookup("s390x"); true {
+		if _, _, err := s.Disasm([]byte{0, 0}, 0x1000, nil); err == nil {
+			t.Error("s390x: the zero halfword decoded")
+		}
 	}
 }

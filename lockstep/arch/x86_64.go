@@ -40,6 +40,9 @@ func init() {
 		CallBefore: func(code []byte) bool { return x86CallBefore(code, 64) },
 		MaxCallLen: 15,
 		LiveArgs:   X86LiveArgs,
+		// The return address sits above the saved rbp.
+		FrameRecord: &FrameLayout{PrevFP: 0, RetAddr: 8},
+		BreakKind:   1,
 		FallThrough: func(code []byte, pc uint64) (uint64, bool) {
 			return X86FallThrough(code, pc, 64)
 		},
@@ -57,8 +60,10 @@ func init() {
 		Disasm: func(code []byte, pc uint64, sym func(uint64) string) (string, int, error) {
 			return DisasmX86(code, pc, 32, sym)
 		},
-		CallBefore: func(code []byte) bool { return x86CallBefore(code, 32) },
-		MaxCallLen: 15,
+		CallBefore:  func(code []byte) bool { return x86CallBefore(code, 32) },
+		FrameRecord: &FrameLayout{PrevFP: 0, RetAddr: 4},
+		BreakKind:   1,
+		MaxCallLen:  15,
 		FallThrough: func(code []byte, pc uint64) (uint64, bool) {
 			return X86FallThrough(code, pc, 32)
 		},

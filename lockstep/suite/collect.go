@@ -23,6 +23,11 @@ type Entry struct {
 	Scenario *scenario.Scenario
 	// Expanded is the scenario's YAML when a matrix produced it.
 	Expanded []byte
+	// Optional scenarios (a suite file's optional: list or a matrix with
+	// optional: true) are StatusSkipped, not failed, when this machine
+	// cannot run them: their QEMU binary is missing or KVM is
+	// unavailable. Other failures count as usual.
+	Optional bool
 }
 
 // Plan is the full list of a suite's scenarios, before sharding.
@@ -55,8 +60,8 @@ func Collect(args []string) (*Plan, error) {
 		seen[e.Name] = e.File
 		p.Entries = append(p.Entries, e)
 	}
-	var addFiles func(dir string, args []string, fromSuite bool)
-	addFiles = func(dir string, args []string, fromSuite bool) {
+	var addFiles func(dir string, args []string, fromSuite, optional bool)
+	addFiles = func(dir string, args []string, fromSuite, optional bool) {
 		for _, a := range args {
 			if dir != "" {
 				a = abs(dir, a)
@@ -76,7 +81,8 @@ func Collect(args []string) (*Plan, error) {
 					if p.Name == "" {
 						p.Name = sf.Name
 					}
-					addFiles(sf.Dir, sf.Scenarios, true)
+					addFiles(sf.Dir, sf.Scenarios, true, false)
+					addFiles(sf.Dir, sf.Optional, true, true)
 					for _, m := range sf.Matrix {
 						exp, err := Expand(sf.Dir, m)
 						if err != nil {
@@ -89,7 +95,7 @@ func Collect(args []string) (*Plan, error) {
 								errs = append(errs, fmt.Errorf("%s: matrix scenario %s: %w", m.Pos, x.Name, err))
 								continue
 							}
-							add(Entry{Name: x.Name, File: m.Pos.String(), Scenario: sc, Expanded: x.YAML})
+							add(Entry{Name: x.Name, File: m.Pos.String(), Scenario: sc, Expanded: x.YAML, Optional: m.Optional})
 						}
 					}
 					continue
@@ -99,11 +105,11 @@ func Collect(args []string) (*Plan, error) {
 					errs = append(errs, err)
 					continue
 				}
-				add(Entry{Name: sc.Name, File: f, Scenario: sc})
+				add(Entry{Name: sc.Name, File: f, Scenario: sc, Optional: optional})
 			}
 		}
 	}
-	addFiles("", args, false)
+	addFiles("", args, false, false)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -14,6 +14,13 @@ import (
 // docBlock returns the first fenced yaml block after marker in docs/ci.md.
 func docBlock(t *testing.T, marker string) string {
 	t.Helper()
+	return docFence(t, marker, "yaml")
+}
+
+// docFence returns the first fenced block in language lang after marker
+// in docs/ci.md.
+func docFence(t *testing.T, marker, lang string) string {
+	t.Helper()
 	data, err := os.ReadFile("../../docs/ci.md")
 	if err != nil {
 		t.Fatal(err)
@@ -24,14 +31,15 @@ func docBlock(t *testing.T, marker string) string {
 		t.Fatalf("docs/ci.md lacks %q", marker)
 	}
 	s = s[i:]
-	start := strings.Index(s, "```yaml\n")
+	fence := "```" + lang + "\n"
+	start := strings.Index(s, fence)
 	if start < 0 {
-		t.Fatalf("no yaml block after %q", marker)
+		t.Fatalf("no %s block after %q", lang, marker)
 	}
-	s = s[start+len("```yaml\n"):]
+	s = s[start+len(fence):]
 	end := strings.Index(s, "\n```")
 	if end < 0 {
-		t.Fatalf("unterminated yaml block after %q", marker)
+		t.Fatalf("unterminated %s block after %q", lang, marker)
 	}
 	return s[:end+1]
 }

@@ -24,7 +24,10 @@ type File struct {
 	Name string
 	// Scenarios are files, directories or globs, relative to Dir.
 	Scenarios []string
-	Matrix    []Matrix
+	// Optional are scenarios like Scenarios that are skipped, not
+	// failed, where this machine cannot run them (see Entry.Optional).
+	Optional []string
+	Matrix   []Matrix
 }
 
 // Matrix expands one template scenario over guest fields. Every
@@ -39,7 +42,9 @@ type Matrix struct {
 	Side string
 	// Axes are the fields and their values, in MatrixFields order.
 	Axes []Axis
-	Pos  scenario.Position
+	// Optional marks the expanded scenarios optional (Entry.Optional).
+	Optional bool
+	Pos      scenario.Position
 }
 
 // Axis is one matrix field and its values.
@@ -101,6 +106,8 @@ func ParseFile(path string, data []byte) (*File, error) {
 			f.Name = scalar(v, add)
 		case "scenarios":
 			f.Scenarios = strings1(v, add)
+		case "optional":
+			f.Optional = strings1(v, add)
 		case "matrix":
 			if v.Kind != yaml.SequenceNode {
 				add(v, "matrix is a list of {template, name, side, kernel, cpu, accel, qemu, machine}")
@@ -110,13 +117,13 @@ func ParseFile(path string, data []byte) (*File, error) {
 				f.Matrix = append(f.Matrix, parseMatrix(path, m, add))
 			}
 		default:
-			add(k, "unknown key %q (valid: name, scenarios, matrix)", k.Value)
+			add(k, "unknown key %q (valid: name, scenarios, optional, matrix)", k.Value)
 		}
 	}
 	if f.Name == "" {
 		add(root, "name is required")
 	}
-	if len(f.Scenarios) == 0 && len(f.Matrix) == 0 {
+	if len(f.Scenarios) == 0 && len(f.Optional) == 0 && len(f.Matrix) == 0 {
 		add(root, "a suite needs scenarios or a matrix")
 	}
 	if len(errs) > 0 {
@@ -138,6 +145,13 @@ func parseMatrix(path string, n *yaml.Node, add func(*yaml.Node, string, ...any)
 			m.Template = scalar(v, add)
 		case k.Value == "name":
 			m.Name = scalar(v, add)
+		case k.Value == "optional":
+			switch b := scalar(v, add); b {
+			case "true", "false":
+				m.Optional = b == "true"
+			default:
+				add(v, "optional must be true or false, not %q", b)
+			}
 		case k.Value == "side":
 			m.Side = scalar(v, add)
 			if !slices.Contains([]string{"a", "b", "both"}, m.Side) {
@@ -150,7 +164,7 @@ func parseMatrix(path string, n *yaml.Node, add func(*yaml.Node, string, ...any)
 			}
 			axes[k.Value] = vals
 		default:
-			add(k, "unknown key %q in matrix (valid: template, name, side, %s)", k.Value, strings.Join(MatrixFields, ", "))
+			add(k, "unknown key %q in matrix (valid: template, name, side, optional, %s)", k.Value, strings.Join(MatrixFields, ", "))
 		}
 	}
 	if m.Template == "" {

@@ -21,7 +21,7 @@ var indexHTML = template.Must(template.New("index").Funcs(template.FuncMap{
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lockstep suite {{.Suite}}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-.passed{background:#e6ffe6}.failed{background:#ffe6e6}.infra,.scenario,.missing{background:#fff5d6}</style></head>
+.passed{background:#e6ffe6}.failed{background:#ffe6e6}.infra,.scenario,.missing{background:#fff5d6}.skipped{background:#eee}</style></head>
 <body><h1>lockstep suite {{.Suite}}: {{if .Passed}}passed{{else}}failed{{end}}</h1>
 <p>{{len .Planned}} scenarios: {{counts .}}</p>
 {{range .Notes}}<p><em>{{.}}</em></p>

@@ -30,6 +30,7 @@ const (
 	StatusInfra    Status = "infra"    // infrastructure failure: QEMU missing or dead, timeout
 	StatusScenario Status = "scenario" // a problem in the scenario found at run time
 	StatusMissing  Status = "missing"  // planned but never reported (a killed shard)
+	StatusSkipped  Status = "skipped"  // optional, and this machine cannot run it (no KVM, no such QEMU)
 )
 
 // Index is a suite's (or a shard's, or a merge's) JSON index.
@@ -69,7 +70,11 @@ type ScenarioResult struct {
 	// the first one's summary.
 	Divergences int    `json:"divergences"`
 	First       string `json:"first_divergence,omitempty"`
-	Error       string `json:"error,omitempty"`
+	// Localized is where localisation put the first divergence: the
+	// first divergent instruction's summary and location, when one was
+	// found (baselines compare it).
+	Localized string `json:"localized,omitempty"`
+	Error     string `json:"error,omitempty"`
 	// Attempts is 1 plus the infrastructure retries.
 	Attempts int           `json:"attempts"`
 	Shard    string        `json:"shard,omitempty"`
@@ -79,9 +84,10 @@ type ScenarioResult struct {
 	Reports map[string]string `json:"reports,omitempty"`
 }
 
-// Passed reports whether every planned scenario passed.
+// Passed reports whether every planned scenario passed, optional ones
+// skipped aside, and at least one ran: nothing compared is not a pass.
 func (x *Index) Passed() bool {
-	return len(x.Planned) > 0 && x.Counts[StatusPassed] == len(x.Planned)
+	return x.Counts[StatusPassed] > 0 && x.Counts[StatusPassed]+x.Counts[StatusSkipped] == len(x.Planned)
 }
 
 func (x *Index) count() {

@@ -68,6 +68,9 @@ func scenarioJUnit(dir string, r ScenarioResult) ([]reports.JUnitSuite, error) {
 	case StatusInfra, StatusScenario, StatusMissing:
 		s.Errors = 1
 		c.Error = &reports.JUnitMessage{Message: msg, Type: string(r.Status)}
+	case StatusSkipped:
+		s.Skipped = 1
+		c.Skipped = &reports.JUnitMessage{Message: msg, Type: string(r.Status)}
 	}
 	s.Cases = []reports.JUnitCase{c}
 	return []reports.JUnitSuite{s}, nil

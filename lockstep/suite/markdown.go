@@ -14,7 +14,7 @@ import (
 const MarkdownCap = 65536
 
 var statusIcon = map[Status]string{
-	StatusPassed: "✅", StatusFailed: "❌", StatusInfra: "⚠️", StatusScenario: "🛑", StatusMissing: "❓",
+	StatusPassed: "✅", StatusFailed: "❌", StatusInfra: "⚠️", StatusScenario: "🛑", StatusMissing: "❓", StatusSkipped: "⏭️",
 }
 
 // RenderMarkdown writes a summary of x that fits a pull-request comment:
@@ -88,7 +88,7 @@ func RenderMarkdown(w io.Writer, dir string, x *Index, limit int) error {
 
 func countsText(x *Index) string {
 	var parts []string
-	for _, st := range []Status{StatusPassed, StatusFailed, StatusScenario, StatusInfra, StatusMissing} {
+	for _, st := range []Status{StatusPassed, StatusFailed, StatusScenario, StatusInfra, StatusMissing, StatusSkipped} {
 		if n := x.Counts[st]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}

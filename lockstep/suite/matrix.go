@@ -119,8 +119,11 @@ func sanitize(v string) string {
 	}, v)
 }
 
+// abs resolves p against dir, unless it is absolute or starts with an
+// environment variable ("${HOME}/..."), which the scenario's parser
+// expands.
 func abs(dir, p string) string {
-	if filepath.IsAbs(p) {
+	if filepath.IsAbs(p) || strings.HasPrefix(p, "$") {
 		return p
 	}
 	return filepath.Join(dir, p)

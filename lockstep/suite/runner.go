@@ -11,7 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
+	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/reports"
 )
 
@@ -35,11 +38,15 @@ type Options struct {
 	// Shard is recorded in the index; the caller selects the entries.
 	Shard Shard
 	// Run is the base of every scenario's lockstep.Options (RunDir, Keep,
-	// Logger); Progress is set per scenario.
+	// Logger); Progress is set per scenario. Run.Symbols is a new cache
+	// shared by the suite's scenarios when nil.
 	Run lockstep.Options
-	// Progress receives one plain line per scenario started and finished;
-	// nil discards.
+	// Progress receives one plain line per scenario started and finished
+	// when Reporter is nil; nil discards.
 	Progress io.Writer
+	// Reporter shows progress (a Live display on a terminal); nil is a
+	// Plain one on Progress.
+	Reporter Reporter
 	// RunFunc replaces lockstep.Run.
 	RunFunc RunFunc
 }
@@ -63,6 +70,14 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.Reporter == nil {
+		o.Reporter = NewPlain(o.Progress)
+	}
+	defer o.Reporter.Close()
+	if o.Run.Symbols == nil {
+		// One vmlinux named by many scenarios is read once.
+		o.Run.Symbols = symbols.NewCache()
 	}
 	if o.Shard.Total == 0 {
 		o.Shard = All
@@ -98,9 +113,7 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 		if ctx.Err() != nil {
 			break
 		}
-		mu.Lock()
-		fmt.Fprintf(o.Progress, "start  %s\n", name)
-		mu.Unlock()
+		o.Reporter.Start(name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -110,7 +123,7 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 			defer mu.Unlock()
 			done++
 			x.Results = append(x.Results, r)
-			fmt.Fprintf(o.Progress, "%-6s %s (%s, %d/%d)%s\n", r.Status, name, r.Duration.Round(time.Millisecond), done, len(selected), firstOf(r))
+			o.Reporter.Finish(r, done, len(selected))
 			if err := WriteIndex(o.OutDir, x); err != nil && writeErr == nil {
 				writeErr = err
 			}
@@ -152,8 +165,10 @@ func runOne(ctx context.Context, e Entry, o Options) ScenarioResult {
 	start := time.Now()
 	var res *lockstep.Result
 	var err error
+	run := o.Run
+	run.Progress = func(u lockstep.Progress) { o.Reporter.Update(e.Name, u) }
 	for sr.Attempts = 1; ; sr.Attempts++ {
-		res, err = o.RunFunc(ctx, e, o.Run)
+		res, err = o.RunFunc(ctx, e, run)
 		if classify(res, err) != StatusInfra || sr.Attempts > o.RetryInfra || ctx.Err() != nil {
 			break
 		}
@@ -163,6 +178,10 @@ func runOne(ctx context.Context, e Entry, o Options) ScenarioResult {
 	if err != nil {
 		sr.Error = err.Error()
 	}
+	if e.Optional && sr.Status == StatusInfra && (errors.Is(err, qemu.ErrNotFound) || errors.Is(err, qemu.ErrKVMUnavailable)) {
+		sr.Status, sr.Error = StatusSkipped, "optional, cannot run here: "+sr.Error
+		return sr
+	}
 	if res != nil {
 		sr.Outcome, sr.Expect = string(res.Outcome), res.Expect
 		for _, d := range res.Divergences {
@@ -171,6 +190,9 @@ func runOne(ctx context.Context, e Entry, o Options) ScenarioResult {
 					sr.First = d.Summary
 				}
 				sr.Divergences++
+				if sr.Localized == "" && d.Kind == compare.KindInstruction {
+					sr.Localized = localized(d)
+				}
 			}
 		}
 		files, werr := reports.WriteAll(o.OutDir, sanitize(e.Name), o.Formats, res, reports.Options{Verbose: o.Verbose})
@@ -199,4 +221,20 @@ func classify(res *lockstep.Result, err error) Status {
 		return StatusPassed
 	}
 	return StatusFailed
+}
+
+// localized names an instruction divergence for a baseline comparison:
+// its summary and each side's location.
+func localized(d compare.Divergence) string {
+	loc := func(l compare.Location) string {
+		if l.Symbol != "" {
+			return fmt.Sprintf("%s+%#x", l.Symbol, l.Offset)
+		}
+		return fmt.Sprintf("%#x", l.Addr)
+	}
+	where := loc(d.PC[0])
+	if b := loc(d.PC[1]); b != where {
+		where += " / " + b
+	}
+	return fmt.Sprintf("%s (at %s)", d.Summary, where)
 }

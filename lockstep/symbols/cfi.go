@@ -93,11 +93,47 @@ func (c *CFITable) Lookup(pc uint64) (row CFIRow, ok bool) {
 	if err != nil || fc == nil {
 		return CFIRow{}, false
 	}
-	row = CFIRow{CFA: convRule(fc.CFA), Regs: make(map[uint64]CFIRule, len(fc.Regs)), RA: fc.RetAddrReg}
+	cfa := fc.CFA
+	if cfa.Rule == dwframe.RuleUndefined && (cfa.Reg != 0 || cfa.Offset != 0) {
+		// DW_CFA_def_cfa_register (and _offset) define a register+offset
+		// CFA; delve sets only the fields, leaving the rule undefined when
+		// the CIE starts with them (riscv64's GCC CIE does).
+		cfa.Rule = dwframe.RuleCFA
+	}
+	row = CFIRow{CFA: convRule(cfa), Regs: make(map[uint64]CFIRule, len(fc.Regs)), RA: fc.RetAddrReg}
 	for r, rule := range fc.Regs {
 		row.Regs[r] = convRule(rule)
+		if rule.Rule == dwframe.RuleUndefined && restored(fde, pc, r) {
+			row.Regs[r] = CFIRule{Kind: CFISame}
+		}
 	}
 	return row, true
+}
+
+// maxRestoreScan bounds how many earlier rows restored looks at.
+const maxRestoreScan = 4096
+
+// restored reports whether reg, undefined at pc, had a rule at an earlier
+// address of the FDE: then the undefined rule is delve's rendering of a
+// DW_CFA_restore of a register the CIE gives no rule (the epilogues of
+// aarch64, riscv64 and s390x restore x30, ra and r14 so), and the register
+// holds its value again: the same value, not an outermost frame's
+// undefined return address.
+func restored(fde *dwframe.FrameDescriptionEntry, pc, reg uint64) bool {
+	step := uint64(1)
+	if fde.CIE != nil && fde.CIE.CodeAlignmentFactor > 0 {
+		step = fde.CIE.CodeAlignmentFactor
+	}
+	for a, n := fde.Begin(), 0; a < pc && n < maxRestoreScan; a, n = a+step, n+1 {
+		fc, err := fde.EstablishFrame(a)
+		if err != nil || fc == nil {
+			return false
+		}
+		if r, ok := fc.Regs[reg]; ok && r.Rule != dwframe.RuleUndefined {
+			return true
+		}
+	}
+	return false
 }
 
 func convRule(r dwframe.DWRule) CFIRule {
@@ -127,6 +163,13 @@ func ParseCFI(data []byte, order binary.ByteOrder, ptrSize int, ehFrameAddr uint
 			c, err = nil, fmt.Errorf("cfi: malformed section: %v", r)
 		}
 	}()
+	if order == binary.BigEndian {
+		// delve's parser reads little-endian only (s390x is big-endian).
+		if data, err = swapCFI(data, ptrSize, ehFrameAddr != 0); err != nil {
+			return nil, fmt.Errorf("cfi: %w", err)
+		}
+		order = binary.LittleEndian
+	}
 	fdes, err := dwframe.Parse(data, order, 0, ptrSize, ehFrameAddr)
 	if err != nil {
 		return nil, fmt.Errorf("cfi: %w", err)

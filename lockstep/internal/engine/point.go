@@ -69,6 +69,7 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 		}
 		return pt, nil
 	}
+	sp = e.notWhereInjected(p, k, sp, arr)
 	var caps [2]*capture
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		c, err := e.capture(ctx, g, sp)
@@ -189,6 +190,9 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 		d.PC = pcs
 		divs = append(divs, e.At(k, d))
 	}
+	for _, n := range registerSets(p, caps) {
+		e.note("%s", n)
+	}
 	ropt := e.regOptions(p, sp.Compare)
 	ropt.Symbolize = e.symbolizers(p)
 	regDiffs, info := e.abiFilter(p, sp, pcs, [2]compareRegs{compareRegs(caps[0].regs), compareRegs(caps[1].regs)},
@@ -240,6 +244,66 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 	return divs, uncompared
 }
 
+// registerSets takes out of both captures the registers that only one
+// side's target description has (two CPU models of one architecture:
+// aarch64 max has SVE's z, p, ffr and vg where cortex-a57 has v0-v31) and
+// those neither side could read (the gdbstub refused them), and says so,
+// once per set: notes that do not name the sync point, so a run records
+// each once. A register both sides have but only one could read stays, and
+// is reported as unavailable on that side.
+func registerSets(p guest.Pair, caps [2]*capture) []string {
+	var only [2][]string
+	var unreadable []string
+	has := [2]map[string]bool{{}, {}}
+	for i, c := range caps {
+		for _, n := range c.regs.Names {
+			has[i][n] = true
+		}
+	}
+	drop := map[string]bool{}
+	for i, c := range caps {
+		for _, n := range c.regs.Names {
+			switch _, read := c.regs.Values[n]; {
+			case !has[1-i][n]:
+				only[i] = append(only[i], n)
+				drop[n] = true
+			case i == 0 && !read:
+				if _, read1 := caps[1].regs.Values[n]; !read1 {
+					unreadable = append(unreadable, n)
+					drop[n] = true
+				}
+			}
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	for _, c := range caps {
+		c.regs.Names = slices.DeleteFunc(slices.Clone(c.regs.Names), func(n string) bool { return drop[n] })
+	}
+	var notes []string
+	for i, names := range only {
+		if len(names) > 0 {
+			notes = append(notes, fmt.Sprintf("registers only side %s has: %s: the two CPU models' register sets differ; not compared",
+				p[i].Name(), nameList(names)))
+		}
+	}
+	if len(unreadable) > 0 {
+		notes = append(notes, fmt.Sprintf("registers neither side's gdbstub would read: %s; not compared", nameList(unreadable)))
+	}
+	return notes
+}
+
+// nameList lists names, the first 8 of a longer list followed by how many
+// more there are.
+func nameList(names []string) string {
+	const show = 8
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more (%d)", strings.Join(names[:show], ", "), len(names)-show, len(names))
+}
+
 // compareMemory compares one range as read on both sides, a chunk at a
 // time (a bulk range is read from its two dump files, never whole), and
 // says whether its differences are all learned noise.
@@ -269,6 +333,10 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// canonicalGroups are the register groups every architecture has, if
+// perhaps empty on a CPU model (no vector registers on riscv64 without V).
+var canonicalGroups = map[string]bool{"general": true, "float": true, "vector": true, "system": true}
+
 // RegNames expands a compare spec's register list (names and target.xml
 // groups) through a layout, minus whole-register ignores.
 func RegNames(l *rsp.Layout, spec scenario.CompareSpec) ([]string, error) {
@@ -290,7 +358,7 @@ func RegNames(l *rsp.Layout, spec scenario.CompareSpec) ([]string, error) {
 			continue
 		}
 		group := l.Group(want)
-		if len(group) == 0 {
+		if len(group) == 0 && !canonicalGroups[strings.ToLower(want)] {
 			return nil, fmt.Errorf("%q is neither a register nor a register group of %s", want, l.Arch)
 		}
 		for _, reg := range group {

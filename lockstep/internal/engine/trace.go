@@ -28,8 +28,18 @@ func (e *Engine) Traceable(p guest.Pair) bool {
 	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
 		return false
 	}
+	if len(e.sc.Inject) > 0 {
+		// The traced pairs are relaunched and never injected.
+		return false
+	}
+	for _, sp := range e.sc.Sync {
+		if sp.Now {
+			// A point where the guests stand has no place in a trace.
+			return false
+		}
+	}
 	for _, g := range p {
-		if g.Spec.Accel != scenario.AccelTCG || g.Spec.Arch != "x86_64" {
+		if g.IsAttached() || g.Spec.Accel != scenario.AccelTCG || g.Spec.Arch != "x86_64" {
 			return false
 		}
 		if g.M != nil && !versionAtLeast(g.M.Version(), 7, 2) {
@@ -159,6 +169,10 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	prev, err := e.reachTraced(ctx, p, d, names)
 	if err != nil {
 		return w, false, err
+	}
+	if e.cfg.TraceStopBefore {
+		w.Steps = int(d.Index) - 1
+		return w, true, nil
 	}
 	// Execute the divergent instruction on both sides and compare, as
 	// LockstepSteps does after each step.

@@ -44,6 +44,7 @@ type vm struct {
 	node      string            // block node of the scratch qcow2 ("" until blockdev-add)
 	snapshots []snapshot
 	commands  []string
+	writes    []Write
 }
 
 // Breakpoint is a breakpoint or watchpoint inserted into a fake target.

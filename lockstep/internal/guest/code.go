@@ -130,7 +130,7 @@ func (g *Guest) InsnBefore(addr uint64, mode int) (uint64, string, []byte, bool)
 
 // profilingHooks are call targets compiled into function entries that
 // neither read nor clobber arguments.
-var profilingHooks = map[string]bool{"__fentry__": true, "mcount": true, "__cyg_profile_func_enter": true}
+var profilingHooks = map[string]bool{"__fentry__": true, "mcount": true, "_mcount": true, "__cyg_profile_func_enter": true}
 
 // maxLiveDepth bounds how many calls deep LiveArgs follows.
 const maxLiveDepth = 4

@@ -37,8 +37,15 @@ type Guest struct {
 	// Dir is where the guest's scratch files go (bulk memory reads,
 	// checkpoint images): the run directory.
 	Dir string
+	// Socket is the path of the gdbstub's unix socket, "" when the target
+	// is not reached through one (the fake).
+	Socket string
 
-	bps      map[uint64]rsp.BreakKind
+	bps map[uint64]rsp.BreakKind
+	// sstep is the single-step mask found on an attached guest, to put
+	// back when detaching; sstepSet whether lockstep changed it.
+	sstep    uint64
+	sstepSet bool
 	exited   bool
 	exitCode int
 	lastPC   uint64
@@ -91,9 +98,14 @@ func (g *Guest) Name() string {
 // OnClose registers f to run when the guest is closed (transcripts).
 func (g *Guest) OnClose(f func() error) { g.closers = append(g.closers, f) }
 
-// Close detaches and tears the guest down. It never leaves QEMU running.
+// Close detaches and tears the guest down. It never leaves QEMU running
+// that lockstep started; a QEMU lockstep attached to keeps running, with
+// lockstep's breakpoints removed and its single-step mask restored.
 func (g *Guest) Close(ctx context.Context) error {
 	var errs []error
+	if g.T != nil && g.IsAttached() {
+		errs = append(errs, g.restore(ctx))
+	}
 	if g.T != nil {
 		if err := g.T.Close(); !errors.Is(err, rsp.ErrClosed) {
 			errs = append(errs, err)
@@ -122,14 +134,23 @@ func (g *Guest) Symbolize(addr uint64) (compare.Location, bool) {
 // stripped of Spec.SourceStrip). The first Loc loads the DWARF index.
 func (g *Guest) Loc(addr uint64) compare.Location { return g.loc(addr, addr) }
 
-// ReturnLoc is Loc for a return address: symbol+offset of ret itself, and
-// the source line of the call before it (ret-1), as gdb shows a caller's
-// frame; the line after the call would be wrong.
+// ReturnLoc is Loc for a return address: ret as an offset in the function
+// of the call before it (ret-1), with that call's source line, as gdb
+// shows a caller's frame; the line after the call would be wrong, and so
+// would the next function when the call (to a noreturn function) ends its
+// caller.
 func (g *Guest) ReturnLoc(ret uint64) compare.Location {
 	if ret == 0 {
 		return g.Loc(ret)
 	}
-	return g.loc(ret, ret-1)
+	// The function is the call's (ret-1): after a call to a noreturn
+	// function at the end of its caller, ret is the next function's start.
+	l := g.loc(ret-1, ret-1)
+	if l.Symbol != "" {
+		l.Offset++
+	}
+	l.Addr = ret
+	return l
 }
 
 // loc symbolises addr, with the source line of src.
@@ -205,6 +226,20 @@ func (g *Guest) RemoveAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Detach removes every breakpoint lockstep put in the guest with Insert
+// (watchpoints are inserted, and removed, by their own users) and closes lockstep's gdbstub connection without a 'D' packet,
+// which would resume the VM (PROTOCOL.md §2): the guest stays stopped
+// where it is, and QEMU's gdbstub, which serves one client at a time,
+// accepts the next client (gdb) on the same socket. The process keeps
+// running until Close.
+func (g *Guest) Detach(ctx context.Context) error {
+	err := g.RemoveAll(ctx)
+	if cerr := g.T.Close(); cerr != nil && !errors.Is(cerr, rsp.ErrClosed) {
+		err = errors.Join(err, fmt.Errorf("guest %s: close gdbstub: %w", g.Name(), cerr))
+	}
+	return err
+}
+
 // Breakpoints returns the breakpoints in place, by address.
 func (g *Guest) Breakpoints() map[uint64]rsp.BreakKind { return maps.Clone(g.bps) }
 
@@ -213,8 +248,8 @@ func (g *Guest) HasBreakpoint(addr uint64) bool { _, ok := g.bps[addr]; return o
 
 // bpSize is the "kind" argument of Z packets: 1 on x86, 4 on aarch64.
 func (g *Guest) bpSize() int {
-	if g.Arch != nil && g.Arch.Name == "aarch64" {
-		return 4
+	if g.Arch != nil && g.Arch.BreakKind > 0 {
+		return g.Arch.BreakKind
 	}
 	return 1
 }

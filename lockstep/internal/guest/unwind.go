@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/arch"
 )
 
 const (
@@ -72,11 +73,13 @@ func (g *Guest) Backtrace(ctx context.Context) (frames []compare.Frame, note str
 			break
 		}
 		npc := next.regs[a.PC]
-		if npc == 0 || g.Syms == nil || !g.Syms.IsText(npc) {
+		if npc == 0 || g.Syms == nil || !g.Syms.IsText(npc) && (next.signal || !g.Syms.IsText(npc-1)) {
 			break
 		}
-		if next.regs[a.SP] <= st.regs[a.SP] && !next.signal {
-			break // the stack only grows back up; anything else is a loop
+		if nsp, sp := next.regs[a.SP], st.regs[a.SP]; (nsp < sp || nsp == sp && (a.Link == "" || npc == st.regs[a.PC])) && !next.signal {
+			// The stack only grows back up; anything else is a loop. With a
+			// link register a leaf's caller has the same stack pointer.
+			break
 		}
 		loc := g.ReturnLoc(npc)
 		if next.signal {
@@ -157,39 +160,46 @@ func (g *Guest) coreRegisters(ctx context.Context) (map[string]uint64, error) {
 	return out, nil
 }
 
-// walkFrames follows the frame-pointer chain. At a function's first
-// instruction the frame is not yet set up: the return address is at the
-// stack pointer (or in the link register) and fp still belongs to the
-// caller.
+// walkFrames follows the frame-pointer chain (Arch.FrameRecord), or on
+// s390x the stack back chain (Arch.BackChain, present when the guest is
+// built with -mbackchain). At a function's first instruction the frame is
+// not yet set up: the return address is at the stack pointer (or in the
+// link register) and fp still belongs to the caller. In a leaf function
+// that keeps its return address in the link register and sets up no frame
+// record, the chain starts at its caller's record: the link register,
+// when it holds a return address into another function that the chain
+// does not give first, is the innermost caller.
 //
 // caller is true when pc is a return address in a caller frame, where
 // the frame is always set up.
 func (g *Guest) walkFrames(ctx context.Context, pc, sp, fp uint64, get func(string) uint64, caller bool) ([]compare.Frame, bool) {
 	a := g.Arch
 	ps := uint64(a.PtrSize)
+	base := fp
+	switch {
+	case a.FrameRecord != nil:
+	case a.BackChain != nil:
+		base = sp
+	default:
+		return nil, false
+	}
 	var out []compare.Frame
 	var ret uint64
 	l, _ := g.Symbolize(pc)
+	atEntry := !caller && l.Symbol != "" && l.Offset == 0
+	s390Ret, s390Base, s390OK := g.s390xInnermost(ctx, l, sp, get, caller)
 	switch {
-	case caller:
-		next, rv, err := g.frameAt(ctx, fp)
-		if err != nil || !g.isReturn(ctx, rv) {
-			return nil, false
-		}
-		ret = rv
-		if next != 0 && (next <= fp || next-fp > maxFrameGap) {
-			return []compare.Frame{{Location: g.ReturnLoc(ret)}}, true
-		}
-		fp = next
-	case l.Symbol != "" && l.Offset == 0 && a.Link != "":
+	case s390OK:
+		ret, base = s390Ret, s390Base
+	case atEntry && a.Link != "":
 		ret = get(a.Link)
-	case l.Symbol != "" && l.Offset == 0:
+	case atEntry:
 		w, err := g.readWord(ctx, sp)
 		if err != nil {
 			return nil, false
 		}
 		ret = w
-	case l.Symbol != "" && l.Offset == 1 && a.Name == "x86_64":
+	case !caller && l.Symbol != "" && l.Offset == 1 && a.Name == "x86_64":
 		// After "push %rbp", before "mov %rsp,%rbp".
 		w, err := g.readWord(ctx, sp+ps)
 		if err != nil {
@@ -197,48 +207,148 @@ func (g *Guest) walkFrames(ctx context.Context, pc, sp, fp uint64, get func(stri
 		}
 		ret = w
 	default:
-		next, rv, err := g.frameAt(ctx, fp)
-		if err != nil || !g.isReturn(ctx, rv) {
+		next, rv, err := g.frameAt(ctx, base)
+		chainOK := err == nil && g.isReturn(ctx, rv)
+		if link, ok := g.leafLink(ctx, pc, get, caller); ok && (!chainOK || link != rv) {
+			// A leaf: the chain starts at the caller's record, which fp
+			// points at unless the leaf made a record of its own.
+			ret = link
+			if !chainOK {
+				base = g.leafCallerFP(ctx, base)
+			}
+			break
+		}
+		if !chainOK {
 			return nil, false
 		}
 		ret = rv
-		if next != 0 && (next <= fp || next-fp > maxFrameGap) {
+		if next != 0 && (next <= base || next-base > maxFrameGap) {
 			return []compare.Frame{{Location: g.ReturnLoc(ret)}}, true
 		}
-		fp = next
+		base = next
 	}
 	for len(out) < maxFrames {
 		if !g.isReturn(ctx, ret) {
 			break
 		}
 		out = append(out, compare.Frame{Location: g.ReturnLoc(ret)})
-		if fp == 0 {
+		if base == 0 {
 			break
 		}
-		next, rv, err := g.frameAt(ctx, fp)
+		next, rv, err := g.frameAt(ctx, base)
 		if err != nil {
 			break
 		}
 		ret = rv
-		if next != 0 && (next <= fp || next-fp > maxFrameGap) {
+		if next != 0 && (next <= base || next-base > maxFrameGap) {
 			if g.isReturn(ctx, ret) {
 				out = append(out, compare.Frame{Location: g.ReturnLoc(ret)})
 			}
 			break
 		}
-		fp = next
+		base = next
 	}
 	return out, len(out) > 0
 }
 
-// frameAt reads the saved frame pointer and return address of the frame at fp.
-func (g *Guest) frameAt(ctx context.Context, fp uint64) (next, ret uint64, err error) {
-	ps := g.Arch.PtrSize
-	b, err := g.T.ReadMemory(ctx, fp, 2*ps)
-	if err != nil {
-		return 0, 0, err
+// leafLink returns the link register when it holds a plausible return
+// address into a function other than pc's: in the innermost frame of an
+// architecture with a link register, that is the return address of a leaf
+// that has not saved it (after a call, the link register points into the
+// function itself).
+func (g *Guest) leafLink(ctx context.Context, pc uint64, get func(string) uint64, caller bool) (uint64, bool) {
+	a := g.Arch
+	if caller || a.Link == "" || g.Syms == nil {
+		return 0, false
 	}
-	return g.Word(b[:ps]), g.Word(b[ps:]), nil
+	link := get(a.Link)
+	if link == 0 || !g.isReturn(ctx, link) {
+		return 0, false
+	}
+	here, ok1 := g.Syms.Symbolize(pc)
+	there, ok2 := g.Syms.Symbolize(link - 1)
+	if !ok1 || !ok2 || here.Symbol == "" || here.Symbol == there.Symbol && here.Addr-here.Offset == there.Addr-there.Offset {
+		return 0, false
+	}
+	return link, true
+}
+
+// s390xInnermost finds, on s390x, the innermost frame's return address and
+// its caller's stack pointer (the base of the back chain from there) by
+// reading the function's code up to pc (arch.S390XFrame): r14, or the slot
+// of the caller's register save area the prologue saved it to. Caller
+// frames' return addresses are in their callers' save areas, found through
+// the back chain.
+func (g *Guest) s390xInnermost(ctx context.Context, l compare.Location, sp uint64, get func(string) uint64, caller bool) (ret, callerSP uint64, ok bool) {
+	if caller || g.Arch.Name != "s390x" || l.Symbol == "" || l.Offset > 1<<16 || g.Syms == nil {
+		return 0, 0, false
+	}
+	start := l.Addr - l.Offset
+	code, err := g.Syms.ReadAt(start, int(l.Offset))
+	if err != nil {
+		if code, err = g.T.ReadMemory(ctx, start, int(l.Offset)); err != nil {
+			return 0, 0, false
+		}
+	}
+	delta, off, saved, ok := arch.S390XFrame(code)
+	if !ok {
+		return 0, 0, false
+	}
+	callerSP = sp - uint64(delta)
+	ret = get(g.Arch.Link)
+	if saved {
+		if ret, err = g.readWord(ctx, callerSP+uint64(off)); err != nil {
+			return 0, 0, false
+		}
+	}
+	return ret, callerSP, true
+}
+
+// leafCallerFP returns the caller's frame pointer in a leaf whose frame
+// pointer points at a frame of its own without the return address: GCC's
+// riscv leaf functions save only the caller's fp, just below their own
+// (where a full record has the return address). 0 when there is none.
+func (g *Guest) leafCallerFP(ctx context.Context, fp uint64) uint64 {
+	r := g.Arch.FrameRecord
+	if r == nil || r.PrevFP >= 0 {
+		return 0
+	}
+	w, err := g.readWord(ctx, fp-uint64(g.Arch.PtrSize))
+	if err != nil || w <= fp || w-fp > maxFrameGap {
+		return 0
+	}
+	if _, rv, err := g.frameAt(ctx, w); err != nil || rv != 0 && !g.isReturn(ctx, rv) {
+		return 0
+	}
+	return w
+}
+
+// frameAt reads, for the frame whose base (frame pointer, or s390x stack
+// pointer) is base, the caller's base and the return address: from the
+// frame record at base (Arch.FrameRecord), or through the back chain: the
+// caller's stack pointer at base, the return address in the caller's
+// register save area (Arch.BackChain).
+func (g *Guest) frameAt(ctx context.Context, base uint64) (next, ret uint64, err error) {
+	a := g.Arch
+	ps := int64(a.PtrSize)
+	switch {
+	case a.FrameRecord != nil:
+		r := a.FrameRecord
+		lo := min(r.PrevFP, r.RetAddr)
+		b, err := g.T.ReadMemory(ctx, base+uint64(lo), int(max(r.PrevFP, r.RetAddr)-lo+ps))
+		if err != nil {
+			return 0, 0, err
+		}
+		return g.Word(b[r.PrevFP-lo : r.PrevFP-lo+ps]), g.Word(b[r.RetAddr-lo : r.RetAddr-lo+ps]), nil
+	case a.BackChain != nil:
+		next, err := g.readWord(ctx, base+uint64(a.BackChain.PrevFP))
+		if err != nil || next == 0 {
+			return 0, 0, err
+		}
+		ret, err := g.readWord(ctx, next+uint64(a.BackChain.RetAddr))
+		return next, ret, err
+	}
+	return 0, 0, fmt.Errorf("guest %s: %s has no frame chain", g.Name(), a.Name)
 }
 
 func (g *Guest) readWord(ctx context.Context, addr uint64) (uint64, error) {
@@ -251,8 +361,11 @@ func (g *Guest) readWord(ctx context.Context, addr uint64) (uint64, error) {
 
 // isReturn reports whether addr is a plausible return address: inside a
 // text symbol and just after a call instruction.
+//
+// The call is checked at addr-1: a call to a noreturn function can be the
+// last instruction of its function, even of the text.
 func (g *Guest) isReturn(ctx context.Context, addr uint64) bool {
-	if g.Syms == nil || addr == 0 || !g.Syms.IsText(addr) {
+	if g.Syms == nil || addr == 0 || !g.Syms.IsText(addr-1) {
 		return false
 	}
 	if g.Arch.CallBefore == nil {

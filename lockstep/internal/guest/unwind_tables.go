@@ -171,6 +171,14 @@ func (u *unwinder) cfiStep(ctx context.Context, st unwindState, row symbols.CFIR
 			next.regs[n] = cfa + uint64(rule.Offset)
 		case symbols.CFIRegister:
 			v, ok := st.regs[name(rule.Reg)]
+			if !ok && !st.caller && name(rule.Reg) != "" {
+				// Saved in a register outside the 'g' packet (s390x's
+				// leaf functions keep r11 in f0): read it, in the
+				// innermost frame only, where it is still live.
+				if vals, err := u.g.Registers(ctx, name(rule.Reg)); err == nil {
+					v, ok = vals[name(rule.Reg)].Uint64()
+				}
+			}
 			if !ok {
 				return st, unwindNone
 			}
