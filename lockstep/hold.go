@@ -165,6 +165,9 @@ func (r *run) holdPlan(runErr error) *Hold {
 	case errors.Is(runErr, context.Canceled):
 		h.Reason = "the run was interrupted"
 		return h
+	case r.sc.AnyAttached():
+		h.Reason = "a side attached to a running QEMU: a hold replays both guests from boot, and an attached guest cannot be"
+		return h
 	case runErr != nil:
 		h.Reason = fmt.Sprintf("the run failed (infrastructure: %v); a dead or failing QEMU is not held", runErr)
 		return h

@@ -26,6 +26,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	}
 	sr.PC = pt.PC
 	sr.State = pt.Captured
+	sr.Stats = pt.Stats
 	r.record(k, pt.Divergences)
 	if err != nil {
 		return false, err
@@ -77,6 +78,9 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 			return false, err
 		}
 	}
+	if err := r.eng.Leave(ctx, r.pair, k); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -119,7 +123,11 @@ func (r *run) realAt(k int) bool {
 // is the first divergent point after a matching one, which is where
 // localisation starts.
 func (r *run) shouldLocalize(k int, found []compare.Divergence) bool {
-	if !r.sc.Localize.Enabled {
+	if !r.sc.Localize.Enabled || r.sc.Sync[k].Now {
+		return false
+	}
+	if r.injectedBefore(k) {
+		r.Note(fmt.Sprintf("sync point %d: not localised: a fault was injected at a function's entry or return on the way to it, which stepping from sync point %d would not repeat; inject at a sync point (at: {sync: N}) to localise its consequences", k+1, k))
 		return false
 	}
 	real := false
@@ -176,5 +184,5 @@ func (r *run) rewinder(ctx context.Context, k int) localize.Rewinder {
 		r.Note(fmt.Sprintf("localisation: could not save sync point %d to come back to (%v); restarting the guests instead", k+1, err))
 		return relaunch
 	}
-	return &localize.Snapshot{Pair: r.pair, Here: k, Log: r.eng.Logf}
+	return &localize.Snapshot{Pair: r.pair, Here: k, Log: r.eng.Logf, Engine: r.eng}
 }

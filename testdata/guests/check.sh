@@ -73,6 +73,9 @@ syms demo-good $demo
 syms demo-bad $demo regression_pad regression_scratch
 syms demo-hang $demo hang_here
 syms demo-exit $demo early_exit
+syms demo-spin-good $demo spin tick spin_ticks
+syms demo-spin-bad $demo spin tick spin_ticks regression_scratch
+syms alloc kmain alloc make_item fill report results pool pool_used failures
 syms cpu-probe kmain cpuid_result probe_cpuid probe_flags probe_values probe_done
 for g in deep-1e3 deep-1e5 deep-1e6 deep-good deep-bad; do
 	syms $g kmain deep_start deep_mix deep_tail deep_verify deep_state
@@ -95,6 +98,9 @@ expect demo-good qemu64 1 "demo: done"
 expect demo-bad qemu64 1 "demo: done"
 expect demo-exit qemu64 7 "demo: early exit"
 expect demo-hang qemu64 124 "demo: hang" 2
+expect demo-spin-good qemu64 124 "demo: spin" 2
+expect demo-spin-bad qemu64 124 "demo: spin" 2
+expect alloc qemu64 1 "alloc: done"
 expect cpu-probe qemu64 1 "probe: done"
 expect cpu-probe max 1 "probe: done"
 differ cpu-probe "leaf=0x0000000000000001 "

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,9 @@ type Config struct {
 	TraceStopBefore bool
 	Log             *slog.Logger
 	Recorder        Recorder
+	// OnInject, when set, receives each fault injected into the run's
+	// own guests (not into replays).
+	OnInject func(Injected)
 }
 
 // Engine drives pairs of guests through a scenario.
@@ -71,6 +75,11 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 	rec Recorder
+
+	injMu    sync.Mutex
+	inj      map[*guest.Guest]*injState
+	injSaved map[*guest.Guest]map[int]*injState
+	injStop  map[*guest.Guest]injStop
 	// traced counts the instructions the current trace comparison has
 	// compared, for progress (read from the recorder's Progress).
 	traced atomic.Uint64

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +27,10 @@ type Point struct {
 	// Captured is what each side looked like at the point, when both
 	// reached it and were captured; zero otherwise.
 	Captured [2]compare.SideState
+	// Stats are the accelerator statistics compared at the point (the
+	// counters that moved most since the previous point), nil when it
+	// compares none.
+	Stats *compare.StatsTable
 }
 
 // Reached reports whether both sides got to the sync point.
@@ -64,6 +69,7 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 		}
 		return pt, nil
 	}
+	sp = e.notWhereInjected(p, k, sp, arr)
 	var caps [2]*capture
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		c, err := e.capture(ctx, g, sp)
@@ -87,6 +93,16 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 	divs, uncompared := e.compareAt(p, k, sp, caps)
 	pt.Divergences = append(pt.Divergences, divs...)
 	pt.Uncompared = uncompared
+	st, sdivs, sunc, err := e.stats(ctx, p, k, sp)
+	if err != nil {
+		return pt, err
+	}
+	pt.Stats = st
+	for _, d := range sdivs {
+		d.PC = pt.PC
+		pt.Divergences = append(pt.Divergences, d)
+	}
+	pt.Uncompared = append(pt.Uncompared, sunc...)
 	return pt, nil
 }
 
@@ -124,6 +140,7 @@ type capture struct {
 	mem       []guest.Memory
 	backtrace []compare.Frame
 	note      string
+	task      *compare.Task
 }
 
 // capture reads what the sync point asks for on one side.
@@ -153,6 +170,15 @@ func (e *Engine) capture(ctx context.Context, g *guest.Guest, sp *scenario.SyncP
 	c.backtrace, c.note, err = g.Backtrace(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The running task (Linux kernels with DWARF types): what the report
+	// header names. Not finding it is a note, never a failure.
+	c.task, err = g.Task(ctx)
+	switch {
+	case errors.Is(err, guest.ErrNoTaskTypes):
+		e.note("guest %s: the running task is not shown: %v (give the vmlinux with DWARF types as symbols:)", g.Name(), err)
+	case err != nil:
+		e.note("guest %s at %s: the running task could not be read: %v", g.Name(), sp.Break, err)
 	}
 	return c, nil
 }

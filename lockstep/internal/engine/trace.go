@@ -33,8 +33,18 @@ func (e *Engine) Traceable(p guest.Pair) bool {
 	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
 		return false
 	}
+	if len(e.sc.Inject) > 0 {
+		// The traced pairs are relaunched and never injected.
+		return false
+	}
+	for _, sp := range e.sc.Sync {
+		if sp.Now {
+			// A point where the guests stand has no place in a trace.
+			return false
+		}
+	}
 	for _, g := range p {
-		if g.Spec.Accel != scenario.AccelTCG || !traceArches[g.Spec.Arch] || g.Spec.Arch != p[0].Spec.Arch {
+		if g.IsAttached() || g.Spec.Accel != scenario.AccelTCG || !traceArches[g.Spec.Arch] || g.Spec.Arch != p[0].Spec.Arch {
 			return false
 		}
 		if g.M != nil && !versionAtLeast(g.M.Version(), 7, 2) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -97,6 +98,12 @@ func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergen
 	}
 	sp := &e.Scenario().Sync[k]
 	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
+	if inj := e.InjectedRegisters(); len(inj) > 0 {
+		// They differ by design from the injection on: the first
+		// consequence is the first other difference.
+		spec.Ignore = append(append([]string(nil), spec.Ignore...), inj...)
+		e.Notef("localisation: the injected registers (%s) are not compared while localising", strings.Join(inj, ", "))
+	}
 	if k == 0 && !e.Traceable(p) {
 		// From boot the firmware runs first: millions of instructions to
 		// single-step, where the trace engine logs the kernel alone.
