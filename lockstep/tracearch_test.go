@@ -6,6 +6,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 )
 
 // traceArches are the cross architectures the trace engine reads.
@@ -62,16 +63,17 @@ func TestCrossTraceMatchesStepping(t *testing.T) {
 	}
 }
 
-// TestCrossTraceStepWindow runs a 20,000-instruction step window from
-// deep_start on deep-1e3, which goes through the trace engine, and one of
-// 4,999 instructions, which steps through the gdbstub: both stop at the
-// instruction reading the CPU model, at the same step.
+// TestCrossTraceStepWindow runs a step window of 5,000 instructions
+// (engine.TraceWindowMin) from deep_start on deep-1e3, which goes through
+// the trace engine, and one of 4,999 instructions, which steps through the
+// gdbstub: both stop at the instruction reading the CPU model, at the same
+// step, with the same registers.
 func TestCrossTraceStepWindow(t *testing.T) {
 	for _, arch := range traceArches {
 		t.Run(arch, func(t *testing.T) {
 			c := crossArchOf(t, arch)
 			var got [2]compare.Divergence
-			for i, window := range []int{20000, 4999} {
+			for i, window := range []int{5000, 4999} {
 				sc := loadCross(t, c, "deep")
 				sc.Sync = sc.Sync[:1]
 				sc.Sync[0].Step = window
@@ -91,6 +93,28 @@ func TestCrossTraceStepWindow(t *testing.T) {
 				t.Errorf("summary %q, want the trace engine", got[0].Summary)
 			}
 			sameLocalisation(t, got[0], got[1])
+		})
+	}
+}
+
+// TestCrossTraceLong localises deep-1e5 on two CPU models of aarch64 and
+// riscv64 with the trace engine: about 100,000 instructions compared from
+// deep_start, too many to step through the gdbstub in a test, down to the
+// instruction reading the CPU model.
+func TestCrossTraceLong(t *testing.T) {
+	for _, arch := range traceArches {
+		t.Run(arch, func(t *testing.T) {
+			c := crossArchOf(t, arch)
+			sc := loadCross(t, c, "deep")
+			elf := qemutest.CrossGuest(t, arch, "deep-1e5")
+			for i := range sc.Guests {
+				sc.Guests[i].Kernel, sc.Guests[i].Symbols = elf, elf
+			}
+			d := localised(t, sc, lockstep.Options{})
+			checkFeatureRead(t, c, d)
+			if !strings.Contains(d.Summary, "by trace") || d.Step < 100_000 || d.Step > 110_000 {
+				t.Errorf("%s at step %d, want by trace at 100,000 to 110,000 (deep-1e3: about 1,050)", d.Summary, d.Step)
+			}
 		})
 	}
 }
