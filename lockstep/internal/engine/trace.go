@@ -21,13 +21,9 @@ type TraceStats struct {
 	Compare           time.Duration
 }
 
-// traceArches are the architectures whose -d cpu log the trace engine
-// reads (lockstep/trace: Parser for x86_64, ArchParser for the others).
-var traceArches = map[string]bool{"x86_64": true, "aarch64": true, "riscv64": true}
-
 // Traceable reports whether the trace engine can compare p: enabled, one
-// binary on both sides, both under TCG, one architecture the trace reads
-// (x86_64, aarch64, riscv64), and QEMU 7.2 or later (older versions are
+// binary on both sides, both under TCG, one architecture whose -d cpu log
+// the trace reads (trace.ArchRegs: x86_64, aarch64, riscv64), and QEMU 7.2 or later (older versions are
 // refused when the version is known).
 func (e *Engine) Traceable(p guest.Pair) bool {
 	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
@@ -44,7 +40,7 @@ func (e *Engine) Traceable(p guest.Pair) bool {
 		}
 	}
 	for _, g := range p {
-		if g.IsAttached() || g.Spec.Accel != scenario.AccelTCG || !traceArches[g.Spec.Arch] || g.Spec.Arch != p[0].Spec.Arch {
+		if g.IsAttached() || g.Spec.Accel != scenario.AccelTCG || trace.ArchRegs(g.Spec.Arch) == nil || g.Spec.Arch != p[0].Spec.Arch {
 			return false
 		}
 		if g.M != nil && !versionAtLeast(g.M.Version(), 7, 2) {
