@@ -5,7 +5,10 @@ import (
 	"testing"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/fake"
+	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/lockstep/trace"
+	"github.com/lockstep-dev/lockstep/scenario"
 )
 
 var x86Flags = map[string][]compare.FlagBit{
@@ -106,4 +109,34 @@ func FuzzTraceIgnore(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTraceableArch checks which pairs the trace engine takes by
+// architecture: one binary under TCG on x86_64, aarch64 or riscv64, not
+// s390x (no -d cpu parser), KVM or two architectures.
+func TestTraceableArch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a, b  string
+		accel string
+		want  bool
+	}{
+		{"x86_64", "x86_64", scenario.AccelTCG, true},
+		{"aarch64", "aarch64", scenario.AccelTCG, true},
+		{"riscv64", "riscv64", scenario.AccelTCG, true},
+		{"s390x", "s390x", scenario.AccelTCG, false},
+		{"i386", "i386", scenario.AccelTCG, false},
+		{"aarch64", "riscv64", scenario.AccelTCG, false},
+		{"x86_64", "x86_64", scenario.AccelKVM, false},
+	}
+	for _, tt := range tests {
+		e := New(Config{Scenario: &scenario.Scenario{}, Same: true, Trace: true, Launcher: &fake.Launcher{}})
+		p := guest.Pair{
+			{Spec: scenario.Guest{Arch: tt.a, Accel: tt.accel}},
+			{Spec: scenario.Guest{Arch: tt.b, Accel: tt.accel}},
+		}
+		if got := e.Traceable(p); got != tt.want {
+			t.Errorf("%s/%s %s: Traceable %v, want %v", tt.a, tt.b, tt.accel, got, tt.want)
+		}
+	}
 }
