@@ -44,6 +44,9 @@ const (
 	HeldAtInstruction HoldPlace = "instruction"
 	// HeldAtSync: each side stopped at a sync point's breakpoint.
 	HeldAtSync HoldPlace = "sync"
+	// HeldAtICount: each side replayed to an instruction count asked for
+	// (`lockstep replay --at`).
+	HeldAtICount HoldPlace = "icount"
 )
 
 // Hold is a pair of guests kept stopped at a run's first divergence, with
@@ -76,6 +79,14 @@ type Hold struct {
 	Notes []string
 	// Took is how long Start took to bring the guests there.
 	Took time.Duration
+	// Reverse is true when the pair is held replaying a recording (QEMU
+	// record/replay with a start snapshot): gdb's reverse-stepi and
+	// reverse-continue work. NoReverse says why not, when not.
+	Reverse   bool
+	NoReverse string
+	// ICount is each side's instruction count since boot where it is
+	// held, when Reverse.
+	ICount [2]uint64
 
 	r    *run
 	pair guest.Pair
@@ -90,6 +101,8 @@ type Hold struct {
 	// whether the trace engine applies to the pair.
 	cspec  scenario.CompareSpec
 	traced bool
+	// unchecked: there is no reported PC to check the place against.
+	unchecked bool
 }
 
 // HeldSide is one held guest and how to attach gdb to it.
@@ -272,7 +285,7 @@ func (h *Hold) Start(ctx context.Context) error {
 	})
 	place := h.place
 	if place == nil {
-		place = h.relaunchAndStep
+		place = h.placeRR
 	}
 	if err := place(ctx, pctx, e); err != nil {
 		return fmt.Errorf("hold: %w", err)
@@ -285,7 +298,7 @@ func (h *Hold) Start(ctx context.Context) error {
 		}
 		hs := &h.Sides[i]
 		hs.Name, hs.Socket, hs.PC, hs.Reported = g.Name(), g.Socket, g.Loc(pc), h.want[i]
-		hs.AtReported = pc == h.want[i].Addr
+		hs.AtReported = h.unchecked || pc == h.want[i].Addr
 		hs.Arch = g.T.Layout().Arch
 		hs.GDB = gdbFor(g.Arch.Name)
 		hs.Symbols = r.sc.Guests[i].Symbols
@@ -309,9 +322,9 @@ func (h *Hold) Start(ctx context.Context) error {
 // A placer puts a fresh pair (h.pair, set as soon as it exists, so that
 // Close tears it down) at the place h planned. The pair lives as long as
 // life; getting there is bounded by ctx. relaunchAndStep is the placer
-// there is; one for QEMU record/replay would replay both recordings to
-// the instruction count of the divergence (replay_break) and leave the
-// pair replaying, where gdb can also step backwards.
+// there is without a recording; recordAndReplay records and replays both
+// guests to the instruction count of the place (replay_break) and leaves
+// the pair replaying, where gdb can also step backwards.
 type placer func(life, ctx context.Context, e *engine.Engine) error
 
 // relaunchAndStep launches a fresh pair, replays it from boot to sync
@@ -374,6 +387,9 @@ func (h *Hold) Progress(engine.Phase, int) {}
 // Where describes the place held, for people: "the localised instruction,
 // 41 instructions after sync point 1 (probe_cpuid_all)".
 func (h *Hold) Where() string {
+	if h.Place == HeldAtICount {
+		return fmt.Sprintf("instruction count %d (a), %d (b)", h.ICount[0], h.ICount[1])
+	}
 	if h.Place == HeldAtInstruction {
 		return fmt.Sprintf("the localised instruction, %s after %s",
 			compare.Plural(h.Steps, "instruction", "instructions"), h.pointName(h.Sync))
