@@ -270,6 +270,11 @@ var ErrNoRecording = errors.New("no recordings")
 // side's own count). The caller calls Start, Wait and Close as for
 // RunHold; the run directory is never removed.
 func ReplayRun(runDir string, at uint64, opts Options) (*Hold, error) {
+	// QEMU's sockets are below it, and QEMU runs elsewhere than here.
+	runDir, err := filepath.Abs(runDir)
+	if err != nil {
+		return nil, err
+	}
 	path := filepath.Join(runDir, RecordingDir, ManifestName)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
