@@ -56,8 +56,9 @@ const (
 //
 // The guests are a fresh pair replayed from boot to the sync point before
 // the divergence and single-stepped to it: the run's own guests went on
-// to the end of the scenario. A rewinder that can replay to an
-// instruction count (QEMU record/replay) can stand in for the stepping.
+// to the end of the scenario. When the run was recorded, the pair is
+// recorded afresh and held replaying the recording at the place's
+// instruction count, where gdb can also execute backwards (rrhold.go).
 type Hold struct {
 	// Reason, when not empty, says why nothing is held: the run found no
 	// divergence, or failed. Start then does nothing.
