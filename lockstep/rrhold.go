@@ -28,6 +28,11 @@ const RecordingDir = "rr"
 // ManifestName is the manifest's file name in RecordingDir.
 const ManifestName = "replay.json"
 
+// recordTail is how many instructions a recording goes on past a sync
+// point held: the replay must not end there (its QEMU would), and gdb may
+// step forward.
+const recordTail = 1000
+
 // rrSnapshot is the name of the VM snapshot a recording takes at its
 // start (rrsnapshot) and reverse execution goes back to.
 const rrSnapshot = "init"
@@ -182,10 +187,27 @@ func (h *Hold) record(ctx context.Context, e *engine.Engine, m *Manifest) (err e
 	for i := range m.ICount {
 		m.ICount[i] += uint64(h.Steps)
 	}
-	// Past the place: to the diverging sync point, or through the step
-	// window.
+	// Past the place: to the diverging sync point, through the step
+	// window, or some way past the sync point held. A replay that reaches
+	// the end of its recording ends its QEMU.
+	var exited [2]uint64 // steps to the guest's exit, 0 when it did not
 	switch {
 	case h.Steps == 0:
+		if err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+			for n := range uint64(recordTail) {
+				st, err := g.Step(ctx)
+				if err != nil {
+					return err
+				}
+				if st.Exited() {
+					exited[i] = n + 1
+					return nil
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	case h.spec > h.Sync:
 		if _, err := localize.Replay(ctx, e, p, h.spec, [2]map[uint64]string{}); err != nil {
 			return err
@@ -195,11 +217,19 @@ func (h *Hold) record(ctx context.Context, e *engine.Engine, m *Manifest) (err e
 			return err
 		}
 	}
-	if err := counts(&m.End); err != nil {
-		return err
+	for i, g := range p {
+		if exited[i] > 0 {
+			// The recording ends with the guest's exit, at least this
+			// far on.
+			m.End[i] = m.ICount[i] + exited[i]
+			continue
+		}
+		if m.End[i], err = g.ICount(ctx); err != nil {
+			return err
+		}
 	}
 	for i := range m.End {
-		if m.End[i] < m.ICount[i] {
+		if m.End[i] <= m.ICount[i] {
 			return fmt.Errorf("side %s: the recording ends at instruction %d, before the place held (%d)",
 				scenario.SideNames[i], m.End[i], m.ICount[i])
 		}
