@@ -132,6 +132,43 @@ func TestHoldReverse(t *testing.T) {
 		}
 	})
 
+	t.Run("sync point", func(t *testing.T) {
+		// Without localisation the hold is at the diverging sync point;
+		// the recording goes on past it (the replay must not end there).
+		runDir := qemutest.ShortDir(t)
+		outDir := t.TempDir()
+		h := startHold(t, bin, runDir, "run", "--hold", "--run-dir", runDir, "-o", outDir, "--format", "json",
+			scenarioPath(t, "deep-replay-hold-sync.yaml"))
+		h.waitFor(t, "lockstep: held at", 120*time.Second)
+		h.waitFor(t, "holding until Ctrl-C", 5*time.Second)
+		text := h.stderr.String()
+		if !strings.Contains(text, "held at sync point 2 (deep_verify)") || !strings.Contains(text, "reverse execution is available") {
+			t.Errorf("not held at sync point 2 with reverse execution:\n%s", text)
+		}
+		var res lockstep.Result
+		data, err := os.ReadFile(filepath.Join(outDir, "deep-replay-hold-sync.json"))
+		if err != nil || json.Unmarshal(data, &res) != nil {
+			t.Fatalf("report: %v", err)
+		}
+		want := res.Syncs[1].PC[0].Addr
+		socks := heldSockets(t, text)
+		pcs := gdbPCs(t, gdb, "-ex", "set architecture i386:x86-64", "-ex", "target remote "+socks[0],
+			"-ex", "p/x $pc", "-ex", "reverse-stepi", "-ex", "p/x $pc", "-ex", "stepi", "-ex", "p/x $pc", "-ex", "disconnect", kernel)
+		if len(pcs) != 3 || pcs[0] != want || pcs[1] == want || pcs[2] != want {
+			t.Errorf("gdb reads pcs %#x (held, after reverse-stepi, after stepi); want %#x, another, %#x", pcs, want, want)
+		}
+		if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if code, text := h.exit(t, 60*time.Second); code != 0 {
+			t.Errorf("exit status %d after SIGINT, want 0:\n%s", code, text)
+		}
+		qemutest.NoQEMUUnder(t, runDir)
+		if left, _ := os.ReadDir(runDir); len(left) > 0 {
+			t.Errorf("run directory %s left behind: %v", runDir, left)
+		}
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		checkCLI(t, []cliCase{
 			{"no recordings", []string{"replay", t.TempDir()}, 2, nil, []string{"no recordings", "--hold --keep"}},
