@@ -36,13 +36,21 @@ type runningQEMU struct {
 
 // startRunning starts kernel under TCG with only -qmp, and waits until its
 // serial output shows marker. The test's cleanup kills it (by its pid).
-func startRunning(t *testing.T, dir, name, kernel, marker string) *runningQEMU {
+func startRunning(t *testing.T, dir, name, kernel, marker string, extra ...string) *runningQEMU {
+	t.Helper()
+	return startRunningAccel(t, dir, name, kernel, marker, "tcg", extra...)
+}
+
+// startRunningAccel is startRunning under accel ("tcg", "kvm"), with extra
+// QEMU arguments.
+func startRunningAccel(t *testing.T, dir, name, kernel, marker, accel string, extra ...string) *runningQEMU {
 	t.Helper()
 	q := &runningQEMU{qmp: filepath.Join(dir, name+".qmp"), serial: filepath.Join(dir, name+".serial"), done: make(chan struct{})}
-	q.cmd = exec.Command("qemu-system-x86_64", "-M", "pc", "-cpu", "qemu64", "-m", "64M", "-accel", "tcg",
+	q.cmd = exec.Command("qemu-system-x86_64", "-M", "pc", "-cpu", "qemu64", "-m", "64M", "-accel", accel,
 		"-display", "none", "-nodefaults", "-no-user-config", "-kernel", kernel,
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-serial", "file:"+q.serial, "-qmp", "unix:"+q.qmp+",server=on,wait=off")
+	q.cmd.Args = append(q.cmd.Args, extra...)
 	var stderr bytes.Buffer
 	q.cmd.Stderr = &stderr
 	q.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -468,4 +476,103 @@ expect: diverge
 	checkLeftAlone(t, qa, "running", good, "tick")
 	checkLeftAlone(t, qb, "running", hang, "kmain")
 	noLeftovers(t)
+}
+
+// TestAttachKVM: two KVM QEMUs started with only -qmp are attached to
+// (query-kvm says KVM, so lockstep uses hardware breakpoints, Z1), the
+// planted results[5] difference is found, and both are left running: every
+// Z1 lockstep inserted was removed (the RSP transcripts pair each Z1 with
+// a z1), no hardware breakpoint stops the guest afterwards (the run state
+// stays "running" while tick keeps being called), and no gdbstub is left.
+func TestAttachKVM(t *testing.T) {
+	qemutest.RequireKVM(t, "qemu64")
+	good, bad := qemutest.Guest(t, "demo-spin-good"), qemutest.Guest(t, "demo-spin-bad")
+	dir := qemutest.ShortDir(t)
+	qa := startRunningAccel(t, dir, "a", good, "demo: spin", "kvm")
+	qb := startRunningAccel(t, dir, "b", bad, "demo: spin", "kvm")
+	sc := parseScenario(t, dir, fmt.Sprintf(`name: attach-kvm
+timeout: 60s
+guests:
+  a: {label: good, attach: {qmp: %s}, symbols: %s}
+  b: {label: regressed, attach: {qmp: %s}, symbols: %s}
+compare:
+  registers: []
+sync:
+  - break: now
+    compare:
+      memory: [{symbol: results}]
+  - break: tick
+    hit: 3
+    compare:
+      registers: [rsp]
+expect: diverge
+`, qa.qmp, good, qb.qmp, bad))
+	runDir := qemutest.ShortDir(t)
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir, Keep: true})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Outcome != lockstep.OutcomeDiverged {
+		t.Errorf("outcome %s, want %s; notes %v", res.Outcome, lockstep.OutcomeDiverged, res.Notes)
+	}
+	found := false
+	for _, d := range byKind(res, compare.KindMemory) {
+		found = found || d.Sync == 0 && strings.Contains(d.Summary, "results")
+	}
+	if !found {
+		t.Errorf("the results[5] difference was not reported at the now point: %+v", res.Divergences)
+	}
+	if !res.Syncs[1].Reached[0] || !res.Syncs[1].Reached[1] {
+		t.Errorf("sync point tick not reached: %+v", res.Syncs[1])
+	}
+	for i, s := range res.Sides {
+		if s.Accel != "kvm" || s.State != lockstep.StateDetached || s.OnExit != "running" {
+			t.Errorf("side %d: accel %q state %q on_exit %q, want kvm, detached, running", i, s.Accel, s.State, s.OnExit)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", "*-rsp.log"))
+	if len(logs) != 2 {
+		t.Fatalf("RSP transcripts in %s: %v, want 2 (Keep)", runDir, logs)
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, del, sw := countBreakpoints(b)
+		if len(ins) == 0 {
+			t.Errorf("%s: no Z1 packet: KVM breakpoints must be hardware ones", l)
+		}
+		if sw != 0 {
+			t.Errorf("%s: %d software breakpoints (Z0) under KVM", l, sw)
+		}
+		for addr, n := range ins {
+			if del[addr] != n {
+				t.Errorf("%s: hardware breakpoint at %s inserted %d times, removed %d times", l, addr, n, del[addr])
+			}
+		}
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", bad, "tick")
+	noLeftovers(t)
+}
+
+var rspBreakpoint = regexp.MustCompile(`\$([zZ])([01]),([0-9a-fA-F]+),`)
+
+// countBreakpoints counts the Z1 and z1 packets lockstep sent in an RSP
+// transcript, by address, and the Z0 packets.
+func countBreakpoints(transcript []byte) (ins, del map[string]int, sw int) {
+	ins, del = map[string]int{}, map[string]int{}
+	for _, m := range rspBreakpoint.FindAllSubmatch(transcript, -1) {
+		addr := string(m[3])
+		switch {
+		case string(m[1]) == "Z" && string(m[2]) == "0":
+			sw++
+		case string(m[1]) == "Z":
+			ins[addr]++
+		case string(m[2]) == "1":
+			del[addr]++
+		}
+	}
+	return ins, del, sw
 }
