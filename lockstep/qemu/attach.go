@@ -63,7 +63,9 @@ type Attached struct {
 
 // Attach connects to the QMP socket of a running QEMU, learns its run
 // state, and makes sure a gdbstub listens: an existing one (a chardev
-// labelled "gdb" with a unix or tcp server socket) when nobody is
+// labelled "gdb", or the NAME of -gdb chardev:NAME on the command line
+// of a QEMU behind a unix QMP socket, with a unix or tcp server socket)
+// when nobody is
 // connected to it, otherwise one lockstep starts on a private unix socket
 // in opts.Dir with the HMP command gdbserver. It leaves the VM paused
 // (Close restores the run state). On failure nothing is changed and the
@@ -143,8 +145,17 @@ func Attach(ctx context.Context, opts AttachOptions) (a *Attached, err error) {
 	if err := q.Execute(actx, "query-chardev", nil, &chardevs); err != nil {
 		return nil, fail("query-chardev: %v", err)
 	}
+	// A gdbstub QEMU started with -gdb DEV is the chardev labelled
+	// "gdb"; with -gdb chardev:NAME it is NAME, which only the command
+	// line tells. Starting another gdbstub would replace (and delete)
+	// that chardev, so lockstep must find it.
+	stub := "gdb"
+	args, known := peerCommandLine(conn)
+	if name, ok := gdbChardevName(args); known && ok {
+		stub = name
+	}
 	for _, c := range chardevs {
-		if c.Label != "gdb" {
+		if c.Label != stub {
 			continue
 		}
 		n, ad, connected, ok := gdbChardev(c.Filename)
@@ -160,6 +171,16 @@ func Attach(ctx context.Context, opts AttachOptions) (a *Attached, err error) {
 			return nil, fail("%v", err)
 		}
 		return a, nil
+	}
+	if !known {
+		for _, c := range chardevs {
+			if c.Filename == "gdb" {
+				// The gdbstub's own monitor chardev: a gdbstub was set
+				// up once, and may listen on a chardev given by name.
+				log.Warn("attach: cannot read the QEMU's command line; a gdbstub on a -gdb chardev:NAME would be replaced")
+				break
+			}
+		}
 	}
 	if opts.Dir == "" {
 		return nil, fail("no directory for the gdbstub socket")

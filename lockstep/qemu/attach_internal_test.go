@@ -1,6 +1,10 @@
 package qemu
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 func TestGDBChardev(t *testing.T) {
 	t.Parallel()
@@ -40,6 +44,51 @@ func FuzzGDBChardev(f *testing.F) {
 		}
 		if n != "unix" && n != "tcp" {
 			t.Errorf("%q: network %q", s, n)
+		}
+	})
+}
+
+func TestGDBChardevName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		name string
+		ok   bool
+	}{
+		{[]string{"qemu", "-chardev", "socket,id=dbg,path=/x", "-gdb", "chardev:dbg"}, "dbg", true},
+		{[]string{"qemu", "--gdb", "chardev:x"}, "x", true},
+		{[]string{"qemu", "-gdb", "chardev:x", "-gdb", "tcp::1234"}, "", false},
+		{[]string{"qemu", "-gdb", "tcp::1", "-gdb", "chardev:y"}, "y", true},
+		{[]string{"qemu", "-s"}, "", false},
+		{[]string{"qemu", "-gdb"}, "", false},
+		{[]string{"qemu", "-kernel", "k"}, "", false},
+		{nil, "", false},
+	} {
+		name, ok := gdbChardevName(tc.args)
+		if name != tc.name || ok != tc.ok {
+			t.Errorf("gdbChardevName(%q) = %q %v, want %q %v", tc.args, name, ok, tc.name, tc.ok)
+		}
+	}
+}
+
+// FuzzGDBChardevName: any command line (NUL-separated, as /proc shows it)
+// parses without a panic, and a name found is what follows "chardev:" in
+// one of its arguments.
+func FuzzGDBChardevName(f *testing.F) {
+	for _, s := range []string{"qemu\x00-gdb\x00chardev:dbg", "qemu\x00-s", "qemu\x00-gdb", "\x00\x00-gdb\x00chardev:", "--gdb\x00chardev:a,b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args := strings.Split(s, "\x00")
+		name, ok := gdbChardevName(args)
+		if !ok {
+			if name != "" {
+				t.Errorf("%q: not ok but %q", args, name)
+			}
+			return
+		}
+		if !slices.Contains(args, "chardev:"+name) {
+			t.Errorf("%q: name %q in no argument", args, name)
 		}
 	})
 }
