@@ -1,11 +1,13 @@
 package lockstep_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -97,5 +99,67 @@ func TestInjectAllocReturnHit(t *testing.T) {
 	}
 	if !strings.Contains(mem[0].Summary, "first at +0x10") {
 		t.Errorf("%q: want results[2] (+0x10) the first to differ: the 3rd call, not an earlier one", mem[0].Summary)
+	}
+}
+
+// TestInjectedValueIsNotTheFinding: a sync point after an injection at
+// which the injected register still holds the injected value (rax=0 just
+// after alloc returned) is not reported as if that register were what
+// diverged: the consequence (eflags of the NULL test) comes first, and the
+// register is marked as holding the injected value. When only the injected
+// register differs, it is the first divergence, marked so.
+func TestInjectedValueIsNotTheFinding(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	kernel := qemutest.Guest(t, "alloc")
+	dir := qemutest.ShortDir(t)
+	for _, tc := range []struct {
+		regs, first string
+	}{
+		{"[general]", "eflags"},
+		{"[rax]", "rax"},
+	} {
+		sc := parseScenario(t, dir, fmt.Sprintf(`name: inject-persist
+timeout: 60s
+guests:
+  defaults: {kernel: %s}
+  a: {label: clean}
+  b: {label: injected}
+compare:
+  registers: %s
+  ignore: [eflags.RF]
+sync:
+  - break: kmain
+  - {break: alloc, at: return, hit: 3}
+  - break: make_item+0x19
+localize: {enabled: false}
+inject:
+  - side: b
+    at: {sync: 2}
+    set: {rax: 0}
+expect: diverge
+`, kernel, tc.regs))
+		res := runScenario(t, sc)
+		var first *compare.Divergence
+		for i := range res.Divergences {
+			if !res.Divergences[i].Noise {
+				first = &res.Divergences[i]
+				break
+			}
+		}
+		if first == nil || first.Register == nil || first.Register.Name != tc.first {
+			t.Fatalf("registers %s: first divergence %+v, want register %s", tc.regs, first, tc.first)
+		}
+		marked := false
+		for _, d := range res.Divergences {
+			if d.Register != nil && d.Register.Name == "rax" {
+				marked = strings.Contains(d.Summary, "b still holds the value injected at sync point 2")
+			}
+			if d.Register != nil && d.Register.Name != "rax" && strings.Contains(d.Summary, "injected") {
+				t.Errorf("registers %s: %s marked as injected: %s", tc.regs, d.Register.Name, d.Summary)
+			}
+		}
+		if !marked {
+			t.Errorf("registers %s: the rax divergence does not say it is the injected value: %+v", tc.regs, res.Divergences)
+		}
 	}
 }
