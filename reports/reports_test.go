@@ -651,7 +651,8 @@ func mustRead(t *testing.T, path string) []byte {
 func TestRedGreenMeanVerdicts(t *testing.T) {
 	t.Parallel()
 	verdicts := map[string]bool{"IDENTICAL": true, "DIVERGED": true, "ERROR": true, "PASS": true, "FAIL": true,
-		"match": true, "diverge": true, "noise": true, "unreached": true, "skipped": true, "error": true}
+		"match": true, "diverge": true, "noise": true, "unreached": true, "skipped": true, "error": true,
+		"INCOMPLETE": true, "incomplete": true}
 	redGreen := regexp.MustCompile("\x1b\\[(?:3[12];1|1;3[12]|3[12])m([^\x1b]*)")
 	sides := regexp.MustCompile("\x1b\\[(?:3[45]|3[45];1|1;3[45])m")
 	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.color.txt"))
