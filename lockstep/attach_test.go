@@ -576,3 +576,62 @@ func countBreakpoints(transcript []byte) (ins, del map[string]int, sw int) {
 	}
 	return ins, del, sw
 }
+
+// TestAttachInjectionStays: an injection into an attached guest is
+// compared like any other, and the report says that what it wrote stays
+// in the running QEMU (lockstep restores its breakpoints, not the guest's
+// state); the other side is untouched and both keep running.
+func TestAttachInjectionStays(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	good := qemutest.Guest(t, "demo-spin-good")
+	dir := qemutest.ShortDir(t)
+	qa := startRunning(t, dir, "a", good, "demo: spin")
+	qb := startRunning(t, dir, "b", good, "demo: spin")
+	sc := parseScenario(t, dir, fmt.Sprintf(`name: attach-inject
+timeout: 60s
+guests:
+  a: {label: one, attach: {qmp: %s}, symbols: %s}
+  b: {label: two, attach: {qmp: %s}, symbols: %s}
+compare: {registers: []}
+sync:
+  - break: now
+  - break: tick
+    compare: {memory: [{symbol: results}]}
+inject:
+  - side: b
+    at: {sync: 1}
+    set: {memory: {symbol: results, offset: 0xf8, bytes: "ee ee"}}
+expect: diverge
+`, qa.qmp, good, qb.qmp, good))
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if mem := byKind(res, compare.KindMemory); res.Outcome != lockstep.OutcomeDiverged || len(mem) != 1 || mem[0].Sync != 1 {
+		t.Fatalf("outcome %s, memory divergences %+v; want the injected bytes at tick", res.Outcome, mem)
+	}
+	note := false
+	for _, n := range res.Notes {
+		note = note || strings.Contains(n, "guest b (two): what the injections set (results+0xf8: ee ee) stays in the running QEMU")
+	}
+	if !note {
+		t.Errorf("no note that the injection stays in b: %q", res.Notes)
+	}
+	for _, n := range res.Notes {
+		if strings.Contains(n, "guest a (one): what the injections set") {
+			t.Errorf("a note about a, which was not injected: %q", n)
+		}
+	}
+	results := elfSymbols(t, good)["results"].addr + 0xf8
+	for _, q := range []*runningQEMU{qa, qb} {
+		m := q.monitor(t)
+		got := hmpBytes(t, m, results, 2)
+		m.Close()
+		if injected := bytes.Equal(got, []byte{0xee, 0xee}); injected != (q == qb) {
+			t.Errorf("%s: results+0xf8 is % x after the run", q.qmp, got)
+		}
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", good, "tick")
+	noLeftovers(t)
+}

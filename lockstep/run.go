@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -351,5 +352,19 @@ func (r *run) detach(ctx context.Context, i int, g *guest.Guest, failed bool) {
 		if a, ok := g.M.(guest.Attacher); ok {
 			side.OnExit = a.LeftAs()
 		}
+	}
+	// Breakpoints and the step mask are restored; what an injection
+	// wrote is the guest's state now, and the guest ran on from it.
+	r.injMu.Lock()
+	var set []string
+	for _, in := range r.res.Injections {
+		if in.Side == scenario.SideNames[i] {
+			set = append(set, in.Set)
+		}
+	}
+	r.injMu.Unlock()
+	if len(set) > 0 {
+		r.Note(fmt.Sprintf("guest %s: what the injections set (%s) stays in the running QEMU lockstep attached to: it is not undone",
+			g.Name(), strings.Join(set, "; ")))
 	}
 }
