@@ -1,6 +1,8 @@
 package lockstep_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -162,4 +164,41 @@ expect: diverge
 			t.Errorf("registers %s: the rax divergence does not say it is the injected value: %+v", tc.regs, res.Divergences)
 		}
 	}
+}
+
+// TestInjectRefusedIsTheScenarios: an injection QEMU cannot carry out as
+// written is the scenario's error (exit 2) with its file:line:col, not an
+// infrastructure failure and not a silent truncation: a value wider than
+// the register, a write to a virtual address the guest has not mapped.
+func TestInjectRefusedIsTheScenarios(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	kernel := qemutest.Guest(t, "alloc")
+	dir := qemutest.ShortDir(t)
+	for _, tc := range []struct{ set, want string }{
+		{"{eflags: 0x1ffffffff}", "attach.yaml:12:10: eflags=0x1ffffffff does not fit guest b (injected)'s 32-bit register eflags"},
+		{`{memory: {address: 0x7fff00000000, bytes: "01"}}`, "attach.yaml:12:19: injection 1 (sync point 1): guest b (injected) cannot write 1 bytes at 0x7fff00000000"},
+	} {
+		sc := parseScenario(t, dir, fmt.Sprintf(`name: inject-refused
+guests:
+  defaults: {kernel: %s}
+  a: {label: clean}
+  b: {label: injected}
+sync:
+  - break: kmain
+  - break: report
+inject:
+  - side: b
+    at: {sync: 1}
+    set: %s
+`, kernel, tc.set))
+		_, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+		var se *lockstep.ScenarioError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("set %s: err %v, want a scenario error %q", tc.set, err, tc.want)
+		}
+		if errors.Is(err, lockstep.ErrInfrastructure) {
+			t.Errorf("set %s: an infrastructure failure: %v", tc.set, err)
+		}
+	}
+	noLeftovers(t)
 }
