@@ -46,9 +46,18 @@ func gdbChardevName(args []string) (string, bool) {
 }
 
 // peerCommandLine returns the command line of the process at the other
-// end of conn, a local unix socket (SO_PEERCRED), read from /proc. It
-// fails for other connections and where /proc does not show it.
+// end of conn, read from /proc: for a unix socket the peer's credentials
+// (SO_PEERCRED) name it, for a loopback TCP connection the process holding
+// the socket /proc/net/tcp shows at the other end. It fails where /proc
+// does not show it (another user's process, another host, a container).
 func peerCommandLine(conn net.Conn) ([]string, bool) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		pid, ok := tcpPeerPID(tc)
+		if !ok {
+			return nil, false
+		}
+		return commandLine(pid)
+	}
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		return nil, false
@@ -64,9 +73,87 @@ func peerCommandLine(conn net.Conn) ([]string, bool) {
 	}); err != nil || cerr != nil || cred == nil || cred.Pid <= 0 {
 		return nil, false
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(int(cred.Pid)) + "/cmdline")
+	return commandLine(int(cred.Pid))
+}
+
+// commandLine reads a process's arguments from /proc.
+func commandLine(pid int) ([]string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil || len(b) == 0 {
 		return nil, false
 	}
 	return strings.Split(string(bytes.TrimSuffix(b, []byte{0})), "\x00"), true
+}
+
+// tcpPeerPID finds the process holding the other end of a loopback TCP
+// connection: the socket whose local port is conn's remote port and whose
+// remote port is conn's local port, by its inode in /proc/net/tcp{,6},
+// then the process with that socket open.
+func tcpPeerPID(conn *net.TCPConn) (int, bool) {
+	local, ok1 := conn.LocalAddr().(*net.TCPAddr)
+	remote, ok2 := conn.RemoteAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 || !remote.IP.IsLoopback() {
+		return 0, false
+	}
+	inode := ""
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if inode = socketInode(string(b), remote.Port, local.Port); inode != "" {
+			break
+		}
+	}
+	if inode == "" {
+		return 0, false
+	}
+	want := "socket:[" + inode + "]"
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, err := os.ReadDir("/proc/" + p.Name() + "/fd")
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name()); err == nil && l == want {
+				return pid, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// socketInode returns the inode of the socket in a /proc/net/tcp table
+// with local port lport and remote port rport, or "".
+func socketInode(table string, lport, rport int) string {
+	port := func(addr string) int {
+		i := strings.LastIndexByte(addr, ':')
+		if i < 0 {
+			return -1
+		}
+		n, err := strconv.ParseUint(addr[i+1:], 16, 16)
+		if err != nil {
+			return -1
+		}
+		return int(n)
+	}
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+		if len(f) < 10 || f[0] == "sl" {
+			continue
+		}
+		if port(f[1]) == lport && port(f[2]) == rport && f[9] != "0" {
+			return f[9]
+		}
+	}
+	return ""
 }

@@ -92,3 +92,29 @@ func FuzzGDBChardevName(f *testing.F) {
 		}
 	})
 }
+
+func TestSocketInode(t *testing.T) {
+	t.Parallel()
+	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:D431 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:1F90 0100007F:D432 06 00000000:00000000 03:00000471 00000000     0        0 0 3 0000000000000000
+`
+	for _, tc := range []struct {
+		lport, rport int
+		want         string
+	}{
+		{0x1f90, 0xd431, "222"}, // QEMU's end of our connection
+		{0xd431, 0x1f90, "333"}, // ours
+		{0x1f90, 0xd432, ""},    // TIME_WAIT: no inode
+		{0x1f90, 0x1234, ""},
+	} {
+		if got := socketInode(table, tc.lport, tc.rport); got != tc.want {
+			t.Errorf("socketInode(%d, %d) = %q, want %q", tc.lport, tc.rport, got, tc.want)
+		}
+	}
+	if got := socketInode("garbage\n1: x y\n", 1, 2); got != "" {
+		t.Errorf("garbage: %q", got)
+	}
+}

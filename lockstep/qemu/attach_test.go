@@ -28,7 +28,7 @@ func TestAttachExistingGDBStub(t *testing.T) {
 		own     bool
 		chardev string // the stub's chardev: -gdb chardev:NAME
 		tcp     bool
-	}{{own: true}, {own: true, chardev: "dbg"}, {}, {tcp: true}} {
+	}{{own: true}, {own: true, chardev: "dbg"}, {own: true, chardev: "dbg", tcp: true}, {}, {tcp: true}} {
 		own := tc.own
 		qmp := filepath.Join(dir, "q.sock")
 		qmpArg := "unix:" + qmp + ",server=on,wait=off"
