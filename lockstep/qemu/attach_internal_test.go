@@ -118,3 +118,17 @@ func TestSocketInode(t *testing.T) {
 		t.Errorf("garbage: %q", got)
 	}
 }
+
+// FuzzSocketInode: any /proc/net/tcp text parses without a panic, and an
+// inode found is one of its fields.
+func FuzzSocketInode(f *testing.F) {
+	f.Add("  sl  local_address rem_address   st\n   1: 0100007F:1F90 0100007F:D431 01 0:0 00:0 0 1000 0 222 1\n", 0x1f90, 0xd431)
+	f.Add("1: :: :: 01 a b c d e f\n", 0, 0)
+	f.Add("", 1, 2)
+	f.Fuzz(func(t *testing.T, table string, lport, rport int) {
+		got := socketInode(table, lport, rport)
+		if got != "" && !slices.Contains(strings.Fields(table), got) {
+			t.Errorf("inode %q is no field of the table", got)
+		}
+	})
+}
