@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -199,6 +200,43 @@ inject:
 		if errors.Is(err, lockstep.ErrInfrastructure) {
 			t.Errorf("set %s: an infrastructure failure: %v", tc.set, err)
 		}
+	}
+	noLeftovers(t)
+}
+
+// TestInjectTooManyHardwareBreakpoints: under KVM breakpoints are the
+// CPU's debug registers (x86: 4); a scenario whose function injections
+// need more at once is told so as a scenario error (exit 2), not an
+// infrastructure failure with a bare E22.
+func TestInjectTooManyHardwareBreakpoints(t *testing.T) {
+	qemutest.RequireKVM(t, "qemu64")
+	kernel := qemutest.Guest(t, "alloc")
+	dir := qemutest.ShortDir(t)
+	sc := parseScenario(t, dir, fmt.Sprintf(`name: inject-hw
+timeout: 60s
+guests:
+  defaults: {kernel: %s, accel: kvm, cpu: qemu64, bios: /usr/share/qemu/qboot.rom}
+  a: {label: clean}
+  b: {label: injected}
+sync:
+  - break: kmain
+  - break: report
+inject:
+  - {side: b, at: {entry: alloc, hit: 5}, set: {rdi: 0}}
+  - {side: b, at: {entry: fill, hit: 5}, set: {rdi: 0}}
+  - {side: b, at: {entry: make_item, hit: 5}, set: {rdi: 0}}
+  - {side: b, at: {entry: report, hit: 2}, set: {rax: 0}}
+`, kernel))
+	if _, err := os.Stat("/usr/share/qemu/qboot.rom"); err != nil {
+		t.Skipf("qboot (Debian package qemu-system-data) is needed to boot under nested KVM quickly: %v", err)
+	}
+	_, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	var se *lockstep.ScenarioError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "was refused with 4 already in place: the CPU has few debug registers") {
+		t.Errorf("err %v, want a scenario error about the hardware breakpoints", err)
+	}
+	if errors.Is(err, lockstep.ErrInfrastructure) {
+		t.Errorf("an infrastructure failure: %v", err)
 	}
 	noLeftovers(t)
 }
