@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,9 +43,17 @@ func startRunning(t *testing.T, dir, name, kernel, marker string, extra ...strin
 }
 
 // startRunningAccel is startRunning under accel ("tcg", "kvm"), with extra
-// QEMU arguments.
+// QEMU arguments. Under KVM it boots with qboot: SeaBIOS runs by
+// instruction emulation under nested KVM and takes many seconds.
 func startRunningAccel(t *testing.T, dir, name, kernel, marker, accel string, extra ...string) *runningQEMU {
 	t.Helper()
+	if accel == "kvm" {
+		const qboot = "/usr/share/qemu/qboot.rom"
+		if _, err := os.Stat(qboot); err != nil {
+			t.Skipf("qboot (Debian package qemu-system-data) is needed to boot quickly under nested KVM: %v", err)
+		}
+		extra = append([]string{"-bios", qboot}, extra...)
+	}
 	q := &runningQEMU{qmp: filepath.Join(dir, name+".qmp"), serial: filepath.Join(dir, name+".serial"), done: make(chan struct{})}
 	q.cmd = exec.Command("qemu-system-x86_64", "-M", "pc", "-cpu", "qemu64", "-m", "64M", "-accel", accel,
 		"-display", "none", "-nodefaults", "-no-user-config", "-kernel", kernel,
@@ -630,6 +639,63 @@ expect: diverge
 		if injected := bytes.Equal(got, []byte{0xee, 0xee}); injected != (q == qb) {
 			t.Errorf("%s: results+0xf8 is % x after the run", q.qmp, got)
 		}
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", good, "tick")
+	noLeftovers(t)
+}
+
+// TestAttachStatsBaseline: two KVM QEMUs started a while apart count
+// their exits from different starts, so the first sync point is a
+// baseline (noted, not compared) and the deltas are compared from the
+// next point on; with stats at the only point, nothing is compared and
+// the run is incomplete, never a pass.
+func TestAttachStatsBaseline(t *testing.T) {
+	qemutest.RequireKVM(t, "qemu64")
+	good := qemutest.Guest(t, "demo-spin-good")
+	dir := qemutest.ShortDir(t)
+	qa := startRunningAccel(t, dir, "a", good, "demo: spin", "kvm")
+	time.Sleep(time.Second)
+	qb := startRunningAccel(t, dir, "b", good, "demo: spin", "kvm")
+	text := fmt.Sprintf(`name: attach-stats
+timeout: 60s
+guests:
+  a: {label: early, attach: {qmp: %s}, symbols: %s}
+  b: {label: late, attach: {qmp: %s}, symbols: %s}
+compare:
+  registers: []
+  stats: {tolerance: {ratio: 1000, absolute: 1000000}}
+sync:
+  - break: now
+  - {break: tick, hit: 3}
+`, qa.qmp, good, qb.qmp, good)
+	res, err := lockstep.Run(context.Background(), parseScenario(t, dir, text), lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Syncs[0].Stats != nil || len(res.Syncs[0].Uncompared) != 0 {
+		t.Errorf("sync 1: stats %+v uncompared %v, want a baseline: not compared, not missing", res.Syncs[0].Stats, res.Syncs[0].Uncompared)
+	}
+	if st := res.Syncs[1].Stats; st == nil || st.Since != "sync 1" {
+		t.Errorf("sync 2: stats %+v, want deltas since sync 1", st)
+	}
+	if res.Outcome != lockstep.OutcomeIdentical || !res.Passed {
+		t.Errorf("outcome %s passed %v, want identical (within a wide tolerance); notes %q", res.Outcome, res.Passed, res.Notes)
+	}
+	if !slices.ContainsFunc(res.Notes, func(n string) bool {
+		return strings.Contains(n, "sync point 1: stats not compared: an attached QEMU's counters count from when it started")
+	}) {
+		t.Errorf("no baseline note: %q", res.Notes)
+	}
+
+	// Stats at the only point: nothing to compare them with.
+	one := strings.Replace(text, "  - {break: tick, hit: 3}\n", "", 1)
+	res, err = lockstep.Run(context.Background(), parseScenario(t, dir, one), lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Outcome != lockstep.OutcomeIncomplete || res.Passed || !slices.Contains(res.Syncs[0].Uncompared, "stats") {
+		t.Errorf("one point: outcome %s passed %v uncompared %v, want incomplete with stats", res.Outcome, res.Passed, res.Syncs[0].Uncompared)
 	}
 	checkLeftAlone(t, qa, "running", good, "tick")
 	checkLeftAlone(t, qb, "running", good, "tick")
