@@ -47,8 +47,16 @@ fuzz:
 	    done; \
 	  done; done
 
+# demo runs the demo scenario: x86_64 by default, `make demo ARCH=aarch64`
+# (riscv64, s390x) the same planted differences on that architecture's
+# guests (testdata/guests/<arch>/, built when its cross compiler is there).
+DEMO_ARCH := $(or $(ARCH),x86_64)
+DEMO      := testdata/scenarios/$(if $(filter x86_64,$(DEMO_ARCH)),demo.yaml,$(DEMO_ARCH)-demo.yaml)
 demo: deps build guests
-	./$(BIN) run testdata/scenarios/demo.yaml
+	@test -f $(DEMO) || { echo "no demo for ARCH=$(DEMO_ARCH) (x86_64, aarch64, riscv64, s390x)" >&2; exit 2; }
+	@test "$(DEMO_ARCH)" = x86_64 || test -f $(GUESTS)/build/$(DEMO_ARCH)/demo-good.elf || { \
+		echo "the $(DEMO_ARCH) guests are not built: apt-get install gcc-$(DEMO_ARCH)-linux-gnu" >&2; exit 2; }
+	./$(BIN) run $(DEMO)
 
 # e2e-replay is opt-in: replay bisection 10^9 instructions deep (deep-1e9),
 # the test and the benchmark (minutes on a loaded machine).

@@ -16,6 +16,7 @@ const (
 	KindArrival     Kind = "arrival"     // one side reached the sync point, the other did not
 	KindExit        Kind = "exit"        // the guests ended differently
 	KindInstruction Kind = "instruction" // first divergent step inside a step window / localisation
+	KindStats       Kind = "stats"       // accelerator statistics (KVM exits, ...) moved differently between sync points
 )
 
 // Location is an address with its symbolic form, resolved through one side's
@@ -126,6 +127,7 @@ type Divergence struct {
 	Arrival     *ArrivalDiff     `json:"arrival,omitempty"`
 	Exit        *ExitDiff        `json:"exit,omitempty"`
 	Instruction *InstructionDiff `json:"instruction,omitempty"`
+	Stats       *StatsTable      `json:"stats,omitempty"`
 }
 
 // RegisterDiff is one register that differs.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -179,25 +178,7 @@ func BenchmarkTraceCompare(b *testing.B) {
 	{
 		lockRate, _ = lockstepRate(b, deepScenario(b, "deep-1e5"), rawCount)
 	}
-	sc := deepScenario(b, "deep-1e5")
-	var mu sync.Mutex
-	var compared uint64
-	var dur time.Duration
-	observe := func(st engine.TraceStats) {
-		mu.Lock()
-		compared += st.Compared
-		dur += st.Compare
-		mu.Unlock()
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		res, err := Run(context.Background(), sc, Options{traceObserver: observe})
-		if err != nil || res.Outcome != OutcomeDiverged {
-			b.Fatalf("run: %v (outcome %s)", err, res.Outcome)
-		}
-	}
-	b.StopTimer()
-	rate := float64(compared) / dur.Seconds()
+	rate := traceRate(b, deepScenario(b, "deep-1e5"), 90_000)
 	b.ReportMetric(rate, "insns/s")
 	b.ReportMetric(lockRate, "lockstep_steps/s")
 	b.ReportMetric(rate/lockRate, "ratio")

@@ -119,6 +119,12 @@ var ErrUnstable = calibrate.ErrUnstable
 // invalid options are a *ScenarioError. After a failed run the
 // Calibration holds what the runs before it learned.
 func Calibrate(ctx context.Context, sc *scenario.Scenario, opts CalibrateOptions) (*Calibration, error) {
+	for i, g := range sc.Guests {
+		if g.Attach != nil {
+			return nil, &ScenarioError{Err: fmt.Errorf("%s: calibrate: guest %s attaches to a running QEMU; calibration launches each side many times from boot",
+				sc.PosOf(fmt.Sprintf("guests.%s.attach", scenario.SideNames[i])), scenario.SideNames[i])}
+		}
+	}
 	plan, err := calibrate.Plan{Runs: opts.Runs, MinRuns: opts.MinRuns, MaxRuns: opts.MaxRuns, Settle: opts.Settle}.Resolve()
 	if err != nil {
 		return nil, &ScenarioError{Err: fmt.Errorf("calibrate: %w", err)}

@@ -32,18 +32,32 @@ func BenchmarkCheckpoint(b *testing.B) {
 		name, scenario, memory string
 		k1                     int // the sync point to get back to
 		linux                  bool
+		arch                   string // a cross architecture's demo (issue 11)
 	}{
-		{"demo/64M", "demo-self.yaml", "64M", 3, false},
-		{"demo/512M", "demo-self.yaml", "512M", 3, false},
-		{"linux/start_kernel", "", "512M", 0, true},
-		{"linux/initcall", "", "512M", 1, true},
+		{"demo/64M", "demo-self.yaml", "64M", 3, false, ""},
+		{"demo/512M", "demo-self.yaml", "512M", 3, false, ""},
+		{"linux/start_kernel", "", "512M", 0, true, ""},
+		{"linux/initcall", "", "512M", 1, true, ""},
+		// The cross demos compare two builds that are alike up to checksum
+		// (sync point 2): aarch64 virt, riscv64 virt, s390x s390-ccw-virtio.
+		{"aarch64-demo/128M", "aarch64-demo.yaml", "128M", 1, false, "aarch64"},
+		{"riscv64-demo/128M", "riscv64-demo.yaml", "128M", 1, false, "riscv64"},
+		{"s390x-demo/128M", "s390x-demo.yaml", "128M", 1, false, "s390x"},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var sc *scenario.Scenario
-			if c.linux {
+			switch {
+			case c.linux:
 				sc = linuxCheckpointScenario(b)
-			} else {
+			case c.arch != "":
+				qemutest.CrossGuest(b, c.arch, "demo-bad")
+				var err error
+				sc, err = scenario.Load(filepath.Join(qemutest.Root(b), "testdata", "scenarios", c.scenario))
+				if err != nil {
+					b.Fatal(err)
+				}
+			default:
 				sc = ckptScenario(b, c.scenario)
 			}
 			for i := range sc.Guests {

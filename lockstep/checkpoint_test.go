@@ -98,51 +98,66 @@ func instructionDivs(res *Result) []compare.Divergence {
 func TestCheckpointSameAnswerAsRestart(t *testing.T) {
 	for _, name := range []string{"deep.yaml", "demo.yaml"} {
 		t.Run(name, func(t *testing.T) {
-			sc := ckptScenario(t, name)
-			sc.Localize.Checkpoint = scenario.CheckpointRestart
-			want, err := Run(context.Background(), sc, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc.Localize.Checkpoint = scenario.CheckpointSnapshot
-			got, dir, log := runWithCheckpoints(t, sc)
-			if !strings.Contains(log, "checkpoint: restored sync point") {
-				t.Errorf("localisation did not restore a checkpoint; log:\n%s\nnotes %q", log, got.Notes)
-			}
-
-			wi, gi := instructionDivs(want), instructionDivs(got)
-			if len(wi) == 0 {
-				t.Fatalf("restart found no instruction divergence (notes %q)", want.Notes)
-			}
-			if len(wi) != len(gi) {
-				t.Fatalf("snapshot found %d instruction divergences, restart %d\nsnapshot: %+v\nrestart: %+v", len(gi), len(wi), gi, wi)
-			}
-			for i := range wi {
-				if wi[i].Summary != gi[i].Summary || !reflect.DeepEqual(wi[i].PC, gi[i].PC) || wi[i].Step != gi[i].Step || wi[i].Sync != gi[i].Sync {
-					t.Errorf("divergence %d:\nsnapshot %q at %v step %d\nrestart  %q at %v step %d", i,
-						gi[i].Summary, gi[i].PC, gi[i].Step, wi[i].Summary, wi[i].PC, wi[i].Step)
-				}
-			}
-			if len(want.Divergences) != len(got.Divergences) || want.Outcome != got.Outcome {
-				t.Errorf("snapshot run: %d divergences, %s; restart run: %d, %s", len(got.Divergences), got.Outcome,
-					len(want.Divergences), want.Outcome)
-			}
-			for i := range want.Syncs {
-				if want.Syncs[i].Status != got.Syncs[i].Status {
-					t.Errorf("sync point %d: snapshot %s, restart %s", i+1, got.Syncs[i].Status, want.Syncs[i].Status)
-				}
-			}
-			// The scratch images live in the run directory.
-			for _, tag := range []string{"a", "b"} {
-				if _, err := os.Stat(filepath.Join(dir, tag+"-ckpt.qcow2")); err != nil {
-					t.Errorf("scratch qcow2 of %s: %v", tag, err)
-				}
-			}
-			if live := qemu.Live(); len(live) > 0 {
-				t.Errorf("QEMU left running: %v", live)
-			}
+			sameAnswerAsRestart(t, ckptScenario(t, name))
 		})
 	}
+}
+
+// sameAnswerAsRestart runs sc with localize.checkpoint restart, then with
+// snapshot, and checks that a checkpoint was restored and that both runs
+// found the same instruction divergences (summary, PCs, step, sync point),
+// the same outcome and the same sync point statuses. It returns the
+// snapshot run's directory (kept) and log.
+func sameAnswerAsRestart(t *testing.T, sc *scenario.Scenario) (string, string) {
+	t.Helper()
+	sc.Localize.Checkpoint = scenario.CheckpointRestart
+	want, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Localize.Checkpoint = scenario.CheckpointSnapshot
+	got, dir, log := runWithCheckpoints(t, sc)
+	if !strings.Contains(log, "checkpoint: restored sync point") {
+		t.Errorf("localisation did not restore a checkpoint; log:\n%s\nnotes %q", log, got.Notes)
+	}
+
+	wi, gi := instructionDivs(want), instructionDivs(got)
+	if len(wi) == 0 {
+		t.Fatalf("restart found no instruction divergence (notes %q)", want.Notes)
+	}
+	if len(wi) != len(gi) {
+		t.Fatalf("snapshot found %d instruction divergences, restart %d\nsnapshot: %+v\nrestart: %+v", len(gi), len(wi), gi, wi)
+	}
+	for i := range wi {
+		if wi[i].Summary != gi[i].Summary || !reflect.DeepEqual(wi[i].PC, gi[i].PC) || wi[i].Step != gi[i].Step || wi[i].Sync != gi[i].Sync {
+			t.Errorf("divergence %d:\nsnapshot %q at %v step %d\nrestart  %q at %v step %d", i,
+				gi[i].Summary, gi[i].PC, gi[i].Step, wi[i].Summary, wi[i].PC, wi[i].Step)
+		}
+	}
+	if len(want.Divergences) != len(got.Divergences) || want.Outcome != got.Outcome {
+		t.Errorf("snapshot run: %d divergences, %s; restart run: %d, %s", len(got.Divergences), got.Outcome,
+			len(want.Divergences), want.Outcome)
+	}
+	for i := range want.Syncs {
+		if want.Syncs[i].Status != got.Syncs[i].Status {
+			t.Errorf("sync point %d: snapshot %s, restart %s", i+1, got.Syncs[i].Status, want.Syncs[i].Status)
+		}
+	}
+	for _, n := range got.Notes {
+		if strings.Contains(n, "checkpoint") {
+			t.Errorf("note: %s", n)
+		}
+	}
+	// The scratch images live in the run directory.
+	for _, tag := range []string{"a", "b"} {
+		if _, err := os.Stat(filepath.Join(dir, tag+"-ckpt.qcow2")); err != nil {
+			t.Errorf("scratch qcow2 of %s: %v", tag, err)
+		}
+	}
+	if live := qemu.Live(); len(live) > 0 {
+		t.Errorf("QEMU left running: %v", live)
+	}
+	return dir, log
 }
 
 // TestCheckpointGDBStub checks what a restore does to the gdbstub: the

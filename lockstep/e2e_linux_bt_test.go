@@ -15,12 +15,7 @@ import (
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
-	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
-	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
-	"github.com/lockstep-dev/lockstep/lockstep/symbols"
-	"github.com/lockstep-dev/lockstep/rsp"
-	"github.com/lockstep-dev/lockstep/scenario"
 )
 
 // gdbFrame is one line of gdb's bt: "#1  0x... in do_pre_smp_initcalls ()
@@ -102,47 +97,13 @@ func render(fs []btFrame) string {
 // initcall). The QEMU is left paused with its gdbstub free for gdb.
 func ourBacktrace(t *testing.T, kernel, vmlinux string, hit int) ([]btFrame, uint64) {
 	t.Helper()
-	spec := scenario.Guest{Arch: "x86_64", Machine: "pc", CPU: "qemu64", Accel: scenario.AccelTCG, Memory: "512M",
-		Kernel: kernel, Initrd: os.Getenv("LINUX_INITRD"), Append: "console=ttyS0 nokaslr panic=-1"}
-	inst := qemutest.Start(t, qemu.Spec{Arch: "x86_64", Machine: spec.Machine, CPU: spec.CPU, Accel: "tcg", Memory: spec.Memory,
-		Kernel: kernel, Initrd: spec.Initrd, Append: spec.Append, Args: []string{"-no-reboot"}})
-	t.Cleanup(func() { gdbVM = "" })
-	gdbVM = inst.GDBSocket
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	c, err := rsp.Dial(ctx, "unix", inst.GDBSocket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	syms, err := symbols.Load(vmlinux)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := guest.New(0, "a", spec, c, nil, syms, guest.Timeouts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := g.Resolve("do_one_initcall")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Insert(ctx, rsp.Software, addr); err != nil {
-		t.Fatal(err)
-	}
-	for n := 0; n < hit; {
-		st, err := g.Cont(ctx)
-		if err != nil {
-			t.Fatalf("continue to hit %d: %v", n+1, err)
-		}
-		if st.Exited() {
-			t.Fatalf("guest exited before hit %d", n+1)
-		}
-		if pc, err := g.PC(ctx); err == nil && pc == addr {
-			n++
-		}
-	}
+	s := bootToInitcall(t, ctx, kernel, vmlinux, hit)
+	t.Cleanup(func() { gdbVM = "" })
+	gdbVM = s.sock
 	start := time.Now()
-	frames, note, err := g.Backtrace(ctx)
+	frames, note, err := s.g.Backtrace(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,18 +111,12 @@ func ourBacktrace(t *testing.T, kernel, vmlinux string, hit int) ([]btFrame, uin
 	for _, f := range frames {
 		t.Logf("  %-4s %s", f.How, f.Location)
 	}
-	regs, err := g.Registers(ctx, "rdi")
+	regs, err := s.g.Registers(ctx, "rdi")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdi, _ := regs["rdi"].Uint64()
-	if err := g.Remove(ctx, addr); err != nil {
-		t.Fatal(err)
-	}
-	// Close without detaching: QEMU stays paused where we left it.
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
+	s.release(t, ctx)
 	return expand(frames), rdi
 }
 

@@ -155,6 +155,18 @@ func TestLinuxE2E(t *testing.T) {
 	if !callpath {
 		t.Errorf("no call-path divergence at do_one_initcall; divergences: %v", summaries(res))
 	}
+
+	// Linux awareness: every reached sync point names the task each side
+	// ran (TestLinuxE2ETaskGDB checks the name against gdb's).
+	for _, sy := range res.Syncs {
+		for i, st := range sy.State {
+			if st.Task == nil || st.Task.Comm == "" || st.Task.Context == "" {
+				t.Errorf("sync %d side %d: task %+v, want comm, pid and context", sy.Index+1, i, st.Task)
+				continue
+			}
+			t.Logf("sync %d side %d: %s", sy.Index+1, i, st.Task)
+		}
+	}
 }
 
 // hexOf returns s as lowercase hex, as HexRow holds bytes.

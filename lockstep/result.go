@@ -55,6 +55,9 @@ const (
 	StateStopped SideState = "stopped" // stopped where nobody asked it to
 	StateExited  SideState = "exited"  // the guest ended (isa-debug-exit, power-off, reset)
 	StateKilled  SideState = "killed"  // QEMU died: killed by a signal, crashed, or stopped answering
+	// StateDetached: lockstep attached to a running QEMU and left it
+	// running or paused (Side.OnExit) when it detached.
+	StateDetached SideState = "detached"
 )
 
 // Result is everything a run found. It is JSON-serialisable and is the only
@@ -79,11 +82,14 @@ type Result struct {
 	Divergences []compare.Divergence `json:"divergences"`
 	// Notes are things the user should know that are not divergences, e.g.
 	// "sstep NOTIMER unsupported under kvm" or "step window compared by function".
-	Notes    []string      `json:"notes,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration_ns"`
-	Stats    Stats         `json:"stats"`
+	Notes []string `json:"notes,omitempty"`
+	// Injections are the faults the scenario injected into one side
+	// (deliberate differences), in the order they happened.
+	Injections []Injection   `json:"injections,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	Started    time.Time     `json:"started"`
+	Duration   time.Duration `json:"duration_ns"`
+	Stats      Stats         `json:"stats"`
 }
 
 // Side describes one guest as it was run.
@@ -100,6 +106,10 @@ type Side struct {
 	// State is how the guest ended: "running", "stopped", "exited", "killed".
 	State    SideState `json:"state,omitempty"`
 	ExitCode *int      `json:"exit_code,omitempty"`
+	// Attach is the QMP socket of a QEMU lockstep attached to instead of
+	// launching one; OnExit is what it was left as ("running", "paused").
+	Attach string `json:"attach,omitempty"`
+	OnExit string `json:"on_exit,omitempty"`
 	// SerialTail is the last lines of the guest's serial output.
 	SerialTail string `json:"serial_tail,omitempty"`
 }
@@ -128,6 +138,10 @@ type SyncResult struct {
 	// (pc, compared registers, backtrace), also when they matched; zero
 	// (left out of the JSON) when the point was not reached by both.
 	State [2]compare.SideState `json:"state,omitzero"`
+	// Stats are the accelerator statistics (KVM exits and more) compared
+	// at this point: deltas since the previous sync point, the counters
+	// that moved most first. Nil when the point compares none.
+	Stats *compare.StatsTable `json:"stats,omitempty"`
 	// Localization says how the divergence first found here was
 	// localised; nil when it was not localised by instruction.
 	Localization *Localization `json:"localization,omitempty"`
@@ -172,4 +186,22 @@ type Stats struct {
 	Steps       int     `json:"steps"`
 	StepsPerSec float64 `json:"steps_per_sec,omitempty"`
 	RSPPackets  int     `json:"rsp_packets,omitempty"`
+}
+
+// Injection is a fault injected into one side (scenario inject): a
+// deliberate difference. Divergences found after it are read as its
+// consequences.
+type Injection struct {
+	// Index is its place in the scenario's inject list (0-based).
+	Index int    `json:"index"`
+	Side  string `json:"side"`
+	// Where is "sync point 2", "entry of alloc (call 3)" or "return of
+	// alloc (call 3)"; Set what it set ("rax=0x0", "pool+0x8: 00 00").
+	Where string `json:"where"`
+	Set   string `json:"set"`
+	// Sync is the sync point (0-based) the side stood at or was running
+	// to when it was injected.
+	Sync int `json:"sync"`
+	// PC is where the side stood.
+	PC compare.Location `json:"pc"`
 }

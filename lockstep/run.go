@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -14,6 +15,10 @@ import (
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
+
+// failedDetach bounds the attempt to restore an attached QEMU that the
+// run found dead or not answering.
+const failedDetach = 2 * time.Second
 
 // maxLocalizations bounds the localisations of one run between different
 // builds: each costs a replay of both guests.
@@ -37,6 +42,11 @@ type run struct {
 	localized int
 	// noteCount counts each distinct note.
 	noteCount map[string]int
+	// injMu guards res.Injections: both sides inject concurrently.
+	injMu sync.Mutex
+	// hold is set when the run is to hold its first divergence for gdb
+	// (RunHold): the run directory outlives the run.
+	hold *holdFinding
 }
 
 // Run launches both guests of the scenario, drives them to every sync
@@ -47,6 +57,12 @@ type run struct {
 // OutcomeError.
 func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, error) {
 	r := newRun(sc, opts)
+	err := r.run(ctx)
+	return r.res, err
+}
+
+// run executes the run and sets its outcome.
+func (r *run) run(ctx context.Context) error {
 	err := r.execute(ctx)
 	if err != nil {
 		var se *ScenarioError
@@ -55,7 +71,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		}
 	}
 	r.finish(err)
-	return r.res, err
+	return err
 }
 
 // newRun prepares a run of sc: the result skeleton.
@@ -83,6 +99,9 @@ func newRun(sc *scenario.Scenario, opts Options) *run {
 	for i, g := range sc.Guests {
 		r.res.Sides[i] = Side{Label: g.Label, Accel: g.Accel, CPU: g.CPU, Machine: g.Machine,
 			Kernel: g.Kernel, Symbols: g.Symbols, QEMU: g.QEMU}
+		if g.Attach != nil {
+			r.res.Sides[i].Attach = g.Attach.QMP
+		}
 	}
 	return r
 }
@@ -116,6 +135,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 		if err != nil || !cont {
 			return err
 		}
+	}
+	if r.sc.AnyAttached() {
+		// An attached guest is not lockstep's to run to its end.
+		r.Note("attached guests are not run to their end after the last sync point")
+		return nil
 	}
 	states, divs, err := r.eng.Finish(ctx, r.pair)
 	if err != nil {
@@ -158,8 +182,8 @@ func (r *run) prepare(ctx context.Context) (err error) {
 	deadline, _ := ctx.Deadline()
 	r.eng = engine.New(engine.Config{
 		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
-		Timeouts: r.to, Launcher: r.launcher, Trace: !r.opts.NoTraceEngine,
-		TraceObserver: r.opts.traceObserver, Log: r.log, Recorder: r,
+		Timeouts: r.to, Launcher: r.launcher, Trace: !r.opts.NoTraceEngine && !r.sc.AnyAttached(),
+		TraceObserver: r.opts.traceObserver, Log: r.log, Recorder: r, OnInject: r.injected,
 	})
 	r.Progress(engine.PhaseStarting, -1)
 	if err := r.launch(ctx); err != nil {
@@ -179,6 +203,9 @@ func (r *run) launch(ctx context.Context) error {
 	}
 	r.pair = p
 	for i, g := range p {
+		if g.IsAttached() {
+			r.res.Sides[i].Accel = g.Spec.Accel
+		}
 		r.res.Sides[i].QEMU = g.M.Binary()
 		r.res.Sides[i].Version = g.M.Version()
 		r.res.Sides[i].Command = g.M.CommandLine()
@@ -199,6 +226,10 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 		}
 		side := &r.res.Sides[i]
 		killed := fault != nil && fault.Index == i && fault.Tag == g.Tag
+		if g.IsAttached() {
+			r.detach(tctx, i, g, killed)
+			continue
+		}
 		if pe, ok := g.M.ExitStatus(); ok && pe.Signal != 0 && !pe.Closed {
 			killed = true
 		}
@@ -214,9 +245,31 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 			side.ExitCode = g.ExitStatus()
 		}
 	}
-	if !r.opts.Keep && r.dir != "" {
+	if !r.opts.Keep && r.dir != "" && r.hold == nil {
 		os.RemoveAll(r.dir)
 	}
+}
+
+// injected records a fault injected into one of the run's guests.
+func (r *run) injected(in engine.Injected) {
+	r.injMu.Lock()
+	defer r.injMu.Unlock()
+	si := &r.sc.Inject[in.Index]
+	r.res.Injections = append(r.res.Injections, Injection{Index: in.Index, Side: scenario.SideNames[in.Side],
+		Where: si.Where(), Set: si.What(), Sync: in.Sync, PC: in.PC})
+}
+
+// injectedBefore reports whether a function injection fired while the
+// guests ran to sync point k (stepping from k-1 would not apply it).
+func (r *run) injectedBefore(k int) bool {
+	r.injMu.Lock()
+	defer r.injMu.Unlock()
+	for _, in := range r.res.Injections {
+		if in.Sync == k && r.sc.Inject[in.Index].Sync < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // checkRegisters checks, as soon as both target descriptions are known
@@ -234,6 +287,14 @@ func (r *run) checkRegisters() error {
 					seen[msg] = true
 					errs = append(errs, errors.New(msg))
 				}
+			}
+		}
+	}
+	for i, in := range r.sc.Inject {
+		g := r.pair[in.Side]
+		for _, reg := range in.Regs {
+			if _, ok := g.T.Layout().Lookup(reg.Name); !ok {
+				errs = append(errs, fmt.Errorf("%s: guest %s has no register %q", r.sc.PosOf(fmt.Sprintf("inject[%d].set", i)), g.Name(), reg.Name))
 			}
 		}
 	}
@@ -259,4 +320,36 @@ func (r *run) applyDeterminism(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// detach leaves a guest lockstep attached to: breakpoints out, its own
+// gdbstub stopped, running or paused as the scenario says. It never ends
+// the QEMU. A QEMU that failed (the run's fault) is left alone after a
+// best-effort detach, and recorded as killed.
+func (r *run) detach(ctx context.Context, i int, g *guest.Guest, failed bool) {
+	side := &r.res.Sides[i]
+	if failed {
+		// A QEMU that died or stopped answering will not answer now
+		// either: try, briefly, and leave it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, failedDetach)
+		defer cancel()
+	}
+	if err := g.Close(ctx); err != nil {
+		r.log.Warn("detach", "side", g.Name(), "err", err)
+		if !failed {
+			r.Note(fmt.Sprintf("guest %s: detaching from the running QEMU: %v", g.Name(), err))
+		}
+	}
+	switch {
+	case failed:
+		side.State = StateKilled
+	case g.Exited():
+		side.State = StateExited
+	default:
+		side.State = StateDetached
+		if a, ok := g.M.(guest.Attacher); ok {
+			side.OnExit = a.LeftAs()
+		}
+	}
 }

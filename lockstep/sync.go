@@ -26,6 +26,7 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 	}
 	sr.PC = pt.PC
 	sr.State = pt.Captured
+	sr.Stats = pt.Stats
 	r.record(k, pt.Divergences)
 	if err != nil {
 		return false, err
@@ -72,9 +73,13 @@ func (r *run) syncPoint(ctx context.Context, k int) (bool, error) {
 		w, err := r.eng.StepWindow(ctx, r.pair, k)
 		sr.Steps = w.Steps
 		r.record(k, w.Divergences)
+		r.holdInstruction(k, w.Divergences)
 		if err != nil {
 			return false, err
 		}
+	}
+	if err := r.eng.Leave(ctx, r.pair, k); err != nil {
+		return false, err
 	}
 	return true, nil
 }
@@ -118,7 +123,11 @@ func (r *run) realAt(k int) bool {
 // is the first divergent point after a matching one, which is where
 // localisation starts.
 func (r *run) shouldLocalize(k int, found []compare.Divergence) bool {
-	if !r.sc.Localize.Enabled {
+	if !r.sc.Localize.Enabled || r.sc.Sync[k].Now {
+		return false
+	}
+	if r.injectedBefore(k) {
+		r.Note(fmt.Sprintf("sync point %d: not localised: a fault was injected at a function's entry or return on the way to it, which stepping from sync point %d would not repeat; inject at a sync point (at: {sync: N}) to localise its consequences", k+1, k))
 		return false
 	}
 	real := false
@@ -163,6 +172,7 @@ func (r *run) localize(ctx context.Context, k int, found []compare.Divergence) (
 		err = cerr
 	}
 	r.record(k, divs)
+	r.holdInstruction(k-1, divs)
 	return err
 }
 
@@ -177,7 +187,7 @@ func (r *run) rewinder(ctx context.Context, k int) localize.Rewinder {
 		r.Note(fmt.Sprintf("localisation: could not save sync point %d to come back to (%v); restarting the guests instead", k+1, err))
 		return relaunch
 	}
-	return &localize.Snapshot{Pair: r.pair, Here: k, Log: r.eng.Logf}
+	return &localize.Snapshot{Pair: r.pair, Here: k, Log: r.eng.Logf, Engine: r.eng}
 }
 
 // localization is the report's view of how a sync point was localised.

@@ -128,7 +128,7 @@ func checkScenario(sc *scenario.Scenario, cache *symbols.Cache) ([2]*symbols.Tab
 	for i, g := range sc.Guests {
 		side := scenario.SideNames[i]
 		for _, f := range []struct{ field, path string }{{"kernel", g.Kernel}, {"initrd", g.Initrd}, {"bios", g.BIOS}, {"symbols", g.Symbols}} {
-			if f.path == "" || (f.field == "symbols" && f.path == g.Kernel) {
+			if f.path == "" || (f.field == "symbols" && f.path == g.Kernel) || (f.field == "bios" && f.path == scenario.BIOSNone) {
 				// symbols defaults to the kernel: one mistake, one message.
 				continue
 			}
@@ -231,9 +231,14 @@ var elfMachines = map[string][]elf.Machine{
 	"mips64":  {elf.EM_MIPS},
 }
 
-// checkMachines checks each side's symbol file's ELF machine against the
-// side's arch, so that an aarch64 kernel given to qemu-system-x86_64 is a
-// scenario error, not "Error while loading elf kernel" at run time.
+// elfClass64 are the arches whose ELF kernels must be 64-bit (EM_RISCV
+// and EM_S390 name both widths).
+var elfClass64 = map[string]bool{"riscv64": true, "s390x": true}
+
+// checkMachines checks each side's symbol file's and kernel's ELF machine
+// against the side's arch, so that an aarch64 kernel given to
+// qemu-system-x86_64 is a scenario error, not "Error while loading elf
+// kernel" at run time.
 func checkMachines(sc *scenario.Scenario, tables [2]*symbols.Table) []error {
 	var errs []error
 	for i, t := range tables {
@@ -246,18 +251,77 @@ func checkMachines(sc *scenario.Scenario, tables [2]*symbols.Table) []error {
 		errs = append(errs, fmt.Errorf("%s: guest %s: %s is built for %s, but arch is %s",
 			sc.PosOf(fmt.Sprintf("guests.%s.arch", side)), side, t.Path(), machineName(t.Machine()), g.Arch))
 	}
+	for i, g := range sc.Guests {
+		if err := checkKernelELF(sc, i, g, tables[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errs
 }
 
+// checkKernelELF checks an ELF kernel against its side's arch: its machine
+// (when the symbols, already checked, are another file), its class
+// (riscv64 and s390x share their machine with the 32-bit arch), and, on
+// riscv64 with QEMU's default firmware, that it does not load where OpenSBI
+// sits (a bare M-mode image at the start of RAM needs bios: none). Not an
+// ELF (a bzImage, an Image) is left to QEMU.
+func checkKernelELF(sc *scenario.Scenario, i int, g scenario.Guest, t *symbols.Table) error {
+	want, known := elfMachines[g.Arch]
+	if g.Kernel == "" || !known {
+		return nil
+	}
+	f, err := elf.Open(g.Kernel)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	side := scenario.SideNames[i]
+	at := sc.PosOf(fmt.Sprintf("guests.%s.kernel", side))
+	if !slices.Contains(want, f.Machine) {
+		if t != nil && t.Path() == g.Kernel {
+			return nil // reported for the symbols
+		}
+		return fmt.Errorf("%s: guest %s: kernel %s is built for %s, but arch is %s", at, side, g.Kernel, classMachineName(f.Machine, f.Class), g.Arch)
+	}
+	if elfClass64[g.Arch] && f.Class != elf.ELFCLASS64 {
+		return fmt.Errorf("%s: guest %s: kernel %s is a 32-bit ELF (%s), but arch is %s", at, side, g.Kernel, f.Class, g.Arch)
+	}
+	if g.Arch == "riscv64" && g.BIOS == "" {
+		const dramBase = 0x80000000 // the virt machine's RAM, where OpenSBI loads
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_LOAD && p.Memsz > 0 && p.Paddr >= dramBase && p.Paddr < dramBase+0x200000 {
+				return fmt.Errorf("%s: guest %s: kernel %s loads at %#x, where QEMU's default firmware (OpenSBI) sits; set bios: none to run it without firmware", at, side, g.Kernel, p.Paddr)
+			}
+		}
+	}
+	return nil
+}
+
 // machineName names an ELF machine as the arch that runs it ("aarch64"),
-// else as debug/elf does.
+// else as debug/elf does. A machine of both widths (EM_RISCV, EM_MIPS)
+// is named for 32 bits; classMachineName tells them apart.
 func machineName(m elf.Machine) string {
+	return classMachineName(m, elf.ELFCLASS32)
+}
+
+// classMachineName names an ELF machine of class c as the arch that runs it
+// ("riscv64" for a 64-bit EM_RISCV).
+func classMachineName(m elf.Machine, c elf.Class) string {
+	var names []string
 	for _, a := range slices.Sorted(maps.Keys(elfMachines)) {
 		if elfMachines[a][0] == m {
+			names = append(names, a)
+		}
+	}
+	if len(names) == 0 {
+		return m.String()
+	}
+	for _, a := range names {
+		if (c == elf.ELFCLASS64) == (strings.Contains(a, "64") || a == "s390x") {
 			return a
 		}
 	}
-	return m.String()
+	return names[0]
 }
 
 func isELF(path string) bool {

@@ -15,7 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // inputs are the hand-built Results in testdata, by base name.
-var inputs = []string{"diverged", "identical", "error", "expect-diverge", "diverge-missing"}
+var inputs = []string{"diverged", "identical", "error", "expect-diverge", "diverge-missing", "stats-task"}
 
 func loadInput(t testing.TB, name string) *lockstep.Result {
 	t.Helper()

@@ -28,6 +28,7 @@ type htmlPage struct {
 	Sides                                    [2]htmlSide
 	First, FirstAnchor                       string
 	Localised                                string
+	Injected                                 []string
 	Counts                                   string
 	Reached                                  string
 	Syncs                                    []htmlSync
@@ -51,10 +52,12 @@ type htmlSync struct {
 	Title, Status, StatusClass, PC, Steps string
 	// Localization says how the sync point's divergence was localised.
 	Localization string
-	Count        int
-	Divs         []htmlDiv
-	State        *htmlState
-	Anchor       string
+	// Task names the Linux task each side ran, "" when unknown.
+	Task   string
+	Count  int
+	Divs   []htmlDiv
+	State  *htmlState
+	Anchor string
 	// Open: the section's <details> starts open. Only the first divergent
 	// sync point is, so a large case shows its headline and first
 	// divergence and the rest is one click away.
@@ -86,6 +89,13 @@ type htmlDiv struct {
 	Path                             *htmlPath
 	Pair                             [][3]string // label, a, b
 	Instr                            *htmlInstr
+	Stats                            *htmlStats
+}
+
+// htmlStats is a statistics table: the counters that moved most.
+type htmlStats struct {
+	Caption string
+	Rows    []statsRow
 }
 
 // htmlRegTable is a register table with the side labels for its header.
@@ -173,6 +183,9 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 	default:
 		p.Verdict, p.VerdictClass = "FAIL", "diverged"
 	}
+	for _, in := range r.Injections {
+		p.Injected = append(p.Injected, injectionLine(r, in)+" ("+injectedNote+")")
+	}
 	if s.Localised != nil {
 		p.Localised = firstLine(s.Localised)
 	}
@@ -227,6 +240,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 			Status:      string(sy.Status),
 			StatusClass: statusClass(sy.Status),
 			PC:          syncPC(sy),
+			Task:        syncTask(sy),
 			Count:       sy.Divergences,
 			Anchor:      fmt.Sprintf("sync%d", sy.Index),
 		}
@@ -323,6 +337,8 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 		h.Pair = [][3]string{{"state", arrivalSide(d.Arrival, d.PC[0], 0), arrivalSide(d.Arrival, d.PC[1], 1)}}
 	case d.Exit != nil:
 		h.Pair = [][3]string{{"ended", exitSide(d.Exit, 0), exitSide(d.Exit, 1)}}
+	case d.Stats != nil:
+		h.Stats = &htmlStats{Caption: statsCaption(d.Stats), Rows: statsRows(d.Stats)}
 	case d.Instruction != nil:
 		in := d.Instruction
 		hi := &htmlInstr{

@@ -55,6 +55,9 @@ type JUnitCase struct {
 	Error     *JUnitMessage `xml:"error"`
 	Skipped   *JUnitMessage `xml:"skipped"`
 	SystemOut string        `xml:"system-out,omitempty"`
+	// diag is a line KTAP shows as a diagnostic whatever the outcome
+	// (the running task of a sync point).
+	diag string
 }
 
 // JUnitMessage is a <failure>, <error> or <skipped> element.
@@ -101,6 +104,10 @@ func buildJUnit(r *lockstep.Result, opt Options) JUnitSuites {
 		ds := by[sy.Index]
 		real, _ := splitNoise(ds)
 		c.SystemOut = junitOut(r, sy, ds, opt)
+		if task := syncTask(sy); task != "" {
+			c.SystemOut = "task " + task + "\n" + c.SystemOut
+			c.diag = "task " + task
+		}
 		switch {
 		case sy.Status == lockstep.SyncSkipped:
 			c.Skipped = &JUnitMessage{Message: "not run: an earlier failure ended the run"}

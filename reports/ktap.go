@@ -36,6 +36,9 @@ func renderKTAP(w io.Writer, r *lockstep.Result, opt Options) error {
 		if status == "not ok" {
 			failed = true
 		}
+		if c.diag != "" {
+			fmt.Fprintf(&b, "  # %s\n", ktapText(c.diag))
+		}
 		for _, line := range strings.Split(strings.TrimRight(diag, "\n"), "\n") {
 			if line = strings.TrimRight(line, " "); line != "" {
 				fmt.Fprintf(&b, "  # %s\n", line)

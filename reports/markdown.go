@@ -42,6 +42,13 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	if d := s.Localised; d != nil {
 		fmt.Fprintf(&b, "**Localised** at %s: `%s`.\n\n", mdText(divWhere(d)), mdCode(d.Summary))
 	}
+	if len(r.Injections) > 0 {
+		fmt.Fprintf(&b, "**Injected** (%s):\n\n", injectedNote)
+		for _, in := range r.Injections {
+			fmt.Fprintf(&b, "- %s\n", mdText(injectionLine(r, in)))
+		}
+		b.WriteString("\n")
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "**Error:** %s\n\n", mdText(firstTextLine(r.Error)))
 	}
@@ -53,15 +60,28 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 	fmt.Fprintf(&b, " · %d/%d sync points reached · %s\n\n", s.Reached, s.SyncTotal, mdText(countsLine(s)))
 
 	if len(r.Syncs) > 0 {
-		b.WriteString("| # | sync point | hit | status | pc a | pc b | divergences |\n")
-		b.WriteString("|---:|---|---:|---|---|---|---:|\n")
+		tasks := false
+		for _, sy := range r.Syncs {
+			tasks = tasks || syncTask(sy) != ""
+		}
+		if tasks {
+			b.WriteString("| # | sync point | hit | status | pc a | pc b | task | divergences |\n")
+			b.WriteString("|---:|---|---:|---|---|---|---|---:|\n")
+		} else {
+			b.WriteString("| # | sync point | hit | status | pc a | pc b | divergences |\n")
+			b.WriteString("|---:|---|---:|---|---|---|---:|\n")
+		}
 		for _, sy := range r.Syncs {
 			status := mdText(string(sy.Status))
 			if sy.Status == lockstep.SyncDiverge || sy.Status == lockstep.SyncUnreached || sy.Status == lockstep.SyncIncomplete {
 				status = "**" + status + "**"
 			}
-			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s | %d |\n", sy.Index+1, mdCode(sy.Break), sy.Hit,
-				status, mdSyncPC(sy, 0), mdSyncPC(sy, 1), sy.Divergences)
+			task := ""
+			if tasks {
+				task = " " + mdText(syncTask(sy)) + " |"
+			}
+			fmt.Fprintf(&b, "| %d | `%s` | %d | %s | %s | %s |%s %d |\n", sy.Index+1, mdCode(sy.Break), sy.Hit,
+				status, mdSyncPC(sy, 0), mdSyncPC(sy, 1), task, sy.Divergences)
 		}
 		b.WriteString("\n")
 	}
@@ -241,6 +261,8 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 	case d.Exit != nil:
 		fmt.Fprintf(b, "- a (%s): %s\n- b (%s): %s\n", mdText(sideLabel(r, 0)), mdText(exitSide(d.Exit, 0)),
 			mdText(sideLabel(r, 1)), mdText(exitSide(d.Exit, 1)))
+	case d.Stats != nil:
+		mdStats(b, r, d.Stats)
 	case d.Instruction != nil:
 		in := d.Instruction
 		if in.Granularity != "" {
@@ -408,4 +430,19 @@ func mdCode(s string) string {
 
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "\n", " ").Replace(s)
+}
+
+// mdStats writes a statistics table, the counters beyond the tolerance in
+// bold.
+func mdStats(b *bytes.Buffer, r *lockstep.Result, st *compare.StatsTable) {
+	fmt.Fprintf(b, "%s\n\n", mdText(statsCaption(st)))
+	fmt.Fprintf(b, "| counter | a (%s) | b (%s) | b−a | ratio |\n|---|---:|---:|---:|---:|\n", mdText(sideLabel(r, 0)), mdText(sideLabel(r, 1)))
+	for _, row := range statsRows(st) {
+		name, a, bv := "`"+mdCode(row.Name)+"`", row.A, row.B
+		if row.Differs {
+			name, a, bv = "**"+name+"**", "**"+a+"**", "**"+bv+"**"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", name, a, bv, row.Change, mdText(row.Ratio))
+	}
+	b.WriteString("\n")
 }

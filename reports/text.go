@@ -122,10 +122,13 @@ func (t *textWriter) summary(r *lockstep.Result) {
 			{pad("side "+[2]string{"a", "b"}[i], 8), nil},
 			{sideLabel(r, i), [2]style{p.a, p.b}[i]},
 			{sd.Accel, nil}, {sd.CPU, nil}, {sd.Machine, nil},
-			{baseName(sd.Kernel), nil}, {ver, nil},
+			{baseName(sd.Kernel), nil}, {attachedText(sd), nil}, {ver, nil},
 		})
 	}
 	t.table("  ", rows, false)
+	for _, in := range r.Injections {
+		kv("injected", p.warn(injectionLine(r, in))+" "+p.dim("(deliberate)"))
+	}
 	if s.First != nil {
 		kv("first", p.bold(firstLine(s.First)))
 	}
@@ -173,7 +176,18 @@ func (t *textWriter) details(r *lockstep.Result) {
 		if l := localizationLine(sy); l != "" {
 			t.line("  %s", t.p.dim(l))
 		}
+		if task := syncTask(sy); task != "" {
+			t.line("  %s", t.p.dim("task "+task))
+		}
+		for _, in := range r.Injections {
+			if in.Sync == sy.Index {
+				t.line("  %s %s", t.p.warn("[injected]"), injectionLine(r, in))
+			}
+		}
 		t.divergences(by[sy.Index])
+		if t.opt.Verbose && sy.Stats != nil && !hasKind(by[sy.Index], compare.KindStats) {
+			t.stats(sy.Stats, "  ")
+		}
 		if t.opt.Verbose {
 			t.state(sy)
 		}
@@ -233,7 +247,26 @@ func (t *textWriter) divergence(d *compare.Divergence) {
 		t.line("%sb  %s", ind, exitSide(d.Exit, 1))
 	case d.Instruction != nil:
 		t.instruction(d, ind)
+	case d.Stats != nil:
+		t.stats(d.Stats, ind)
 	}
+}
+
+// stats writes a statistics table: the counters that moved most, both
+// sides' deltas, the change and the ratio; "≠" marks those beyond the
+// tolerance.
+func (t *textWriter) stats(st *compare.StatsTable, ind string) {
+	t.line("%s%s", ind, t.p.dim(statsCaption(st)))
+	rows := [][]cell{{{"counter", t.p.dim}, {"a " + sideLabel(t.r, 0), t.p.a}, {"b " + sideLabel(t.r, 1), t.p.b},
+		{"b-a", t.p.dim}, {"ratio", t.p.dim}, {"", nil}}}
+	for _, r := range statsRows(st) {
+		mark, sa, sb := "", style(nil), style(nil)
+		if r.Differs {
+			mark, sa, sb = "≠", t.p.a, t.p.b
+		}
+		rows = append(rows, []cell{{r.Name, t.p.bold}, {r.A, sa}, {r.B, sb}, {r.Change, nil}, {r.Ratio, nil}, {mark, t.p.warn}})
+	}
+	t.table(ind, rows, true)
 }
 
 // pad right-pads s to w runes, measured without colour codes.

@@ -33,7 +33,7 @@ func AutoColor(w io.Writer) bool {
 // kindOrder is the order kinds are counted and listed in.
 var kindOrder = []compare.Kind{
 	compare.KindArrival, compare.KindExit, compare.KindInstruction, countCall, countStore,
-	compare.KindRegister, compare.KindMemory, compare.KindCallPath,
+	compare.KindRegister, compare.KindMemory, compare.KindCallPath, compare.KindStats,
 }
 
 // countCall and countStore count the instruction divergences found by
@@ -171,10 +171,25 @@ func sideLine(sd lockstep.Side) string {
 	add(sd.CPU)
 	add(sd.Machine)
 	add(baseName(sd.Kernel))
+	add(attachedText(sd))
 	if sd.Version != "" {
 		add("QEMU " + sd.Version)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// attachedText says that a side is a QEMU lockstep attached to (not
+// launched), and how it was left: "attached (QMP /run/a.qmp), left
+// running".
+func attachedText(sd lockstep.Side) string {
+	if sd.Attach == "" {
+		return ""
+	}
+	s := "attached (QMP " + sd.Attach + ")"
+	if sd.OnExit != "" {
+		s += ", left " + sd.OnExit
+	}
+	return s
 }
 
 func sideLabel(r *lockstep.Result, i int) string {
@@ -605,3 +620,65 @@ func localizationLine(sy lockstep.SyncResult) string {
 	}
 	return s
 }
+
+// hasKind reports whether ds holds a divergence of kind k.
+func hasKind(ds []*compare.Divergence, k compare.Kind) bool {
+	for _, d := range ds {
+		if d.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+// syncTask is "a: cpu 0 swapper/0 (pid 1), task context; b: ..." naming
+// the Linux task each side ran at sy, or "" when neither side's is known.
+// Both sides running the same task are named once.
+func syncTask(sy lockstep.SyncResult) string {
+	a, b := sy.State[0].Task, sy.State[1].Task
+	switch {
+	case a == nil && b == nil:
+		return ""
+	case a != nil && b != nil && sameTask(a, b):
+		return a.String() + " (both)"
+	}
+	side := func(t *compare.Task) string {
+		if t == nil {
+			return "unknown"
+		}
+		return t.String()
+	}
+	return "a: " + side(a) + "; b: " + side(b)
+}
+
+// sameTask reports whether two sides ran the same task: the same CPU,
+// comm, pid and context (its address moves between builds).
+func sameTask(a, b *compare.Task) bool {
+	return a.CPU == b.CPU && a.Comm == b.Comm && a.PID == b.PID && a.Context == b.Context
+}
+
+// injectionLine describes a fault injected into one side: "b: return of
+// alloc (call 3) set rax=0x0 at make_item+0x16 (alloc.c:63), on the way to
+// sync 2 (report)".
+func injectionLine(r *lockstep.Result, in lockstep.Injection) string {
+	s := fmt.Sprintf("%s: %s set %s", in.Side, in.Where, in.Set)
+	if pc := in.PC.String(); in.PC.Addr != 0 || in.PC.Symbol != "" {
+		s += " at " + pc
+	}
+	name := ""
+	if in.Sync >= 0 && in.Sync < len(r.Syncs) {
+		name = fmt.Sprintf("sync %d (%s)", in.Sync+1, r.Syncs[in.Sync].Break)
+	}
+	switch {
+	case name == "":
+	case strings.HasPrefix(in.Where, "sync point"):
+		s += ", after comparing " + name
+	default:
+		s += ", on the way to " + name
+	}
+	return s
+}
+
+// InjectedNote is the line that tells how to read divergences after an
+// injection.
+const injectedNote = "deliberate: divergences after it are its consequences"

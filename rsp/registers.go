@@ -3,6 +3,7 @@ package rsp
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -74,7 +75,8 @@ type Registers map[string]Value
 
 // ReadRegisters reads every register of the layout: one 'g' packet, plus
 // one 'p n' packet per register outside 'g'. Registers the stub reports as
-// unavailable ("xx") are left out.
+// unavailable ("xx") or refuses to read (an Exx reply to 'p': QEMU's riscv
+// pmpcfg1 and pmpcfg3 on rv64) are left out.
 func (c *Client) ReadRegisters(ctx context.Context) (Registers, error) {
 	names := make([]string, len(c.layout.Registers))
 	for i, r := range c.layout.Registers {
@@ -143,9 +145,14 @@ func (c *Client) ReadRegisterSet(ctx context.Context, names ...string) (Register
 	return out, nil
 }
 
-// readRegLocked reads one register with 'p n'.
+// readRegLocked reads one register with 'p n'. A register the stub
+// refuses (Exx) is unavailable, like "xx": the target description lists
+// registers some stubs cannot read.
 func (c *Client) readRegLocked(ctx context.Context, r *Register) (Value, bool, error) {
 	rep, err := c.exchange(ctx, "read register "+r.Name, fmt.Sprintf("p%x", r.Num))
+	if errors.Is(err, ErrRefused) {
+		return Value{}, false, nil
+	}
 	if err != nil {
 		return Value{}, false, err
 	}

@@ -37,9 +37,12 @@ type Register struct {
 	Num     int    // register number for 'p'/'P'
 	BitSize int    // width in bits
 	Type    string // target.xml type ("int64", "code_ptr", "vec128", ...)
-	Group   string // target.xml group, or one inferred when absent
-	Feature string // enclosing <feature name=...>
-	Offset  int    // byte offset in the 'g' reply; -1 if outside it (read with 'p')
+	Group   string // the normalised group (general, float, vector, system), else target.xml's, else one inferred
+	// TDescGroup is the group target.xml gives, lower case ("" when none):
+	// Group normalises it on architectures whose CPU models disagree.
+	TDescGroup string
+	Feature    string // enclosing <feature name=...>
+	Offset     int    // byte offset in the 'g' reply; -1 if outside it (read with 'p')
 }
 
 // Size returns the register width in bytes.
@@ -65,11 +68,14 @@ func (l *Layout) Lookup(name string) (*Register, bool) {
 // Group returns the registers of a group ("general", "float", "vector",
 // "system", ... or "all"), in register-number order. Registers without a
 // group attribute are classified by feature and type: integer, pointer and
-// flags registers of the core feature are "general".
+// flags registers of the core feature are "general". On aarch64, riscv and
+// s390x the four groups are normalised by feature, the same on every CPU
+// model; a group target.xml names ("cp_regs", "psw") still selects its
+// registers.
 func (l *Layout) Group(name string) []Register {
 	var out []Register
 	for _, r := range l.Registers {
-		if strings.EqualFold(name, "all") || strings.EqualFold(r.Group, name) {
+		if strings.EqualFold(name, "all") || strings.EqualFold(r.Group, name) || r.TDescGroup != "" && strings.EqualFold(r.TDescGroup, name) {
 			out = append(out, r)
 		}
 	}
@@ -130,8 +136,14 @@ func ParseTargetXML(doc []byte, fetch func(annex string) ([]byte, error)) (*Layo
 	l.BigEndian = known && a.bigEndian
 	for i := range l.Registers {
 		r := &l.Registers[i]
+		r.TDescGroup = r.Group
 		if r.Group == "" {
 			r.Group = p.classify(r, a, known)
+		}
+		if known && a.normalize != nil {
+			if g := a.normalize(r); g != "" {
+				r.Group = g
+			}
 		}
 		r.Offset = -1
 	}
@@ -139,8 +151,12 @@ func ParseTargetXML(doc []byte, fetch func(annex string) ([]byte, error)) (*Layo
 	l.index = make(map[string]int, 2*len(l.Registers))
 	for i, r := range l.Registers {
 		l.index[r.Name] = i
+		// A lower-case alias never takes the place of a register of that
+		// exact name (aarch64 has fpsr and the system register FPSR).
 		if lc := strings.ToLower(r.Name); lc != r.Name {
-			l.index[lc] = i
+			if j, taken := l.index[lc]; !taken || l.Registers[j].Name != lc {
+				l.index[lc] = i
+			}
 		}
 	}
 	return l, nil

@@ -48,6 +48,7 @@ func TestParseTargetXML(t *testing.T) {
 		outsideG   string // a register read with 'p'
 		num        map[string]int
 		group      map[string]string
+		tdesc      map[string]string // target.xml's groups, still selectable
 	}{
 		{
 			sample: "x86_64", arch: "i386:x86-64", nregs: 66, gsize: 608, wantGSize: 608,
@@ -62,7 +63,7 @@ func TestParseTargetXML(t *testing.T) {
 			general:  "x0 x1 x2 x3 x4 x5 x6 x7 x8 x9 x10 x11 x12 x13 x14 x15 x16 x17 x18 x19 x20 x21 x22 x23 x24 x25 x26 x27 x28 x29 x30 sp pc cpsr",
 			outsideG: "v0",
 			num:      map[string]int{"cpsr": 33, "v0": 34, "v31": 65, "fpsr": 66, "fpcr": 67, "SCTLR_EL1": 200, "TTBR0_EL1": 201},
-			group:    map[string]string{"v7": "vector", "fpsr": "system", "SCTLR_EL1": "system"},
+			group:    map[string]string{"v7": "vector", "fpsr": "float", "fpcr": "float", "SCTLR_EL1": "system"},
 		},
 		{
 			sample: "riscv64", arch: "riscv:rv64", nregs: 33 + 35 + 3, gsize: 33 * 8, wantGSize: 264,
@@ -70,14 +71,15 @@ func TestParseTargetXML(t *testing.T) {
 			general:  "zero ra sp gp tp t0 t1 t2 fp s1 a0",
 			outsideG: "ft0",
 			num:      map[string]int{"pc": 32, "ft0": 33, "ft31": 64, "fflags": 66, "fcsr": 68, "mstatus": 833, "mepc": 898},
-			group:    map[string]string{"ft1": "vector", "mstatus": "system"},
+			group:    map[string]string{"ft1": "float", "fflags": "float", "mstatus": "system", "pc": "general"},
 		},
 		{
 			sample: "s390x", arch: "s390:64-bit", bigEndian: true, nregs: 34, gsize: 400, wantGSize: 208,
 			pc: "pswa", sp: "r15", fp: "r11",
-			general: "r0 r1 r2", outsideG: "",
+			general: "pswm pswa r0 r1 r2", outsideG: "",
 			num:   map[string]int{"pswa": 1, "r0": 2, "acr0": 18, "acr15": 33},
-			group: map[string]string{"pswm": "psw", "acr3": "access"},
+			group: map[string]string{"pswm": "general", "pswa": "general", "acr3": "system"},
+			tdesc: map[string]string{"pswm": "psw", "acr3": "access"},
 		},
 	}
 	for _, tt := range tests {
@@ -104,6 +106,12 @@ func TestParseTargetXML(t *testing.T) {
 			for n, want := range tt.group {
 				if r, ok := l.Lookup(n); !ok || r.Group != want {
 					t.Errorf("%s group = %+v, want %s", n, r, want)
+				}
+			}
+			for n, want := range tt.tdesc {
+				r, ok := l.Lookup(n)
+				if !ok || r.TDescGroup != want || !strings.Contains(" "+names(l.Group(want))+" ", " "+r.Name+" ") {
+					t.Errorf("%s: target.xml group %+v, want %s (and selectable by it)", n, r, want)
 				}
 			}
 			l.assignOffsets(tt.gsize)
@@ -229,8 +237,8 @@ func TestAttachOtherArch(t *testing.T) {
 				switch {
 				case n == 200: // SCTLR_EL1: unavailable
 					s.reply("xxxxxxxxxxxxxxxx")
-				case n == 201:
-					s.reply("0100000000000000")
+				case n == 201: // TTBR0_EL1: refused, as QEMU refuses riscv pmpcfg1
+					s.reply("E14")
 				case n >= 34 && n <= 65: // v0..v31
 					s.reply(strings.Repeat("ab", 16))
 				default:
@@ -258,6 +266,9 @@ func TestAttachOtherArch(t *testing.T) {
 	}
 	if _, ok := regs["SCTLR_EL1"]; ok {
 		t.Errorf("unavailable register present")
+	}
+	if _, ok := regs["TTBR0_EL1"]; ok {
+		t.Errorf("refused register present")
 	}
 	if v := regs["v5"]; len(v.Bytes) != 16 {
 		t.Errorf("v5 = %v", v)

@@ -16,16 +16,19 @@ type builder struct {
 	d *decoder
 	s *Scenario
 
-	guests       map[string]guestRaw // "defaults", "a", "b"
-	guestsNode   *yaml.Node
-	guestsKeys   map[string]*yaml.Node
-	guestsBad    bool // a guest field failed to decode: skip cross-checks
-	compare      compareRaw
-	syncRaw      []compareRaw
-	syncNode     *yaml.Node
-	haveSync     bool
-	sstepSet     bool
-	localizeSet  bool
+	guests      map[string]guestRaw // "defaults", "a", "b"
+	guestsNode  *yaml.Node
+	guestsKeys  map[string]*yaml.Node
+	guestsBad   bool // a guest field failed to decode: skip cross-checks
+	compare     compareRaw
+	syncRaw     []compareRaw
+	syncNode    *yaml.Node
+	haveSync    bool
+	sstepSet    bool
+	localizeSet bool
+	// injectNodes are the at.sync nodes of inject[], by index (nil for a
+	// function injection), to check them against sync.
+	injectNodes  []*yaml.Node
 	maxStepsSet  bool
 	timeoutSet   bool
 	icountNode   *yaml.Node
@@ -49,6 +52,7 @@ type compareRaw struct {
 	registers, ignore *[]string
 	memory            *[]MemoryRange
 	callpath          *string
+	stats             **StatsSpec
 	pos               map[string]Position
 }
 
@@ -152,7 +156,8 @@ func (b *builder) decode(root *yaml.Node) {
 				},
 			})
 		},
-		"noise": func(p string, _, v *yaml.Node) { b.s.Noise = decodeNoise(d, p, v) },
+		"noise":  func(p string, _, v *yaml.Node) { b.s.Noise = decodeNoise(d, p, v) },
+		"inject": func(p string, _, v *yaml.Node) { b.decodeInject(p, v) },
 		"expect": func(p string, _, v *yaml.Node) {
 			if e, ok := d.oneOf(p, v, string(ExpectIdentical), string(ExpectDiverge)); ok {
 				b.s.Expect = Expect(e)
@@ -229,6 +234,19 @@ func (b *builder) decodeCompare(p string, v *yaml.Node) compareRaw {
 			if s, ok := d.oneOf(p, v, CallPathNone, CallPathBacktrace); ok {
 				c.callpath = &s
 				c.pos["callpath"] = d.at(v)
+			}
+		},
+		"stats": func(p string, _, v *yaml.Node) {
+			// stats: none (or null) turns an inherited comparison off.
+			if v.Kind == yaml.ScalarNode && (isNull(v) || v.Value == "none") {
+				var none *StatsSpec
+				c.stats = &none
+				c.pos["stats"] = d.at(v)
+				return
+			}
+			if st, ok := b.decodeStats(p, v); ok {
+				c.stats = &st
+				c.pos["stats"] = d.at(v)
 			}
 		},
 	})
@@ -322,6 +340,10 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 				if !ok {
 					return
 				}
+				if strings.TrimSpace(s) == BreakNow {
+					sp.Break, sp.Now = BreakNow, true
+					return
+				}
 				sym, off, addr, isAddr, err := ParseBreak(s)
 				if err != nil {
 					d.errorf(v, "%s: %v", p, err)
@@ -357,9 +379,19 @@ func (b *builder) decodeSync(p string, v *yaml.Node) {
 		if keys != nil && !breakSeen {
 			d.errorf(it, "%s: break is required", ip)
 		}
-		if hitNode != nil && totalNode != nil {
+		switch {
+		case sp.Now:
+			for _, f := range []string{"hit", "hit_total"} {
+				if n, ok := keys[f]; ok {
+					d.errorf(n, "%s.%s: not allowed with break: now (the guests do not run to it)", ip, f)
+				}
+			}
+			if sp.At == AtReturn {
+				d.errorf(keys["at"], "%s.at: return is not allowed with break: now", ip)
+			}
+		case hitNode != nil && totalNode != nil:
 			d.errorf(totalNode, "%s: give hit (counted from the previous sync point) or hit_total (counted from boot), not both", ip)
-		} else if totalNode != nil && sp.HitTotal > 0 {
+		case totalNode != nil && sp.HitTotal > 0:
 			if rel, err := hitFromTotal(b.s.Sync, sp); err != nil {
 				d.errorf(totalNode, "%s.hit_total: %v", ip, err)
 			} else {
@@ -419,6 +451,9 @@ func mergeCompare(base CompareSpec, over compareRaw) CompareSpec {
 	}
 	if over.callpath != nil {
 		out.CallPath = *over.callpath
+	}
+	if over.stats != nil {
+		out.Stats = *over.stats
 	}
 	return out
 }

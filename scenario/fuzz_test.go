@@ -54,8 +54,21 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, g := range s.Guests {
+			if g.Attach != nil {
+				// A running QEMU: no launch fields, a QMP address.
+				if g.Attach.QMP == "" || g.QEMU != "" || g.Kernel != "" || g.Args != nil || s.Localize.Enabled {
+					t.Fatalf("invalid attached guest accepted: %+v %+v", g, g.Attach)
+				}
+				continue
+			}
 			if g.Accel != AccelTCG && g.Accel != AccelKVM || g.SMP < 1 || g.QEMU == "" {
 				t.Fatalf("invalid guest accepted: %+v", g)
+			}
+		}
+		for _, in := range s.Inject {
+			if in.Side < 0 || in.Side > 1 || in.Hit < 1 || (in.Sync >= 0) == (in.Func != "") || in.Sync >= len(s.Sync) ||
+				len(in.Regs) == 0 && (in.Memory == nil || len(in.Memory.Bytes) == 0) {
+				t.Fatalf("invalid injection accepted: %+v", in)
 			}
 		}
 		_ = s.CheckSymbols([2]Resolver{fakeResolver{}, nil})

@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"net"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -11,12 +13,15 @@ import (
 var archRE = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 // archDefaults are the machine and CPU used when a guest of that arch sets
-// none. Other arches must set both.
+// none. Other arches must set both. The firmware is QEMU's own for each
+// (SeaBIOS, none on aarch64 virt with -kernel, OpenSBI on riscv64 virt,
+// s390-ccw.img, which -kernel bypasses); bios: none turns it off.
 var archDefaults = map[string][2]string{
 	"x86_64":  {DefaultMachine, DefaultCPU},
 	"i386":    {DefaultMachine, "qemu32"},
 	"aarch64": {"virt", "cortex-a57"},
 	"riscv64": {"virt", "rv64"},
+	"s390x":   {"s390-ccw-virtio", "qemu"},
 }
 
 func (b *builder) decodeGuests(p string, v *yaml.Node) {
@@ -108,6 +113,11 @@ func (b *builder) decodeGuest(p string, v *yaml.Node) guestRaw {
 				set("source_strip", l, v)
 			}
 		},
+		"attach": func(p string, _, v *yaml.Node) {
+			if a, ok := b.decodeAttach(p, v); ok {
+				set("attach", a, v)
+			}
+		},
 		"drives": func(p string, _, v *yaml.Node) {
 			items, ok := d.sequence(p, v)
 			if !ok {
@@ -124,6 +134,67 @@ func (b *builder) decodeGuest(p string, v *yaml.Node) guestRaw {
 	})
 	return g
 }
+
+// decodeAttach decodes guests.<side>.attach: {qmp: PATH, on_exit: ...}.
+func (b *builder) decodeAttach(p string, v *yaml.Node) (*Attach, bool) {
+	d := b.d
+	a := &Attach{Pos: d.at(v)}
+	n := len(d.errs.errs)
+	keys := d.mapping(p, v, map[string]fieldFunc{
+		"qmp": func(p string, _, v *yaml.Node) {
+			s, ok := d.str(p, v)
+			if !ok {
+				return
+			}
+			if msg := validQMPAddress(s); msg != "" {
+				d.errorf(v, "%s: %s", p, msg)
+				return
+			}
+			a.QMP = s
+		},
+		"on_exit": func(p string, _, v *yaml.Node) {
+			a.OnExit, _ = d.oneOf(p, v, OnExitResume, OnExitPause)
+		},
+	})
+	if len(d.errs.errs) > n || keys == nil {
+		return nil, false
+	}
+	if a.QMP == "" {
+		d.errorf(v, "%s: qmp is required (the QMP socket of the running QEMU)", p)
+		return nil, false
+	}
+	return a, true
+}
+
+// validQMPAddress checks attach.qmp: a unix socket path, or tcp:HOST:PORT
+// on the loopback.
+func validQMPAddress(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "must not be empty"
+	}
+	rest, ok := strings.CutPrefix(s, "tcp:")
+	if !ok {
+		if strings.HasPrefix(s, "unix:") {
+			return "give the socket path without unix: (" + quote(strings.TrimPrefix(s, "unix:")) + ")"
+		}
+		return ""
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		return "bad address " + quote(s) + " (tcp:127.0.0.1:PORT)"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "bad port " + quote(port) + " in " + quote(s)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "host " + quote(host) + " is not the loopback: QMP gives full control of the VM, attach only to a local QEMU"
+	}
+	return ""
+}
+
+// launchFields are the guest fields that say how to start QEMU: they mean
+// nothing for a side that attaches to a running one.
+var launchFields = []string{"qemu", "machine", "cpu", "accel", "memory", "smp", "kernel", "initrd", "append", "bios", "drives", "args"}
 
 func (b *builder) decodeDrive(p string, v *yaml.Node) (Drive, bool) {
 	d := b.d
@@ -172,6 +243,23 @@ func (b *builder) mergeGuest(i int) Guest {
 		fields[k] = v
 	}
 	prefix := "guests." + side
+	if a, ok := def.fields["attach"]; ok && i == 0 {
+		b.d.errs.addf(a.pos, "guests.defaults.attach: not allowed: each side attaches to its own QEMU (set guests.a.attach, guests.b.attach)")
+	}
+	if _, ok := sg.fields["attach"]; !ok {
+		delete(fields, "attach")
+	}
+	if _, ok := sg.fields["attach"]; ok {
+		for _, f := range launchFields {
+			if v, set := sg.fields[f]; set {
+				b.d.errs.addf(v.pos, "%s.%s: not allowed with attach: the guest is already running (give its ELF as symbols:)", prefix, f)
+			}
+		}
+		// Inherited launch fields are for the other side.
+		for _, f := range launchFields {
+			delete(fields, f)
+		}
+	}
 	for k, v := range fields {
 		b.s.Pos[prefix+"."+k] = v.pos
 	}
@@ -191,7 +279,7 @@ func (b *builder) mergeGuest(i int) Guest {
 	g.QEMU = str("qemu", "qemu-system-"+g.Arch)
 	g.Machine = str("machine", ad[0])
 	g.CPU = str("cpu", ad[1])
-	if !known {
+	if _, attach := fields["attach"]; !known && !attach {
 		for _, f := range []string{"machine", "cpu"} {
 			if _, ok := fields[f]; !ok {
 				b.d.errs.addf(g.Pos, "%s: %s is required for arch %s", prefix, f, g.Arch)
@@ -208,7 +296,11 @@ func (b *builder) mergeGuest(i int) Guest {
 	dir := b.s.Dir
 	g.Kernel = resolvePath(dir, str("kernel", ""))
 	g.Initrd = resolvePath(dir, str("initrd", ""))
-	g.BIOS = resolvePath(dir, str("bios", ""))
+	if bios := str("bios", ""); bios == BIOSNone {
+		g.BIOS = BIOSNone
+	} else {
+		g.BIOS = resolvePath(dir, bios)
+	}
 	g.Symbols = resolvePath(dir, str("symbols", ""))
 	if g.Symbols == "" {
 		g.Symbols = g.Kernel
@@ -232,6 +324,15 @@ func (b *builder) mergeGuest(i int) Guest {
 		g.Args = append([]string{}, v.v.([]string)...)
 	} else if g.Arch == "x86_64" || g.Arch == "i386" {
 		g.Args = append([]string{}, DefaultX86Args...)
+	}
+	if v, ok := fields["attach"]; ok {
+		a := *v.v.(*Attach)
+		if !strings.HasPrefix(a.QMP, "tcp:") {
+			a.QMP = resolvePath(dir, a.QMP)
+		}
+		g.Attach = &a
+		g.QEMU, g.Machine, g.CPU, g.Accel, g.Memory, g.SMP = "", "", "", "", "", 0
+		g.Args = nil
 	}
 	return g
 }
@@ -265,6 +366,14 @@ func (s *Scenario) usesSymbols() string {
 	}
 	if len(s.Trace.Functions) > 0 {
 		return s.Trace.Functions[0]
+	}
+	for _, in := range s.Inject {
+		if in.Func != "" && !in.FuncIsAddr() {
+			return in.Func
+		}
+		if in.Memory != nil && in.Memory.Symbol != "" {
+			return in.Memory.Symbol
+		}
 	}
 	for _, m := range s.Noise.Memory {
 		if m.Symbol != "" {

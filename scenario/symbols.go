@@ -81,11 +81,22 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 			checkMemory(m)
 		}
 		for k, sp := range s.Sync {
-			if !sp.IsAddr && sp.Break != "" {
+			if !sp.IsAddr && !sp.Now && sp.Break != "" {
 				resolve(s.PosOf(fmt.Sprintf("sync[%d].break", k)), "break", sp.Break)
 			}
 			for _, m := range sp.Compare.Memory {
 				checkMemory(m)
+			}
+		}
+		for k, in := range s.Inject {
+			if in.Side != i {
+				continue
+			}
+			if in.Func != "" && !in.FuncIsAddr() {
+				resolve(s.PosOf(fmt.Sprintf("inject[%d].at", k)), "injection function", in.Func)
+			}
+			if m := in.Memory; m != nil && m.Symbol != "" {
+				resolve(m.Pos, "injection memory symbol", m.Symbol)
 			}
 		}
 		for k, f := range s.Trace.Functions {

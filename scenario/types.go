@@ -19,6 +19,11 @@ const (
 	DefaultMaxWrites = 4096
 )
 
+// BIOSNone is the bios value that starts the machine with no firmware
+// (QEMU's -bios none): a keyword, not a path. A file called "none" is
+// spelled ./none.
+const BIOSNone = "none"
+
 // DefaultX86Args are the extra QEMU arguments an x86 guest gets when it sets
 // no args: the isa-debug-exit device the test guests use to exit.
 var DefaultX86Args = []string{"-device", "isa-debug-exit,iobase=0xf4,iosize=4"}
@@ -82,7 +87,9 @@ type Scenario struct {
 	Trace    Trace
 	Localize Localize
 	Noise    Noise
-	Expect   Expect
+	// Inject are the faults injected into one side.
+	Inject []Injection
+	Expect Expect
 	// Pos maps dotted field paths ("timeout", "guests.b.kernel",
 	// "sync[1].hit", "compare.memory[0].symbol") to the position of the
 	// value that set them. A merged guest field maps to wherever its value
@@ -122,7 +129,8 @@ type Guest struct {
 	Accel   string
 	Memory  string
 	SMP     int
-	// Kernel, Initrd, BIOS and Symbols are absolute paths, or empty.
+	// Kernel, Initrd, BIOS and Symbols are absolute paths, or empty; BIOS
+	// may also be BIOSNone.
 	Kernel string
 	Initrd string
 	Append string
@@ -138,9 +146,36 @@ type Guest struct {
 	// path.Match pattern ("/home/*/linux/"). They are build-machine paths:
 	// never resolved against the scenario directory.
 	SourceStrip []string
+	// Attach, when set, names a QEMU that is already running: lockstep
+	// attaches to it instead of launching one, and the launch fields
+	// (kernel, qemu, machine, ...) do not apply.
+	Attach *Attach
 	// Pos is where guests.a or guests.b is.
 	Pos Position
 }
+
+// Attach says how to reach a running QEMU.
+type Attach struct {
+	// QMP is the QMP socket: an absolute unix socket path, or
+	// "tcp:HOST:PORT" with a loopback HOST.
+	QMP string
+	// OnExit is what the guest is left as when lockstep detaches:
+	// OnExitResume, OnExitPause, or "" for the run state lockstep found.
+	OnExit string
+	Pos    Position
+}
+
+// Values of attach.on_exit.
+const (
+	OnExitResume = "resume"
+	OnExitPause  = "pause"
+)
+
+// Attached reports whether side i attaches to a running QEMU.
+func (s *Scenario) Attached(i int) bool { return s.Guests[i].Attach != nil }
+
+// AnyAttached reports whether either side attaches to a running QEMU.
+func (s *Scenario) AnyAttached() bool { return s.Attached(0) || s.Attached(1) }
 
 // Drive is one -drive of a guest.
 type Drive struct {
@@ -176,6 +211,9 @@ type CompareSpec struct {
 	Memory []MemoryRange
 	// CallPath is CallPathNone or CallPathBacktrace.
 	CallPath string
+	// Stats compares accelerator statistics between consecutive sync
+	// points; nil compares none.
+	Stats *StatsSpec
 }
 
 // MemoryRange is one compared memory range: either Symbol+Offset (Length 0
@@ -202,8 +240,12 @@ const MaxMemoryLength = 256 << 20
 // SyncPoint is a place both guests must reach.
 type SyncPoint struct {
 	Index int
-	// Break is the expression as written: symbol, symbol+off or 0xADDR.
+	// Break is the expression as written: symbol, symbol+off, 0xADDR,
+	// or BreakNow.
 	Break string
+	// Now is set for break: now, a point where the guests stand: nothing
+	// runs to reach it.
+	Now bool
 	// Symbol, Offset, Addr and IsAddr are Break parsed by ParseBreak.
 	Symbol string
 	Offset uint64
@@ -230,6 +272,11 @@ type SyncPoint struct {
 	Compare CompareSpec
 	Pos     Position
 }
+
+// BreakNow is the break expression of a sync point where the guests
+// already stand (an attached guest where it was found, or where the
+// previous point left it). A symbol literally named now is "now+0".
+const BreakNow = "now"
 
 // Values of sync[].at.
 const (

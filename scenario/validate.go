@@ -68,7 +68,7 @@ func (b *builder) finish(root *yaml.Node) {
 	for i := range s.Sync {
 		s.Sync[i].Compare = mergeCompare(s.Compare, b.syncRaw[i])
 		// An inherited field points at the top-level compare.
-		for _, f := range []string{"registers", "ignore", "memory", "callpath"} {
+		for _, f := range []string{"registers", "ignore", "memory", "callpath", "stats"} {
 			key := fmt.Sprintf("sync[%d].compare.%s", i, f)
 			if _, set := s.Pos[key]; !set {
 				if p, ok := s.Pos["compare."+f]; ok {
@@ -87,10 +87,36 @@ func (b *builder) finish(root *yaml.Node) {
 		}
 	}
 
+	// Attached guests: nothing relaunches them, and their command line is
+	// not lockstep's.
+	if b.guests != nil && s.AnyAttached() {
+		if s.Localize.Enabled && b.localizeSet {
+			d.errs.addf(posOr(s.Pos, "localize", rootPos), "localize: not available when a side attaches to a running QEMU (localisation replays both guests from boot)")
+		}
+		s.Localize.Enabled = false
+		if s.Determinism.Icount != "" {
+			d.errorf(b.icountNode, "determinism.icount: cannot be applied to a QEMU that is already running (attach)")
+		}
+		if s.Attached(0) && s.Attached(1) && s.Guests[0].Attach.QMP == s.Guests[1].Attach.QMP {
+			d.errs.addf(s.Guests[1].Attach.Pos, "guests.b.attach.qmp: the same QEMU as guests.a (%s)", s.Guests[1].Attach.QMP)
+		}
+	}
+
+	// An injection at a sync point names one that exists.
+	for i, in := range s.Inject {
+		if in.Sync >= len(s.Sync) && len(s.Sync) > 0 {
+			d.errorf(b.injectNodes[i], "inject[%d].at.sync: %d, but there are %d sync points", i, in.Sync+1, len(s.Sync))
+		}
+	}
+
 	// Symbolic names need symbols on both sides.
 	if name := s.usesSymbols(); name != "" && b.guests != nil && !b.guestsBad {
 		for i, g := range s.Guests {
 			if g.Symbols == "" {
+				if g.Attach != nil {
+					d.errs.addf(g.Pos, "guests.%s: %q needs symbols: set symbols to the ELF the attached guest runs", SideNames[i], name)
+					continue
+				}
 				d.errs.addf(g.Pos, "guests.%s: %q needs symbols: set kernel or symbols", SideNames[i], name)
 			}
 		}

@@ -28,14 +28,15 @@ func addCompletions(c *cobra.Command) {
 		c.ValidArgsFunction = completeFiles(1, "json")
 	}
 	flags := map[string]cobra.CompletionFunc{
-		"format":   completeFormats,
-		"color":    cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp),
-		"expect":   cobra.FixedCompletions([]string{"identical", "diverge"}, cobra.ShellCompDirectiveNoFileComp),
-		"scenario": completeFiles(-1, yamlExts...),
-		"accel-a":  cobra.FixedCompletions([]string{"tcg", "kvm"}, cobra.ShellCompDirectiveNoFileComp),
-		"accel-b":  cobra.FixedCompletions([]string{"tcg", "kvm"}, cobra.ShellCompDirectiveNoFileComp),
-		"run-dir":  completeDirs,
-		"tmp-dir":  completeDirs,
+		"format":        completeFormats,
+		"color":         cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp),
+		"expect":        cobra.FixedCompletions([]string{"identical", "diverge"}, cobra.ShellCompDirectiveNoFileComp),
+		"scenario":      completeFiles(-1, yamlExts...),
+		"accel-a":       cobra.FixedCompletions([]string{"tcg", "kvm"}, cobra.ShellCompDirectiveNoFileComp),
+		"accel-b":       cobra.FixedCompletions([]string{"tcg", "kvm"}, cobra.ShellCompDirectiveNoFileComp),
+		"run-dir":       completeDirs,
+		"on-divergence": cobra.FixedCompletions([]string{"kill", "hold"}, cobra.ShellCompDirectiveNoFileComp),
+		"tmp-dir":       completeDirs,
 	}
 	if c.Name() == "init" {
 		flags["sync"] = completeSyncSymbols

@@ -18,6 +18,7 @@ func TestCompletion(t *testing.T) {
 		{"format list", []string{"report", "--format", "text,j"}, []string{"text,json", "text,junit"}, ":6"},
 		{"color", []string{"run", "--color", ""}, []string{"auto", "always", "never"}, ":4"},
 		{"expect", []string{"init", "--expect", ""}, []string{"identical", "diverge"}, ":4"},
+		{"on-divergence", []string{"run", "--on-divergence", ""}, []string{"kill", "hold"}, ":4"},
 		{"scenario arg", []string{"run", ""}, []string{"yaml", "yml"}, ":8"},
 		{"validate args", []string{"validate", "a.yaml", ""}, []string{"yaml"}, ":8"},
 		{"run second arg", []string{"run", "a.yaml", ""}, nil, ":4"},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -33,6 +34,11 @@ type runFlags struct {
 	// calibrate is the number of calibration runs per side before the run
 	// (0: none).
 	calibrate int
+	// hold, onDivergence and holdTimeout are --hold, --on-divergence and
+	// --hold-timeout (hold.go).
+	hold         bool
+	onDivergence string
+	holdTimeout  time.Duration
 }
 
 func newRunCommand(s streams) *cobra.Command {
@@ -50,7 +56,12 @@ not, 2 for a usage or scenario error, 3 for an infrastructure failure
 With --bisect (for git bisect run): 3 becomes 125, which skips the commit;
 so does a scenario error that depends on the build (a missing kernel, an
 unknown symbol, no symbol table); an error in the scenario file itself
-exits 128, which stops the bisection. 2 is never used: git counts it bad.`,
+exits 128, which stops the bisection. 2 is never used: git counts it bad.
+
+With --hold, once the reports are written, both guests are brought back to
+the first divergence and left stopped there for gdb (docs/hold.md): the
+commands to attach go to stderr; Ctrl-C ends the hold with the run's own
+exit status.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := runScenario(cmd, s, f, args[0])
@@ -71,6 +82,7 @@ exits 128, which stops the bisection. 2 is never used: git counts it bad.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log QEMU command lines and progress to stderr; show noise divergences, command lines and serial output in the reports")
 	fl.StringVar(&f.runDir, "run-dir", "", "parent directory of the run directory (default: $TMPDIR)")
 	fl.IntVar(&f.calibrate, "calibrate", 0, "first run each side against itself N times and treat what varies as noise")
+	addHoldFlags(fl, &f)
 	return cmd
 }
 
@@ -80,6 +92,10 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 		infraCode = exitSkip
 	}
 	formats, err := parseFormats(f.formats, f.outDir)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	hold, err := holdWanted(f, cmd.Flags().Changed("on-divergence"))
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -110,7 +126,14 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	}
 	prog := newProgress(s.err, len(sc.Sync))
 	opts.Progress = prog.update
-	res, runErr := lockstep.Run(cmd.Context(), sc, opts)
+	var res *lockstep.Result
+	var held *lockstep.Hold
+	var runErr error
+	if hold {
+		res, held, runErr = lockstep.RunHold(cmd.Context(), sc, opts)
+	} else {
+		res, runErr = lockstep.Run(cmd.Context(), sc, opts)
+	}
 	prog.done()
 
 	var se *lockstep.ScenarioError
@@ -122,8 +145,15 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	textShown := false
 	if res != nil && (!scenarioErr || f.outDir != "") {
 		if textShown, err = writeReports(s, f, formats, res, color); err != nil {
+			if held != nil {
+				held.Close(cmd.Context())
+			}
 			return withCode(infraCode, fmt.Errorf("write reports: %w", err))
 		}
+	}
+	if held != nil {
+		// The reports are out: now hold the divergence for gdb.
+		holdDivergence(cmd.Context(), s, held, f.holdTimeout)
 	}
 	if runErr != nil && !scenarioErr && textShown && res.Error != "" && sameFile(s.out, s.err) {
 		// The report just printed the error to the same terminal (or

@@ -22,16 +22,24 @@ import (
 var demoSpec = bisecttest.Spec{Commits: 20, Regression: 14, Broken: 10}
 
 // setup builds the repository and the reference kernel from its first
-// commit, and points $REFERENCE at it for the fixture scenario.
+// commit, and points $REFERENCE at it for the fixture scenario (on a cross
+// architecture, testdata/bisect/<arch>-<kernel>.yaml). It skips when the
+// architecture's QEMU or cross compiler is missing.
 func setup(t *testing.T, spec bisecttest.Spec, kernel string) (string, []string, bisect.Config) {
 	t.Helper()
-	qemutest.Require(t, "x86_64", "tcg")
+	sc := kernel
+	if spec.Arch == "" {
+		qemutest.Require(t, "x86_64", "tcg")
+	} else {
+		bisecttest.RequireCross(t, spec.Arch)
+		sc = spec.Arch + "-" + kernel
+	}
 	repo, hashes := bisecttest.Repo(t, spec)
 	t.Setenv("REFERENCE", bisecttest.Reference(t, repo, hashes[0], kernel))
 	cfg := bisect.Config{
 		Repo: repo, Good: hashes[0], Bad: "main",
 		Build: bisecttest.Build(kernel), Artifact: bisecttest.Artifact(kernel),
-		Scenario: bisecttest.Scenario(t, kernel), TempDir: t.TempDir(),
+		Scenario: bisecttest.Scenario(t, sc), TempDir: t.TempDir(),
 	}
 	return repo, hashes, cfg
 }
@@ -69,12 +77,10 @@ func untouched(t *testing.T, repo string, cfg bisect.Config, head string) {
 	}
 }
 
-// TestBisectFindsRegression is the acceptance test: 20 commits, one broken
-// build, one regression; the regressing commit is named exactly, the broken
-// one skipped, within ⌈log₂ 20⌉ + 2 steps.
-func TestBisectFindsRegression(t *testing.T) {
-	repo, hashes, cfg := setup(t, demoSpec, "demo")
-	cfg.Log = filepath.Join(t.TempDir(), "bisect.jsonl")
+// bisectClean runs the bisection, logs its summary, checks that it left
+// nothing behind (untouched) and returns the outcome and the summary.
+func bisectClean(t *testing.T, repo string, hashes []string, cfg bisect.Config) (*bisect.Outcome, string) {
+	t.Helper()
 	out, err := bisect.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("bisect: %v", err)
@@ -85,6 +91,16 @@ func TestBisectFindsRegression(t *testing.T) {
 	}
 	t.Logf("summary:\n%s", sum.String())
 	untouched(t, repo, cfg, hashes[len(hashes)-1])
+	return out, sum.String()
+}
+
+// TestBisectFindsRegression is the acceptance test: 20 commits, one broken
+// build, one regression; the regressing commit is named exactly, the broken
+// one skipped, within ⌈log₂ 20⌉ + 2 steps.
+func TestBisectFindsRegression(t *testing.T) {
+	repo, hashes, cfg := setup(t, demoSpec, "demo")
+	cfg.Log = filepath.Join(t.TempDir(), "bisect.jsonl")
+	out, _ := bisectClean(t, repo, hashes, cfg)
 
 	if out.FirstBad.Hash != hashes[demoSpec.Regression] {
 		t.Errorf("first bad %s %q, want %s (commit %d)", out.FirstBad.Short(), out.FirstBad.Subject,
@@ -145,16 +161,7 @@ func TestBisectFlakyReportsDisagreement(t *testing.T) {
 	spec := bisecttest.Spec{Commits: 4, Flaky: 2}
 	repo, hashes, cfg := setup(t, spec, "flaky")
 	cfg.Runs = 4
-	out, err := bisect.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("bisect: %v", err)
-	}
-	var sum bytes.Buffer
-	if err := bisect.WriteSummary(&sum, out); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("summary:\n%s", sum.String())
-	untouched(t, repo, cfg, hashes[len(hashes)-1])
+	out, sum := bisectClean(t, repo, hashes, cfg)
 	if out.FirstBad.Hash != hashes[spec.Flaky] {
 		t.Errorf("first bad %s, want %s (commit %d)", out.FirstBad.Short(), hashes[spec.Flaky], spec.Flaky)
 	}
@@ -167,8 +174,8 @@ func TestBisectFlakyReportsDisagreement(t *testing.T) {
 			t.Errorf("good commit %s runs %s, want 4 good", s.Commit.Short(), s.Runs)
 		}
 	}
-	if !strings.Contains(sum.String(), "4 runs: 2 bad, 2 good") || !strings.Contains(sum.String(), "runs disagreed") {
-		t.Errorf("summary does not report the disagreement:\n%s", sum.String())
+	if !strings.Contains(sum, "4 runs: 2 bad, 2 good") || !strings.Contains(sum, "runs disagreed") {
+		t.Errorf("summary does not report the disagreement:\n%s", sum)
 	}
 	if out.Signature != (bisect.Signature{Kind: "register", Symbol: "marker"}) {
 		t.Errorf("signature %s, want register at marker", out.Signature)

@@ -61,6 +61,16 @@ func indexDWARF(ef *elf.File, m *mapping, isText func(uint64) bool) (idx *source
 }
 
 func indexSections(ef *elf.File, m *mapping, isText func(uint64) bool) (*sourceIndex, error) {
+	d, err := newDWARF(ef, m)
+	if err != nil {
+		return nil, err
+	}
+	return newSourceIndex(d, isText, m)
+}
+
+// newDWARF builds the DWARF reader over the file's sections (dwarfSections),
+// slices of the mapping where they are stored uncompressed.
+func newDWARF(ef *elf.File, m *mapping) (*dwarf.Data, error) {
 	sec := make(map[string][]byte, len(dwarfSections))
 	for _, name := range dwarfSections {
 		s := ef.Section(name)
@@ -84,7 +94,7 @@ func indexSections(ef *elf.File, m *mapping, isText func(uint64) bool) (*sourceI
 			}
 		}
 	}
-	return newSourceIndex(d, isText, m)
+	return d, nil
 }
 
 // sectionBytes returns a section's contents: a slice of the mapping when

@@ -89,6 +89,8 @@ type Table struct {
 	// call (never by Load).
 	orc lazyORC
 	cfi lazyCFI
+	// types are the DWARF structs StructMembers read (never by Load).
+	types lazyTypes
 }
 
 // Load reads the symbol table of the ELF file at path. It reads the ELF

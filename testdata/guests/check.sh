@@ -1,7 +1,8 @@
 #!/bin/sh
 # check.sh: boot every demo guest under TCG and check its QEMU exit status,
 # its serial output and its symbols. Run by `make check`. Needs
-# qemu-system-x86_64 and binutils' readelf.
+# qemu-system-x86_64 and binutils' readelf; the aarch64, riscv64 and s390x guests
+# are booted too where built and where their QEMU is installed.
 set -u
 cd "$(dirname "$0")"
 B=build
@@ -72,6 +73,9 @@ syms demo-good $demo
 syms demo-bad $demo regression_pad regression_scratch
 syms demo-hang $demo hang_here
 syms demo-exit $demo early_exit
+syms demo-spin-good $demo spin tick spin_ticks
+syms demo-spin-bad $demo spin tick spin_ticks regression_scratch
+syms alloc kmain alloc make_item fill report results pool pool_used failures
 syms cpu-probe kmain cpuid_result probe_cpuid probe_flags probe_values probe_done
 for g in deep-1e3 deep-1e5 deep-1e6 deep-1e7 deep-1e8 deep-1e9 deep-good deep-bad; do
 	syms $g kmain deep_start deep_mix deep_tail deep_verify deep_state
@@ -94,6 +98,9 @@ expect demo-good qemu64 1 "demo: done"
 expect demo-bad qemu64 1 "demo: done"
 expect demo-exit qemu64 7 "demo: early exit"
 expect demo-hang qemu64 124 "demo: hang" 2
+expect demo-spin-good qemu64 124 "demo: spin" 2
+expect demo-spin-bad qemu64 124 "demo: spin" 2
+expect alloc qemu64 1 "alloc: done"
 expect cpu-probe qemu64 1 "probe: done"
 expect cpu-probe max 1 "probe: done"
 differ cpu-probe "leaf=0x0000000000000001 "
@@ -130,6 +137,57 @@ if cmp -s "$tmp/tsc.qemu64.out" "$tmp/tsc-bad.qemu64.out"; then
 	echo "FAIL tsc-bad: value does not differ from tsc"
 	fail=1
 fi
+
+# The aarch64, riscv64 and s390x guests (cross.mk), where built and where
+# their QEMU is installed. xexpect ARCH NAME CPU STATUS LAST-LINE-PATTERN
+xexpect() {
+	case $1 in
+	aarch64) q="qemu-system-aarch64 -machine virt" ;;
+	riscv64) q="qemu-system-riscv64 -machine virt -bios none" ;;
+	s390x) q="qemu-system-s390x -machine s390-ccw-virtio" ;;
+	esac
+	out=$tmp/$1.$2.$(echo "$3" | tr -c 'a-z0-9\n' _).out
+	# shellcheck disable=SC2086 # $q is a command and its arguments
+	timeout 10 $q -cpu "$3" -accel tcg -m 128M -nodefaults -display none -serial stdio \
+		-no-reboot -kernel "$B/$1/$2.elf" >"$out" 2>"$out.err"
+	status=$?
+	last=$(tail -n 1 "$out")
+	case $last in
+	$5) matched=1 ;;
+	*) matched=0 ;;
+	esac
+	if [ "$status" -ne "$4" ] || [ "$matched" -ne 1 ]; then
+		echo "FAIL $1/$2 (-cpu $3): status $status (want $4), last line '$last' (want '$5')"
+		cat "$out.err"
+		fail=1
+	else
+		echo "ok   $1/$2 (-cpu $3): status $status, '$last'"
+	fi
+}
+for a in aarch64 riscv64 s390x; do
+	if [ ! -f "$B/$a/demo-good.elf" ] || ! command -v "qemu-system-$a" >/dev/null 2>&1; then
+		echo "skip $a guests: not built or qemu-system-$a missing"
+		continue
+	fi
+	case $a in
+	aarch64) cpus="cortex-a57 max" bad=0 ;;
+	riscv64) cpus="rv64 rv64,c=false" bad=1 ;;
+	s390x) cpus="qemu z900" bad=0 ;;
+	esac
+	first=${cpus%% *}
+	for g in demo-good demo-bad; do xexpect $a $g "$first" 0 "demo: done"; done
+	for g in stores-good stores-bad; do xexpect $a $g "$first" 0 "stores: done"; done
+	xexpect $a deep-good "$first" 0 "deep: verify ok"
+	if [ "$bad" = 1 ]; then
+		xexpect $a deep-bad "$first" 1 "deep: verify failed"
+	else
+		xexpect $a deep-bad "$first" 0 "exit: value=0x0000000000000001"
+	fi
+	for c in $cpus; do
+		xexpect $a cpu-probe "$c" 0 "probe: done"
+		xexpect $a deep-1e3 "$c" 0 "deep: state=0x*"
+	done
+done
 
 [ "$fail" -eq 0 ] && echo "all guests ok"
 exit "$fail"

@@ -8,6 +8,9 @@
  * about N instructions after deep_start), runs about 2000 more instructions
  * through deep_tail, and calls deep_verify (a sync point) before exit(0).
  *
+ * On aarch64, riscv64 and s390x the cpuid is arch_feature_word() (arch.h):
+ * ID_AA64ISAR0_EL1, misa or the STIDP word, read where the cpuid is.
+ *
  * deep-good and deep-bad are WORK=1000 builds without the cpuid (-DNO_CPUID).
  * Iteration DEEP_K of the loop adds a constant before calling deep_mix;
  * deep-bad (-DPLANT_BAD) adds a different one, so call #DEEP_K of deep_mix
@@ -111,12 +114,17 @@ NOINLINE VERIFY_ALIGN void kmain(void)
 	for (i = 1; i <= DEEP_ITERS; i++)
 		deep_state = deep_mix(deep_state + (i == DEEP_K ? DEEP_PLANT : 0), i);
 #ifndef NO_CPUID
+#if defined(__x86_64__)
 	{
 		uint32_t a = 1, b, c = 0, d;
 
 		__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
 		deep_state ^= c;
 	}
+#else
+	/* The other architectures read their CPU-model word (arch.h). */
+	deep_state ^= arch_feature_word();
+#endif
 #endif
 	for (i = 0; i < DEEP_TAIL_ITERS; i++)
 		deep_state = deep_tail(deep_state, i);

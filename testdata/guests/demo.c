@@ -1,8 +1,10 @@
 /*
  * demo.c: the lockstep demo kernel.
  *
- * Built as demo-good (no flags), demo-bad (-DREGRESSION), demo-hang (-DHANG)
- * and demo-exit (-DEARLY_EXIT). kmain runs, in order: checksum x3, path_a,
+ * Built as demo-good (no flags), demo-bad (-DREGRESSION), demo-hang (-DHANG),
+ * demo-exit (-DEARLY_EXIT), and demo-spin-good/-bad (-DSPIN, without and with
+ * -DREGRESSION: they never exit, spinning in spin() after the results are
+ * written, for the attach tests). kmain runs, in order: checksum x3, path_a,
  * marker, the results writes, report, "demo: done", exit(0).
  *
  * demo-bad carries exactly three planted differences, independent of each
@@ -139,6 +141,31 @@ NOINLINE void hang_here(void)
 }
 #endif
 
+#ifdef SPIN
+/* spin_ticks counts spin's rounds. */
+volatile uint64_t spin_ticks;
+
+/* tick is called on every round of spin: a place to stop a running guest. */
+NOINLINE void tick(void)
+{
+	LEAF_FRAME();
+	spin_ticks++;
+}
+
+/*
+ * spin runs forever, with the results in place, like a guest still up. It
+ * calls marker too, which every demo build has (demo-hang never gets there).
+ */
+NOINLINE void spin(void)
+{
+	serial_puts("demo: spin\n");
+	for (;;) {
+		tick();
+		marker(spin_ticks, MARKER_B);
+	}
+}
+#endif
+
 #ifdef EARLY_EXIT
 /* early_exit leaves through isa-debug-exit with value 3 (QEMU status 7). */
 NOINLINE void early_exit(void)
@@ -178,6 +205,9 @@ NOINLINE void kmain(void)
 	for (i = 8; i < RESULTS_WORDS; i++)
 		results[i] = (i * 0x0101010101010101UL) ^ c2;
 
+#ifdef SPIN
+	spin();
+#endif
 	report(results, RESULTS_WORDS);
 	serial_puts("demo: done\n");
 	qemu_exit(0);

@@ -3,6 +3,7 @@
  */
 #include "lib.h"
 
+#if defined(__x86_64__) || defined(__i386__)
 /* serial_putc writes one byte to COM1 once the transmitter is empty. */
 void serial_putc(char c)
 {
@@ -13,6 +14,8 @@ void serial_putc(char c)
 		;
 	outb(COM1_PORT, (uint8_t)c);
 }
+
+#endif
 
 /* serial_puts writes a NUL-terminated string to COM1. */
 void serial_puts(const char *s)
@@ -42,6 +45,7 @@ void serial_putkv(const char *key, uint64_t v)
 	serial_puthex(v);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 /* qemu_exit ends QEMU through isa-debug-exit: status is (value << 1) | 1. */
 void qemu_exit(uint32_t value)
 {
@@ -50,6 +54,8 @@ void qemu_exit(uint32_t value)
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }
+
+#endif
 
 /* memset is here because the compiler may emit calls to it. */
 void *memset(void *d, int c, unsigned long n)

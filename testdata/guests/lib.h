@@ -9,6 +9,7 @@ typedef unsigned char uint8_t;
 typedef unsigned short uint16_t;
 typedef unsigned int uint32_t;
 typedef unsigned long uint64_t;
+typedef short int16_t;
 
 #define NOINLINE __attribute__((noinline))
 #define NORETURN __attribute__((noreturn))
@@ -21,6 +22,7 @@ typedef unsigned long uint64_t;
  */
 #define LEAF_FRAME() __asm__ volatile("" : : "r"(__builtin_frame_address(0)))
 
+#if defined(__x86_64__) || defined(__i386__)
 /* COM1 and the isa-debug-exit port QEMU is started with. */
 #define COM1_PORT 0x3f8
 #define DEBUG_EXIT_PORT 0xf4
@@ -41,6 +43,13 @@ ALWAYS_INLINE uint8_t inb(uint16_t port)
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
+#else
+/*
+ * Other architectures (aarch64/, riscv64/, s390x/): arch.h, found through
+ * -I<arch>, has the UART, the exit device and arch_feature_word().
+ */
+#include "arch.h"
+#endif
 
 void serial_putc(char c);
 void serial_puts(const char *s);

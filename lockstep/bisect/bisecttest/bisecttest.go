@@ -26,6 +26,13 @@ type Spec struct {
 	// Broken is a commit whose config.h does not compile (0: none); the
 	// next commit fixes it.
 	Broken int
+	// Arch is the guest architecture: "" for the x86_64 demo and flaky
+	// kernels (testdata/bisect/Makefile), or aarch64, riscv64 or s390x for
+	// the demo kernel built with the Debian cross compiler
+	// (testdata/bisect/cross.mk; see RequireCross). Build, Artifact and
+	// Reference are the same for every architecture: the repository's
+	// Makefile knows its own.
+	Arch string
 }
 
 // Build is the fixture's build command for a kernel ("demo" or "flaky").
@@ -36,7 +43,20 @@ func Build(kernel string) string {
 // Artifact is the path of a fixture kernel in the work tree.
 func Artifact(kernel string) string { return "build/" + kernel + ".elf" }
 
-// Scenario returns the path of the fixture scenario for a kernel.
+// RequireCross skips the test, with the reason, when the cross fixture of
+// arch cannot be built (no <arch>-linux-gnu-gcc) or run (no
+// qemu-system-<arch>).
+func RequireCross(t testing.TB, arch string) {
+	t.Helper()
+	qemutest.Require(t, arch, "tcg")
+	if _, err := exec.LookPath(arch + "-linux-gnu-gcc"); err != nil {
+		t.Skipf("%s-linux-gnu-gcc not installed (Debian package gcc-%s-linux-gnu), so the %s bisect fixture cannot be built: %v",
+			arch, arch, arch, err)
+	}
+}
+
+// Scenario returns the path of the fixture scenario for a kernel: "demo"
+// or "flaky" on x86_64, "<arch>-demo" on the cross architectures.
 func Scenario(t testing.TB, kernel string) string {
 	return filepath.Join(qemutest.Root(t), "testdata", "bisect", kernel+".yaml")
 }
@@ -48,11 +68,35 @@ func Repo(t testing.TB, s Spec) (string, []string) {
 	root := qemutest.Root(t)
 	dir := t.TempDir()
 	git(t, dir, "init", "--quiet", "--initial-branch=main")
-	for _, f := range []string{"boot.S", "guest.ld", "lib.c", "lib.h", "demo.c"} {
-		copyFile(t, filepath.Join(root, "testdata", "guests", f), filepath.Join(dir, f))
-	}
-	for _, f := range []string{"Makefile", "flaky.c"} {
-		copyFile(t, filepath.Join(root, "testdata", "bisect", f), filepath.Join(dir, f))
+	if s.Arch == "" {
+		for _, f := range []string{"boot.S", "guest.ld", "lib.c", "lib.h", "demo.c"} {
+			copyFile(t, filepath.Join(root, "testdata", "guests", f), filepath.Join(dir, f))
+		}
+		for _, f := range []string{"Makefile", "flaky.c"} {
+			copyFile(t, filepath.Join(root, "testdata", "bisect", f), filepath.Join(dir, f))
+		}
+	} else {
+		guests := filepath.Join(root, "testdata", "guests")
+		for _, f := range []string{"cross.mk", "lib.c", "lib.h", "demo.c"} {
+			copyFile(t, filepath.Join(guests, f), filepath.Join(dir, f))
+		}
+		ents, err := os.ReadDir(filepath.Join(guests, s.Arch))
+		if err != nil {
+			t.Fatalf("arch %q: %v", s.Arch, err)
+		}
+		if err := os.Mkdir(filepath.Join(dir, s.Arch), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				copyFile(t, filepath.Join(guests, s.Arch, e.Name()), filepath.Join(dir, s.Arch, e.Name()))
+			}
+		}
+		mk, err := os.ReadFile(filepath.Join(root, "testdata", "bisect", "cross.mk"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, "Makefile"), "ARCH ?= "+s.Arch+"\n"+string(mk))
 	}
 	write(t, filepath.Join(dir, ".gitignore"), "build/\n")
 	var hashes []string

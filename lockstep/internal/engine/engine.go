@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,8 +64,16 @@ type Config struct {
 	// TraceObserver, when set, receives the figures of each trace
 	// comparison (benchmarks).
 	TraceObserver func(TraceStats)
-	Log           *slog.Logger
-	Recorder      Recorder
+	// TraceStopBefore makes TraceFrom leave the gdbstub pair stopped just
+	// before the divergent instruction, neither executing nor describing
+	// it (a hold for gdb): the Window's Steps is then the number of
+	// instructions before it, and its Divergences are empty.
+	TraceStopBefore bool
+	Log             *slog.Logger
+	Recorder        Recorder
+	// OnInject, when set, receives each fault injected into the run's
+	// own guests (not into replays).
+	OnInject func(Injected)
 }
 
 // Engine drives pairs of guests through a scenario.
@@ -73,6 +82,11 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 	rec Recorder
+
+	injMu    sync.Mutex
+	inj      map[*guest.Guest]*injState
+	injSaved map[*guest.Guest]map[int]*injState
+	injStop  map[*guest.Guest]injStop
 	// traced counts the instructions the current trace comparison has
 	// compared, for progress (read from the recorder's Progress).
 	traced atomic.Uint64

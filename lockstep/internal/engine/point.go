@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +27,10 @@ type Point struct {
 	// Captured is what each side looked like at the point, when both
 	// reached it and were captured; zero otherwise.
 	Captured [2]compare.SideState
+	// Stats are the accelerator statistics compared at the point (the
+	// counters that moved most since the previous point), nil when it
+	// compares none.
+	Stats *compare.StatsTable
 }
 
 // Reached reports whether both sides got to the sync point.
@@ -64,6 +69,7 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 		}
 		return pt, nil
 	}
+	sp = e.notWhereInjected(p, k, sp, arr)
 	var caps [2]*capture
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		c, err := e.capture(ctx, g, sp)
@@ -87,6 +93,16 @@ func (e *Engine) Point(ctx context.Context, p guest.Pair, k int) (Point, error) 
 	divs, uncompared := e.compareAt(p, k, sp, caps)
 	pt.Divergences = append(pt.Divergences, divs...)
 	pt.Uncompared = uncompared
+	st, sdivs, sunc, err := e.stats(ctx, p, k, sp)
+	if err != nil {
+		return pt, err
+	}
+	pt.Stats = st
+	for _, d := range sdivs {
+		d.PC = pt.PC
+		pt.Divergences = append(pt.Divergences, d)
+	}
+	pt.Uncompared = append(pt.Uncompared, sunc...)
 	return pt, nil
 }
 
@@ -124,6 +140,7 @@ type capture struct {
 	mem       []guest.Memory
 	backtrace []compare.Frame
 	note      string
+	task      *compare.Task
 }
 
 // capture reads what the sync point asks for on one side.
@@ -154,6 +171,15 @@ func (e *Engine) capture(ctx context.Context, g *guest.Guest, sp *scenario.SyncP
 	if err != nil {
 		return nil, err
 	}
+	// The running task (Linux kernels with DWARF types): what the report
+	// header names. Not finding it is a note, never a failure.
+	c.task, err = g.Task(ctx)
+	switch {
+	case errors.Is(err, guest.ErrNoTaskTypes):
+		e.note("guest %s: the running task is not shown: %v (give the vmlinux with DWARF types as symbols:)", g.Name(), err)
+	case err != nil:
+		e.note("guest %s at %s: the running task could not be read: %v", g.Name(), sp.Break, err)
+	}
 	return c, nil
 }
 
@@ -163,6 +189,9 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 	add := func(d compare.Divergence) {
 		d.PC = pcs
 		divs = append(divs, e.At(k, d))
+	}
+	for _, n := range registerSets(p, caps) {
+		e.note("%s", n)
 	}
 	ropt := e.regOptions(p, sp.Compare)
 	ropt.Symbolize = e.symbolizers(p)
@@ -215,6 +244,66 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 	return divs, uncompared
 }
 
+// registerSets takes out of both captures the registers that only one
+// side's target description has (two CPU models of one architecture:
+// aarch64 max has SVE's z, p, ffr and vg where cortex-a57 has v0-v31) and
+// those neither side could read (the gdbstub refused them), and says so,
+// once per set: notes that do not name the sync point, so a run records
+// each once. A register both sides have but only one could read stays, and
+// is reported as unavailable on that side.
+func registerSets(p guest.Pair, caps [2]*capture) []string {
+	var only [2][]string
+	var unreadable []string
+	has := [2]map[string]bool{{}, {}}
+	for i, c := range caps {
+		for _, n := range c.regs.Names {
+			has[i][n] = true
+		}
+	}
+	drop := map[string]bool{}
+	for i, c := range caps {
+		for _, n := range c.regs.Names {
+			switch _, read := c.regs.Values[n]; {
+			case !has[1-i][n]:
+				only[i] = append(only[i], n)
+				drop[n] = true
+			case i == 0 && !read:
+				if _, read1 := caps[1].regs.Values[n]; !read1 {
+					unreadable = append(unreadable, n)
+					drop[n] = true
+				}
+			}
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	for _, c := range caps {
+		c.regs.Names = slices.DeleteFunc(slices.Clone(c.regs.Names), func(n string) bool { return drop[n] })
+	}
+	var notes []string
+	for i, names := range only {
+		if len(names) > 0 {
+			notes = append(notes, fmt.Sprintf("registers only side %s has: %s: the two CPU models' register sets differ; not compared",
+				p[i].Name(), nameList(names)))
+		}
+	}
+	if len(unreadable) > 0 {
+		notes = append(notes, fmt.Sprintf("registers neither side's gdbstub would read: %s; not compared", nameList(unreadable)))
+	}
+	return notes
+}
+
+// nameList lists names, the first 8 of a longer list followed by how many
+// more there are.
+func nameList(names []string) string {
+	const show = 8
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more (%d)", strings.Join(names[:show], ", "), len(names)-show, len(names))
+}
+
 // compareMemory compares one range as read on both sides, a chunk at a
 // time (a bulk range is read from its two dump files, never whole), and
 // says whether its differences are all learned noise.
@@ -244,6 +333,10 @@ func errText(err error) string {
 	return err.Error()
 }
 
+// canonicalGroups are the register groups every architecture has, if
+// perhaps empty on a CPU model (no vector registers on riscv64 without V).
+var canonicalGroups = map[string]bool{"general": true, "float": true, "vector": true, "system": true}
+
 // RegNames expands a compare spec's register list (names and target.xml
 // groups) through a layout, minus whole-register ignores.
 func RegNames(l *rsp.Layout, spec scenario.CompareSpec) ([]string, error) {
@@ -265,7 +358,7 @@ func RegNames(l *rsp.Layout, spec scenario.CompareSpec) ([]string, error) {
 			continue
 		}
 		group := l.Group(want)
-		if len(group) == 0 {
+		if len(group) == 0 && !canonicalGroups[strings.ToLower(want)] {
 			return nil, fmt.Errorf("%q is neither a register nor a register group of %s", want, l.Arch)
 		}
 		for _, reg := range group {

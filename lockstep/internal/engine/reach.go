@@ -44,6 +44,10 @@ func (a Arrival) Reached() bool { return a.State == Reached }
 // scenario problem, or the run's own end.
 func (e *Engine) Reach(ctx context.Context, p guest.Pair, k int, trace [2]map[uint64]string) ([2]Arrival, error) {
 	sp := &e.sc.Sync[k]
+	defer e.saveInjections(p, k)
+	if sp.Now {
+		return e.standing(ctx, p)
+	}
 	var addrs [2]uint64
 	for i, g := range p {
 		a, err := g.Resolve(sp.Break)
@@ -62,6 +66,25 @@ func (e *Engine) Reach(ctx context.Context, p guest.Pair, k int, trace [2]map[ui
 	return arr, err
 }
 
+// standing is the arrival of each side at a break: now point: where it
+// stands, without running.
+func (e *Engine) standing(ctx context.Context, p guest.Pair) ([2]Arrival, error) {
+	var arr [2]Arrival
+	err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		if g.Exited() {
+			arr[i] = Arrival{State: Exited, PC: g.LastPC(), Detail: fmt.Sprintf("had exited (status %s)", fmtCode(g.ExitStatus()))}
+			return nil
+		}
+		pc, err := g.PC(ctx)
+		if err != nil {
+			return err
+		}
+		arr[i] = Arrival{State: Reached, PC: pc, Detail: "stood at " + g.Loc(pc).String()}
+		return nil
+	})
+	return arr, err
+}
+
 // runTo runs g until the hit-th arrival at addr, and with atReturn on
 // until the function entered there returns to its caller.
 func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, hit int, atReturn bool, bound time.Duration, trace map[uint64]string) (Arrival, error) {
@@ -75,6 +98,9 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 		if err := g.Insert(ctx, rsp.Software, a); err != nil {
 			return Arrival{}, err
 		}
+	}
+	if err := e.armInjections(ctx, g); err != nil {
+		return Arrival{}, err
 	}
 	defer func() {
 		if !g.Exited() {
@@ -121,7 +147,10 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 			return a, err
 		}
 		a.PC = pc
-		matched := false
+		matched, err := e.injectAt(ctx, g, k, pc)
+		if err != nil {
+			return a, err
+		}
 		if name, ok := trace[pc]; ok {
 			matched = true
 			c, err := e.RecordCall(ctx, g, name, pc)

@@ -12,5 +12,6 @@ func (c *capture) state(g *guest.Guest) compare.SideState {
 		PC:        g.Loc(c.pc),
 		Registers: c.regs.List(),
 		Backtrace: c.backtrace,
+		Task:      c.task,
 	}
 }

@@ -139,6 +139,15 @@ func (m *Machine) QMP(ctx context.Context, command string, args, result any) err
 		reply = map[string]any{}
 	case "query-named-block-nodes":
 		reply, err = m.blockNodes(ctx)
+	case "query-stats-schemas":
+		reply = m.v.statsSchemas()
+	case "query-stats":
+		var a struct {
+			Target string `json:"target"`
+		}
+		if err = remarshal(args, &a); err == nil {
+			reply = m.v.queryStats(a.Target)
+		}
 	default:
 		return fmt.Errorf("fake: no QMP command %s", command)
 	}

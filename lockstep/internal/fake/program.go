@@ -59,6 +59,11 @@ type State struct {
 	Event Event
 	// Code is the exit status of an Exit event.
 	Code int
+	// Stats are accelerator counters ("vcpu.io_exits", "vm.NAME") added
+	// on arriving here: what QMP query-stats reports as cumulative KVM
+	// statistics. A program none of whose states has any has no
+	// query-stats counters at all, as under TCG.
+	Stats map[string]uint64
 }
 
 // Event is what happens when a fake guest arrives at a state.

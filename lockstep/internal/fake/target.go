@@ -509,3 +509,50 @@ func (t *Target) Resumed() bool {
 	defer t.v.mu.Unlock()
 	return t.resumed
 }
+
+// WriteRegister writes a register ('P'); it holds until a later state of
+// the program sets it.
+func (t *Target) WriteRegister(ctx context.Context, name string, v rsp.Value) error {
+	r, ok := t.v.layout.Lookup(name)
+	if !ok {
+		return fmt.Errorf("rsp: write register %q: %w", name, rsp.ErrNoRegister)
+	}
+	u, _ := v.Uint64()
+	if err := t.request(ctx, "write register "+r.Name); err != nil {
+		return err
+	}
+	defer t.v.mu.Unlock()
+	t.v.regs[r.Name] = u
+	t.v.writes = append(t.v.writes, Write{Reg: r.Name, Value: u, At: t.v.idx})
+	return nil
+}
+
+// WriteMemory writes memory ('M').
+func (t *Target) WriteMemory(ctx context.Context, addr uint64, data []byte) error {
+	if err := t.request(ctx, "write memory"); err != nil {
+		return err
+	}
+	defer t.v.mu.Unlock()
+	for i, c := range data {
+		t.v.mem[addr+uint64(i)] = c
+	}
+	t.v.writes = append(t.v.writes, Write{Addr: addr, Bytes: append([]byte(nil), data...), At: t.v.idx})
+	return nil
+}
+
+// Write is a register or memory write lockstep made (fault injection):
+// At is the index of the state the guest stood at.
+type Write struct {
+	Reg   string
+	Value uint64
+	Addr  uint64
+	Bytes []byte
+	At    int
+}
+
+// Writes returns the writes made to the guest so far.
+func (t *Target) Writes() []Write {
+	t.v.mu.Lock()
+	defer t.v.mu.Unlock()
+	return append([]Write(nil), t.v.writes...)
+}

@@ -40,9 +40,11 @@ type vm struct {
 	gone   bool          // the process has ended
 	exit   guest.ProcessExit
 
-	node      string // block node of the scratch qcow2 ("" until blockdev-add)
+	stats     map[string]uint64 // cumulative query-stats counters so far
+	node      string            // block node of the scratch qcow2 ("" until blockdev-add)
 	snapshots []snapshot
 	commands  []string
+	writes    []Write
 }
 
 // Breakpoint is a breakpoint or watchpoint inserted into a fake target.
@@ -102,6 +104,54 @@ func (v *vm) arrive(i int) {
 		}
 	}
 	v.serial.WriteString(s.Serial)
+	for name, n := range s.Stats {
+		if v.stats == nil {
+			v.stats = map[string]uint64{}
+		}
+		v.stats[name] += n
+	}
+}
+
+// statsSchemas answers query-stats-schemas: one kvm provider per target
+// with the program's counters, all cumulative; none when it has none.
+func (v *vm) statsSchemas() []map[string]any {
+	byTarget := map[string][]map[string]any{}
+	seen := map[string]bool{}
+	for _, st := range v.prog.States {
+		for name := range st.Stats {
+			target, short, _ := strings.Cut(name, ".")
+			if !seen[name] {
+				seen[name] = true
+				byTarget[target] = append(byTarget[target], map[string]any{"name": short, "type": "cumulative"})
+			}
+		}
+	}
+	out := []map[string]any{}
+	for _, t := range slices.Sorted(maps.Keys(byTarget)) {
+		out = append(out, map[string]any{"provider": "kvm", "target": t, "stats": byTarget[t]})
+	}
+	return out
+}
+
+// queryStats answers query-stats for target: the counters so far, as one
+// vCPU (or the VM) reports them.
+func (v *vm) queryStats(target string) []map[string]any {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var stats []map[string]any
+	for _, sc := range v.statsSchemas() {
+		if sc["target"] != target {
+			continue
+		}
+		for _, st := range sc["stats"].([]map[string]any) {
+			name := st["name"].(string)
+			stats = append(stats, map[string]any{"name": name, "value": v.stats[target+"."+name]})
+		}
+	}
+	if stats == nil {
+		return []map[string]any{}
+	}
+	return []map[string]any{{"provider": "kvm", "qom-path": "/machine/unattached/device[0]", "stats": stats}}
 }
 
 // canonical returns the target description's spelling of a register name

@@ -37,14 +37,34 @@ type Guest struct {
 	// Dir is where the guest's scratch files go (bulk memory reads,
 	// checkpoint images): the run directory.
 	Dir string
+	// Socket is the path of the gdbstub's unix socket, "" when the target
+	// is not reached through one (the fake).
+	Socket string
 
-	bps      map[uint64]rsp.BreakKind
+	bps map[uint64]rsp.BreakKind
+	// sstep is the single-step mask found on an attached guest, to put
+	// back when detaching; sstepSet whether lockstep changed it.
+	sstep    uint64
+	sstepSet bool
 	exited   bool
 	exitCode int
 	lastPC   uint64
 	thread   string // the vCPU of the last stop reply ("p01.02")
 	live     map[uint64][]bool
 	closers  []func() error
+	// cumulative names the cumulative query-stats counters
+	// ("vcpu.io_exits"), read once; empty when there are none.
+	cumulative map[string]bool
+	// StatsBase is the counters at the last sync point that read them
+	// (nil: none yet, so deltas count from QEMU's start).
+	StatsBase compare.Counters
+	// linuxLayout is where the kernel keeps the running task, read once
+	// (linuxDone) from the symbols; nil when they are no such kernel.
+	linuxLayout *linuxLayout
+	linuxErr    error
+	linuxDone   bool
+	// StatsSince names where StatsBase was taken ("boot", "sync 2").
+	StatsSince string
 }
 
 // New returns a guest for side (0 or 1) over target t and machine m. The
@@ -78,9 +98,14 @@ func (g *Guest) Name() string {
 // OnClose registers f to run when the guest is closed (transcripts).
 func (g *Guest) OnClose(f func() error) { g.closers = append(g.closers, f) }
 
-// Close detaches and tears the guest down. It never leaves QEMU running.
+// Close detaches and tears the guest down. It never leaves QEMU running
+// that lockstep started; a QEMU lockstep attached to keeps running, with
+// lockstep's breakpoints removed and its single-step mask restored.
 func (g *Guest) Close(ctx context.Context) error {
 	var errs []error
+	if g.T != nil && g.IsAttached() {
+		errs = append(errs, g.restore(ctx))
+	}
 	if g.T != nil {
 		if err := g.T.Close(); !errors.Is(err, rsp.ErrClosed) {
 			errs = append(errs, err)
@@ -199,6 +224,20 @@ func (g *Guest) RemoveAll(ctx context.Context) error {
 		errs = append(errs, g.Remove(ctx, addr))
 	}
 	return errors.Join(errs...)
+}
+
+// Detach removes every breakpoint lockstep put in the guest with Insert
+// (watchpoints are inserted, and removed, by their own users) and closes lockstep's gdbstub connection without a 'D' packet,
+// which would resume the VM (PROTOCOL.md §2): the guest stays stopped
+// where it is, and QEMU's gdbstub, which serves one client at a time,
+// accepts the next client (gdb) on the same socket. The process keeps
+// running until Close.
+func (g *Guest) Detach(ctx context.Context) error {
+	err := g.RemoveAll(ctx)
+	if cerr := g.T.Close(); cerr != nil && !errors.Is(cerr, rsp.ErrClosed) {
+		err = errors.Join(err, fmt.Errorf("guest %s: close gdbstub: %w", g.Name(), cerr))
+	}
+	return err
 }
 
 // Breakpoints returns the breakpoints in place, by address.

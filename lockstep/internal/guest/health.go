@@ -63,6 +63,9 @@ func (g *Guest) Diagnose(ctx context.Context, cause error) *Fault {
 		f.What = fmt.Sprintf("the gdbstub was lost: %v", cause)
 		return f
 	}
+	if g.IsAttached() {
+		return g.diagnoseAttached(ctx, f, cause)
+	}
 	if cause == nil || errors.Is(cause, rsp.ErrClosed) {
 		// The exit status arrives a moment after the stub's W reply or
 		// the connection closing.
@@ -91,6 +94,25 @@ func (g *Guest) Diagnose(ctx context.Context, cause error) *Fault {
 		return nil
 	}
 	f.What = fmt.Sprintf("the gdbstub stopped answering while QEMU still runs (state %s): %v", state, cause)
+	return f
+}
+
+// diagnoseAttached decides for a QEMU lockstep attached to, whose exit
+// status it cannot wait for: the gdbstub's exit reply is the guest
+// ending; anything else is QEMU's failure (gone, not answering QMP, or
+// answering with its gdbstub lost).
+func (g *Guest) diagnoseAttached(ctx context.Context, f *Fault, cause error) *Fault {
+	if cause == nil {
+		g.exited = true
+		g.exitCode = -1
+		return nil
+	}
+	state, failed := g.failed(ctx, f)
+	if failed {
+		f.What = "the attached " + f.What + fmt.Sprintf(" (gdbstub: %v)", cause)
+		return f
+	}
+	f.What = fmt.Sprintf("the gdbstub of the attached QEMU stopped answering while QEMU still runs (state %s): %v", state, cause)
 	return f
 }
 

@@ -75,6 +75,12 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 		name = scenario.SideNames[cfg.Side]
 	}
 	label := (&Guest{Side: cfg.Side, Spec: cfg.Spec}).Name()
+	if cfg.Spec.Attach != nil {
+		if cfg.TraceLog != "" {
+			return nil, fmt.Errorf("guest %s: the trace engine needs a QEMU lockstep starts, not an attached one", label)
+		}
+		return l.attach(ctx, cfg, name, label)
+	}
 	// On failure everything opened so far is closed, last first.
 	var transcripts, started []func() error
 	defer func() {
@@ -136,6 +142,7 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 		return nil, err
 	}
 	g.Dir = l.Dir
+	g.Socket = inst.GDBSocket
 	// Guest.Close closes the gdbstub, then the process, then these.
 	for _, f := range transcripts {
 		g.OnClose(f)
@@ -147,10 +154,7 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 // events that say how the guest ended.
 type qemuMachine struct {
 	inst *qemu.Instance
-
-	mu       sync.Mutex
-	reason   string
-	panicked bool
+	shutdownWatch
 }
 
 func newQEMUMachine(inst *qemu.Instance) *qemuMachine {
@@ -159,9 +163,16 @@ func newQEMUMachine(inst *qemu.Instance) *qemuMachine {
 	return m
 }
 
+// shutdownWatch follows a QEMU's QMP events for how the guest ended.
+type shutdownWatch struct {
+	mu       sync.Mutex
+	reason   string
+	panicked bool
+}
+
 // follow records SHUTDOWN reasons and guest panics until the QMP
 // connection ends.
-func (m *qemuMachine) follow(events <-chan qemu.Event) {
+func (m *shutdownWatch) follow(events <-chan qemu.Event) {
 	for ev := range events {
 		switch ev.Name {
 		case "SHUTDOWN":
@@ -199,7 +210,7 @@ func (m *qemuMachine) ExitStatus() (ProcessExit, bool) {
 	return ProcessExit{Code: code, Signal: m.inst.Signal(), Closed: m.inst.Closing()}, true
 }
 
-func (m *qemuMachine) Shutdown() (string, bool) {
+func (m *shutdownWatch) Shutdown() (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.reason, m.panicked

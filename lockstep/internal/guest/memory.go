@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/rsp"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -125,4 +126,27 @@ func (g *Guest) BulkRead(ctx context.Context, space string, addr, n uint64) ([]b
 	}
 	defer os.Remove(f)
 	return os.ReadFile(f)
+}
+
+// SetRegister writes a register (fault injection): value in the
+// register's size and the target's byte order.
+func (g *Guest) SetRegister(ctx context.Context, name string, value uint64) error {
+	l := g.T.Layout()
+	r, ok := l.Lookup(name)
+	if !ok {
+		return fmt.Errorf("guest %s: no register %q", g.Name(), name)
+	}
+	v := rsp.ValueFromUint64(value, r.Size(), l.BigEndian)
+	if err := g.T.WriteRegister(ctx, r.Name, v); err != nil {
+		return g.fail(ctx, fmt.Errorf("write register %s: %w", r.Name, err))
+	}
+	return nil
+}
+
+// WriteMemory writes guest memory at a virtual address (fault injection).
+func (g *Guest) WriteMemory(ctx context.Context, addr uint64, data []byte) error {
+	if err := g.T.WriteMemory(ctx, addr, data); err != nil {
+		return g.fail(ctx, fmt.Errorf("write memory at %#x: %w", addr, err))
+	}
+	return nil
 }

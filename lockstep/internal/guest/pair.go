@@ -100,6 +100,18 @@ func (g *Guest) ApplySstep(ctx context.Context, want []string) ([]string, error)
 		}
 		mask |= bit
 	}
+	if g.IsAttached() && !g.sstepSet {
+		// The mask outlives the connection: put it back when detaching.
+		if r, ok := g.T.(interface {
+			Sstep(context.Context) (uint64, error)
+		}); ok {
+			cur, err := r.Sstep(ctx)
+			if err != nil {
+				return notes, g.fail(ctx, fmt.Errorf("sstep: %w", err))
+			}
+			g.sstep, g.sstepSet = cur, true
+		}
+	}
 	if err := g.T.SetSstep(ctx, mask); err != nil {
 		return notes, g.fail(ctx, fmt.Errorf("set sstep %#x: %w", mask, err))
 	}

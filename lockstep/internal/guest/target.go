@@ -15,6 +15,9 @@ type Target interface {
 	ReadRegisterSet(ctx context.Context, names ...string) (rsp.Registers, error)
 	ReadMemory(ctx context.Context, addr uint64, n int) ([]byte, error)
 	ReadPhysical(ctx context.Context, addr uint64, n int) ([]byte, error)
+	// WriteRegister and WriteMemory change the guest (fault injection).
+	WriteRegister(ctx context.Context, name string, v rsp.Value) error
+	WriteMemory(ctx context.Context, addr uint64, data []byte) error
 	InsertBreakpoint(ctx context.Context, kind rsp.BreakKind, addr uint64, size int) error
 	RemoveBreakpoint(ctx context.Context, kind rsp.BreakKind, addr uint64, size int) error
 	// Step and Continue wait for the stop reply. When ctx ends first they

@@ -1,19 +1,13 @@
 package guest_test
 
 import (
-	"context"
-	"os/exec"
-	"path"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
-	"github.com/lockstep-dev/lockstep/rsp"
-	"github.com/lockstep-dev/lockstep/scenario"
 )
 
 // TestBacktraceMatchesGDBOnQEMU stops the demo-nofp guest (demo.c built
@@ -33,50 +27,8 @@ func TestBacktraceMatchesGDBOnQEMU(t *testing.T) {
 	for _, stop := range []string{"leaf", "path_b", "checksum"} {
 		t.Run(stop, func(t *testing.T) {
 			t.Parallel()
-			inst := qemutest.Start(t, qemu.Spec{Arch: "x86_64", Machine: "pc", CPU: "qemu64", Accel: "tcg", Memory: "64M",
-				Kernel: elf, Args: []string{"-device", "isa-debug-exit,iobase=0xf4,iosize=4"}})
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			c, err := rsp.Dial(ctx, "unix", inst.GDBSocket)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := guest.New(0, "a", scenario.Guest{}, c, nil, tab, guest.Timeouts{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr, err := g.Resolve(stop)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := g.Insert(ctx, rsp.Software, addr); err != nil {
-				t.Fatal(err)
-			}
-			st, err := g.Cont(ctx)
-			if err != nil || st.Exited() {
-				t.Fatalf("continue to %s: %v (exited %v)", stop, err, st.Exited())
-			}
-			frames, note, err := g.Backtrace(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := g.Remove(ctx, addr); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Close(); err != nil { // QEMU stays paused
-				t.Fatal(err)
-			}
-			out, err := exec.CommandContext(ctx, gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "file "+elf,
-				"-ex", "target remote "+inst.GDBSocket, "-ex", "bt", "-ex", "disconnect").CombinedOutput()
-			if err != nil {
-				t.Fatalf("gdb: %v\n%s", err, out)
-			}
-			var theirs []string
-			for _, line := range strings.Split(string(out), "\n") {
-				if m := gdbBTLine.FindStringSubmatch(line); m != nil {
-					theirs = append(theirs, m[1]+" "+path.Base(m[2])+":"+m[3])
-				}
-			}
+			frames, note, theirs, out := backtraceVsGDB(t, gdb, qemu.Spec{Arch: "x86_64", Machine: "pc", CPU: "qemu64", Accel: "tcg", Memory: "64M",
+				Kernel: elf, Args: []string{"-device", "isa-debug-exit,iobase=0xf4,iosize=4"}}, tab, stop)
 			ours := expandFrames(frames)
 			// The stopped frame's line: see TestBacktraceCFI.
 			if len(ours) > 0 && len(theirs) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -100,6 +101,12 @@ func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergen
 	sc := e.Scenario()
 	sp := &sc.Sync[k]
 	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
+	if inj := e.InjectedRegisters(); len(inj) > 0 {
+		// They differ by design from the injection on: the first
+		// consequence is the first other difference.
+		spec.Ignore = append(append([]string(nil), spec.Ignore...), inj...)
+		e.Notef("localisation: the injected registers (%s) are not compared while localising", strings.Join(inj, ", "))
+	}
 	method := sc.Localize.Method
 	if method == scenario.MethodReplay || method == scenario.MethodAuto && sc.Determinism.Record {
 		divs, done, err := l.replay(ctx, k, spec)
@@ -284,15 +291,27 @@ func (l *Localizer) calls(ctx context.Context, k int) ([]compare.Divergence, err
 // number idx (0-based) among the function entries fns, and returns both
 // backtraces there. A side with fewer calls gets no backtrace.
 func (l *Localizer) stacksAtCall(ctx context.Context, k, idx int, fns [2]map[uint64]string) ([2][]compare.Frame, error) {
-	return l.stacksAt(ctx, k, idx, func(ctx context.Context, i int, g *guest.Guest) (func(rsp.StopReply, uint64) bool, func(), error) {
+	return l.stacksAt(ctx, k, idx, func(ctx context.Context, i int, g *guest.Guest) (armed, error) {
 		for addr := range fns[i] {
 			if err := g.Insert(ctx, rsp.Software, addr); err != nil {
-				return nil, nil, err
+				return armed{}, err
 			}
 		}
-		done := func() { g.RemoveAll(context.WithoutCancel(ctx)) }
-		return func(_ rsp.StopReply, pc uint64) bool { _, ok := fns[i][pc]; return ok }, done, nil
+		return armed{
+			event: func(_ rsp.StopReply, pc uint64) bool { _, ok := fns[i][pc]; return ok },
+			undo:  func() { g.RemoveAll(context.WithoutCancel(ctx)) },
+		}, nil
 	})
+}
+
+// armed is what stacksAt waits for on one side: event tells a stop that
+// counts; pass, when set, moves past a counted stop that is not the one
+// wanted (a write watchpoint that stops before the store steps over it);
+// undo disarms.
+type armed struct {
+	event func(st rsp.StopReply, pc uint64) bool
+	pass  func(ctx context.Context) error
+	undo  func()
 }
 
 // stacksAt rewinds to sync point k-1 and, on each side, arms what arm
@@ -300,7 +319,7 @@ func (l *Localizer) stacksAtCall(ctx context.Context, k, idx int, fns [2]map[uin
 // happened idx+1 times, and takes the backtrace there. A side on which it
 // happens fewer times before the bound or the guest's end gets none.
 func (l *Localizer) stacksAt(ctx context.Context, k, idx int,
-	arm func(ctx context.Context, i int, g *guest.Guest) (event func(st rsp.StopReply, pc uint64) bool, undo func(), err error)) ([2][]compare.Frame, error) {
+	arm func(ctx context.Context, i int, g *guest.Guest) (armed, error)) ([2][]compare.Frame, error) {
 	var stacks [2][]compare.Frame
 	p, err := l.RW.At(ctx, k-1)
 	if err != nil {
@@ -310,11 +329,11 @@ func (l *Localizer) stacksAt(ctx context.Context, k, idx int,
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		wctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
-		event, undo, err := arm(wctx, i, g)
+		a, err := arm(wctx, i, g)
 		if err != nil {
 			return err
 		}
-		defer undo()
+		defer a.undo()
 		for n := 0; n <= idx; {
 			st, err := g.Cont(wctx)
 			var f *guest.Fault
@@ -328,8 +347,16 @@ func (l *Localizer) stacksAt(ctx context.Context, k, idx int,
 			if err != nil {
 				return err
 			}
-			if event(st, pc) {
-				n++
+			if a.event(st, pc) {
+				if n++; n <= idx && a.pass != nil {
+					if err := a.pass(wctx); err != nil {
+						var f *guest.Fault
+						if errors.As(err, &f) {
+							return err
+						}
+						return nil // fewer events on this side
+					}
+				}
 			}
 		}
 		bt, note, err := g.Backtrace(wctx)

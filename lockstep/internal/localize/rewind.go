@@ -58,6 +58,10 @@ func (r *Relaunch) At(ctx context.Context, j int) (guest.Pair, error) {
 		if _, err := Replay(ctx, r.Engine, p, i, [2]map[uint64]string{}); err != nil {
 			return p, err
 		}
+		// The run's guests left sync point i with its injections.
+		if err := r.Engine.Reinject(ctx, p, i); err != nil {
+			return p, guest.Infra(fmt.Errorf("localisation replay: %w", err))
+		}
 	}
 	return p, nil
 }
@@ -93,6 +97,9 @@ type Snapshot struct {
 	// Here is the sync point the guests stand at, saved by the caller.
 	Here int
 	Log  func(format string, args ...any)
+	// Engine, when set, re-applies the injections of the restored sync
+	// point (the snapshot was saved before them).
+	Engine *engine.Engine
 }
 
 // At restores the snapshot of sync point j.
@@ -104,6 +111,12 @@ func (s *Snapshot) At(ctx context.Context, j int) (guest.Pair, error) {
 	}
 	if s.Log != nil {
 		s.Log("checkpoint: restored sync point %d in %s", j+1, time.Since(t0).Round(time.Millisecond))
+	}
+	if s.Engine != nil {
+		s.Engine.RestoreInjections(s.Pair, j)
+		if err := s.Engine.Reinject(ctx, s.Pair, j); err != nil {
+			return guest.Pair{}, guest.Infra(fmt.Errorf("localisation: %w", err))
+		}
 	}
 	return s.Pair, nil
 }
@@ -119,6 +132,9 @@ func (s *Snapshot) Close(ctx context.Context) error {
 	}
 	if err := restore(ctx, s.Pair, s.Here); err != nil {
 		return guest.Infra(fmt.Errorf("localisation: back to sync point %d: %w", s.Here+1, err))
+	}
+	if s.Engine != nil {
+		s.Engine.RestoreInjections(s.Pair, s.Here)
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ type write struct {
 	// after is the PC after the storing instruction (x86 data watchpoints
 	// trap after the store).
 	after compare.Location
+	// at is the storing instruction when the watchpoint stopped before it
+	// (Arch.WatchBefore); 0 when only after is known.
+	at uint64
 	// mode is the guest's decoding mode there (guest.Mode).
 	mode int
 }
@@ -91,7 +94,12 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff, w
 		w := ws[i].writes[idx]
 		pcs[i] = w.after
 		id.Disasm[i] = fmt.Sprintf("store %#x to %s (before %s)", w.value, g.Loc(addrs[i]), w.after)
-		if at, text, code, ok := g.InsnBefore(w.after.Addr, w.mode); ok {
+		if w.at != 0 {
+			text, code := g.Disasm(ctx, w.at)
+			pcs[i] = g.Loc(w.at)
+			id.Disasm[i] = fmt.Sprintf("%s  (stores %#x to %s)", text, w.value, g.Loc(addrs[i]))
+			id.Bytes[i] = hex.EncodeToString(code)
+		} else if at, text, code, ok := g.InsnBefore(w.after.Addr, w.mode); ok {
 			pcs[i] = g.Loc(at)
 			id.Disasm[i] = fmt.Sprintf("%s  (stores %#x to %s)", text, w.value, g.Loc(addrs[i]))
 			id.Bytes[i] = hex.EncodeToString(code)
@@ -144,7 +152,10 @@ func (l *Localizer) noWriteDivergence(p guest.Pair, k int, target string, addrs 
 }
 
 // watch runs g from where it is to the sync point, recording every store
-// to the word at addr, at most budget of them.
+// to the word at addr, at most budget of them. Where the watchpoint stops
+// before the store (Arch.WatchBefore: aarch64, riscv64 under QEMU), each
+// hit is stepped over with the watchpoint removed, so the value written is
+// read after the store and each store is counted once.
 func (l *Localizer) watch(ctx context.Context, g *guest.Guest, addr uint64, size int, sp *scenario.SyncPoint, bound time.Duration, budget int) (watched, error) {
 	var w watched
 	brk, err := g.Resolve(sp.Break)
@@ -185,11 +196,37 @@ func (l *Localizer) watch(ctx context.Context, g *guest.Guest, addr uint64, size
 				w.why = fmt.Sprintf("the budget of %d writes (localize.max_writes) ran out", budget)
 				return w, nil
 			}
+			var at uint64
+			mode := g.Mode(ctx)
+			if g.Arch.WatchBefore {
+				at = pc
+				st, err := stepOverStore(wctx, g, addr, size)
+				var f *guest.Fault
+				switch {
+				case errors.As(err, &f):
+					return w, err
+				case err != nil:
+					return w, fmt.Errorf("guest %s: step over the store at %s: %w", g.Name(), g.Loc(at), err)
+				case st.Exited():
+					w.why = fmt.Sprintf("the guest exited before sync point %d", l.syncNumber(sp))
+					return w, nil
+				}
+				if pc, err = g.PC(ctx); err != nil {
+					return w, err
+				}
+			}
 			b, err := g.T.ReadMemory(ctx, addr, size)
 			if err != nil {
 				return w, fmt.Errorf("guest %s: read the watched word: %w", g.Name(), err)
 			}
-			w.writes = append(w.writes, write{value: g.Word(b), after: g.Loc(pc), mode: g.Mode(ctx)})
+			w.writes = append(w.writes, write{value: g.Word(b), after: g.Loc(pc), at: at, mode: mode})
+			if at != 0 && pc == brk {
+				// The step over the store landed on the sync point.
+				if hits++; hits >= sp.Hit {
+					w.complete = true
+					return w, nil
+				}
+			}
 		case pc == brk:
 			if hits++; hits >= sp.Hit {
 				w.complete = true
@@ -200,6 +237,39 @@ func (l *Localizer) watch(ctx context.Context, g *guest.Guest, addr uint64, size
 			return w, nil
 		}
 	}
+}
+
+// stepOverStore executes the store a before-access write watchpoint
+// stopped at: one step with the watchpoint (and a breakpoint of lockstep's
+// at the store, if any) removed, then both re-inserted.
+func stepOverStore(ctx context.Context, g *guest.Guest, addr uint64, size int) (rsp.StopReply, error) {
+	rctx := context.WithoutCancel(ctx)
+	pc, err := g.PC(rctx)
+	if err != nil {
+		return rsp.StopReply{}, err
+	}
+	if err := g.T.RemoveBreakpoint(rctx, rsp.WatchWrite, addr, size); err != nil {
+		return rsp.StopReply{}, fmt.Errorf("remove the watchpoint: %w", err)
+	}
+	kind, bp := g.Breakpoints()[pc]
+	if bp {
+		if err := g.Remove(rctx, pc); err != nil {
+			return rsp.StopReply{}, err
+		}
+	}
+	st, err := g.Step(ctx)
+	if err != nil || st.Exited() {
+		return st, err
+	}
+	if bp {
+		if err := g.Insert(rctx, kind, pc); err != nil {
+			return st, err
+		}
+	}
+	if err := g.T.InsertBreakpoint(rctx, rsp.WatchWrite, addr, size); err != nil {
+		return st, fmt.Errorf("re-insert the watchpoint: %w", err)
+	}
+	return st, nil
 }
 
 // syncNumber is the 1-based number of sync point sp.
@@ -216,12 +286,27 @@ func (l *Localizer) syncNumber(sp *scenario.SyncPoint) int {
 // number idx (0-based) to the watched word, and returns both call paths
 // there. A side with fewer stores gets none.
 func (l *Localizer) stacksAtWrite(ctx context.Context, k, idx int, addrs [2]uint64, size int) ([2][]compare.Frame, error) {
-	return l.stacksAt(ctx, k, idx, func(ctx context.Context, i int, g *guest.Guest) (func(rsp.StopReply, uint64) bool, func(), error) {
+	return l.stacksAt(ctx, k, idx, func(ctx context.Context, i int, g *guest.Guest) (armed, error) {
 		if err := g.T.InsertBreakpoint(ctx, rsp.WatchWrite, addrs[i], size); err != nil {
-			return nil, nil, fmt.Errorf("guest %s: watch %s: %w", g.Name(), g.Loc(addrs[i]), err)
+			return armed{}, fmt.Errorf("guest %s: watch %s: %w", g.Name(), g.Loc(addrs[i]), err)
 		}
-		undo := func() { g.T.RemoveBreakpoint(context.WithoutCancel(ctx), rsp.WatchWrite, addrs[i], size) }
-		return func(st rsp.StopReply, _ uint64) bool { return st.Watch != "" }, undo, nil
+		a := armed{
+			event: func(st rsp.StopReply, _ uint64) bool { return st.Watch != "" },
+			undo:  func() { g.T.RemoveBreakpoint(context.WithoutCancel(ctx), rsp.WatchWrite, addrs[i], size) },
+		}
+		if g.Arch.WatchBefore {
+			// Stopped before the store: execute it before going on, or
+			// the next continue stops at the same store again. The
+			// wanted store's call path is taken at the store itself.
+			a.pass = func(ctx context.Context) error {
+				st, err := stepOverStore(ctx, g, addrs[i], size)
+				if err == nil && st.Exited() {
+					err = fmt.Errorf("guest %s: exited stepping over a store", g.Name())
+				}
+				return err
+			}
+		}
+		return a, nil
 	})
 }
 

@@ -142,3 +142,35 @@ func Guest(t testing.TB, name string) string {
 	}
 	return path
 }
+
+// CrossGuest returns the path of a guest built for arch (aarch64, riscv64,
+// s390x) from testdata/guests by cross.mk, e.g. CrossGuest(t, "riscv64",
+// "demo-good") gives testdata/guests/build/riscv64/demo-good.elf. It skips
+// the test, with the reason, when qemu-system-<arch> or the Debian cross
+// compiler <arch>-linux-gnu-gcc is missing; a failed build fails the test.
+func CrossGuest(t testing.TB, arch, name string) string {
+	t.Helper()
+	Require(t, arch, "tcg")
+	root := Root(t)
+	path := filepath.Join(root, "testdata", "guests", "build", arch, name+".elf")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	if _, err := exec.LookPath(arch + "-linux-gnu-gcc"); err != nil {
+		t.Skipf("%s-linux-gnu-gcc not installed (Debian package gcc-%s-linux-gnu), so the %s guests cannot be built: %v", arch, arch, arch, err)
+	}
+	crossMu.Lock()
+	defer crossMu.Unlock()
+	if _, err := os.Stat(path); err != nil {
+		out, err := exec.Command("make", "-C", filepath.Join(root, "testdata", "guests"), "cross-"+arch).CombinedOutput()
+		if err != nil {
+			t.Fatalf("building the %s guests: %v\n%s", arch, err, out)
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("guest %s/%s not produced by make -C testdata/guests cross-%s: %v", arch, name, arch, err)
+	}
+	return path
+}
+
+var crossMu sync.Mutex

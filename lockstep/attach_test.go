@@ -1,0 +1,471 @@
+package lockstep_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lockstep-dev/lockstep/compare"
+	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
+	"github.com/lockstep-dev/lockstep/scenario"
+)
+
+// runningQEMU is a QEMU the test starts itself, as someone else would: with
+// a QMP socket only, no gdbstub, not paused.
+type runningQEMU struct {
+	cmd    *exec.Cmd
+	qmp    string
+	serial string
+	done   chan struct{}
+}
+
+// startRunning starts kernel under TCG with only -qmp, and waits until its
+// serial output shows marker. The test's cleanup kills it (by its pid).
+func startRunning(t *testing.T, dir, name, kernel, marker string) *runningQEMU {
+	t.Helper()
+	q := &runningQEMU{qmp: filepath.Join(dir, name+".qmp"), serial: filepath.Join(dir, name+".serial"), done: make(chan struct{})}
+	q.cmd = exec.Command("qemu-system-x86_64", "-M", "pc", "-cpu", "qemu64", "-m", "64M", "-accel", "tcg",
+		"-display", "none", "-nodefaults", "-no-user-config", "-kernel", kernel,
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+		"-serial", "file:"+q.serial, "-qmp", "unix:"+q.qmp+",server=on,wait=off")
+	var stderr bytes.Buffer
+	q.cmd.Stderr = &stderr
+	q.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := q.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { q.cmd.Wait(); close(q.done) }()
+	t.Cleanup(func() {
+		q.cmd.Process.Kill()
+		<-q.done
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(q.serial)
+		if bytes.Contains(b, []byte(marker)) {
+			break
+		}
+		select {
+		case <-q.done:
+			t.Fatalf("qemu %s exited: %s", name, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("qemu %s: no %q on the serial port within 20s (got %q)", name, marker, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return q
+}
+
+// monitor connects to the QEMU's QMP socket (once lockstep has let go).
+func (q *runningQEMU) monitor(t *testing.T) *qemu.QMP {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := qemu.DialQMP(ctx, q.qmp, nil)
+	if err != nil {
+		t.Fatalf("qmp %s after the run: %v", q.qmp, err)
+	}
+	return m
+}
+
+func (q *runningQEMU) alive() bool {
+	select {
+	case <-q.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// checkLeftAlone checks what lockstep must leave behind on an attached
+// QEMU: the process alive, the VM in run state want and staying there (a
+// breakpoint left in place would stop a running VM in "debug"), the code
+// at each of bps as in the ELF, no gdbstub, and (running) the guest making
+// progress.
+func checkLeftAlone(t *testing.T, q *runningQEMU, want string, kernel string, bps ...string) {
+	t.Helper()
+	if !q.alive() {
+		t.Fatalf("the attached QEMU %s is gone after the run", q.qmp)
+	}
+	m := q.monitor(t)
+	defer m.Close()
+	ctx := context.Background()
+	status := func() string {
+		var st struct{ Status string }
+		if err := m.Execute(ctx, "query-status", nil, &st); err != nil {
+			t.Fatal(err)
+		}
+		if want == "paused" && st.Status == "debug" {
+			// Stopped by the gdbstub, then left stopped: QEMU keeps
+			// calling that debug.
+			return "paused"
+		}
+		return st.Status
+	}
+	if got := status(); got != want {
+		t.Errorf("%s: run state after the run %q, want %q", q.qmp, got, want)
+	}
+	syms := elfSymbols(t, kernel)
+	// The spin guests count their rounds; demo-hang counts nothing.
+	counter, counts := syms["spin_ticks"]
+	ticks := func() uint64 {
+		if !counts {
+			return 0
+		}
+		return hmpWord(t, m, counter.addr)
+	}
+	t0 := ticks()
+	time.Sleep(300 * time.Millisecond)
+	if got := status(); got != want {
+		t.Errorf("%s: run state 300 ms after the run %q, want %q (a breakpoint left behind?)", q.qmp, got, want)
+	}
+	if t1 := ticks(); counts && want == "running" && t1 == t0 {
+		t.Errorf("%s: spin_ticks stays at %d: the guest does not run", q.qmp, t0)
+	} else if want == "paused" && t1 != t0 {
+		t.Errorf("%s: spin_ticks moved from %d to %d while paused", q.qmp, t0, t1)
+	}
+	for _, bp := range bps {
+		fn, ok := syms[bp]
+		if !ok || len(fn.code) == 0 {
+			t.Fatalf("%s: no function %s", kernel, bp)
+		}
+		addr, want := fn.addr, fn.code[:min(8, len(fn.code))]
+		got := hmpBytes(t, m, addr, len(want))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: code at %s %#x is % x after the run, the ELF has % x", q.qmp, bp, addr, got, want)
+		}
+	}
+	var chardevs []struct{ Label, Filename string }
+	if err := m.Execute(ctx, "query-chardev", nil, &chardevs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chardevs {
+		if c.Label == "gdb" {
+			t.Errorf("%s: a gdbstub is left listening: %s", q.qmp, c.Filename)
+		}
+	}
+}
+
+var hmpLine = regexp.MustCompile(`(?m)^[0-9a-f]+:((?:\s+0x[0-9a-f]+)+)`)
+
+// hmpBytes reads guest memory through the monitor (HMP x), not the gdbstub.
+func hmpBytes(t *testing.T, m *qemu.QMP, addr uint64, n int) []byte {
+	t.Helper()
+	out, err := m.HMP(context.Background(), fmt.Sprintf("x /%dxb %#x", n, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, l := range hmpLine.FindAllStringSubmatch(out, -1) {
+		for _, f := range strings.Fields(l[1]) {
+			v, err := strconv.ParseUint(strings.TrimPrefix(f, "0x"), 16, 8)
+			if err != nil {
+				t.Fatalf("HMP x: %q", out)
+			}
+			b = append(b, byte(v))
+		}
+	}
+	if len(b) != n {
+		t.Fatalf("HMP x /%dxb %#x: %q", n, addr, out)
+	}
+	return b
+}
+
+func hmpWord(t *testing.T, m *qemu.QMP, addr uint64) uint64 {
+	b := hmpBytes(t, m, addr, 8)
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+func parseScenario(t *testing.T, dir, text string) *scenario.Scenario {
+	t.Helper()
+	file := filepath.Join(dir, "attach.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenario.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// TestAttachRunningGuests is the acceptance test of attach mode: two QEMUs
+// started without a gdbstub, running demo guests that spin forever after
+// writing their results, are compared where they stand and at a symbol;
+// the planted results[5] difference is found, and both QEMUs are left
+// running (or paused, as on_exit asks) with no breakpoint and no gdbstub.
+func TestAttachRunningGuests(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	good, bad := qemutest.Guest(t, "demo-spin-good"), qemutest.Guest(t, "demo-spin-bad")
+	dir := qemutest.ShortDir(t)
+	qa := startRunning(t, dir, "a", good, "demo: spin")
+	qb := startRunning(t, dir, "b", bad, "demo: spin")
+
+	text := fmt.Sprintf(`name: attach
+timeout: 60s
+guests:
+  a: {label: good, attach: {qmp: %s}, symbols: %s}
+  b: {label: regressed, attach: {qmp: %s%s}, symbols: %s}
+compare:
+  registers: []
+sync:
+  - break: now
+    compare:
+      memory: [{symbol: results}]
+  - break: tick
+    hit: 3
+    compare:
+      registers: [rsp]
+expect: diverge
+`, qa.qmp, good, qb.qmp, "", bad)
+	sc := parseScenario(t, dir, text)
+	runDir := qemutest.ShortDir(t)
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Outcome != lockstep.OutcomeDiverged {
+		t.Errorf("outcome %s, want %s; notes %v", res.Outcome, lockstep.OutcomeDiverged, res.Notes)
+	}
+	mem := byKind(res, compare.KindMemory)
+	if len(mem) == 0 {
+		t.Fatalf("no memory divergence; divergences %+v", res.Divergences)
+	}
+	found := false
+	for _, d := range mem {
+		if d.Sync == 0 && strings.Contains(d.Summary, "results") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the results[5] difference was not reported at the now point: %+v", mem)
+	}
+	if !res.Syncs[1].Reached[0] || !res.Syncs[1].Reached[1] {
+		t.Errorf("sync point tick not reached: %+v", res.Syncs[1])
+	}
+	for i, s := range res.Sides {
+		if s.State != lockstep.StateDetached || s.OnExit != "running" || s.Attach == "" {
+			t.Errorf("side %d: state %q on_exit %q attach %q, want detached, running", i, s.State, s.OnExit, s.Attach)
+		}
+	}
+	if n, _ := filepath.Glob(filepath.Join(runDir, "*")); len(n) != 0 {
+		t.Errorf("run directory left behind (gdbstub sockets): %v", n)
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", bad, "tick")
+
+	// Again, with b left paused: on_exit: pause.
+	sc = parseScenario(t, dir, strings.Replace(text, "attach: {qmp: "+qb.qmp+"}", "attach: {qmp: "+qb.qmp+", on_exit: pause}", 1))
+	if _, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir}); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "paused", bad, "tick")
+	noLeftovers(t)
+}
+
+// TestAttachDeadQEMUIsInfrastructure: an attached QEMU that dies while
+// lockstep waits for it is an infrastructure failure, not a verdict, and
+// the other attached QEMU is left running.
+func TestAttachDeadQEMUIsInfrastructure(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	good := qemutest.Guest(t, "demo-spin-good")
+	dir := qemutest.ShortDir(t)
+	qa := startRunning(t, dir, "a", good, "demo: spin")
+	qb := startRunning(t, dir, "b", good, "demo: spin")
+	sc := parseScenario(t, dir, fmt.Sprintf(`name: attach-dead
+timeout: 60s
+guests:
+  a: {label: one, attach: {qmp: %s}, symbols: %s}
+  b: {label: two, attach: {qmp: %s}, symbols: %s}
+sync:
+  - break: report
+    timeout: 20s
+`, qa.qmp, good, qb.qmp, good))
+	go func() {
+		time.Sleep(time.Second)
+		qb.cmd.Process.Kill()
+	}()
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if !errors.Is(err, lockstep.ErrInfrastructure) {
+		t.Fatalf("err %v, want an infrastructure failure", err)
+	}
+	if res.Outcome != lockstep.OutcomeError {
+		t.Errorf("outcome %s, want error", res.Outcome)
+	}
+	if !strings.Contains(err.Error(), "guest b") {
+		t.Errorf("error does not name guest b: %v", err)
+	}
+	checkLeftAlone(t, qa, "running", good, "report")
+}
+
+// fakeMonitor listens on path like a monitor socket: it greets every
+// client with greeting and, when replies is set, answers each command by
+// name (echoing its id); without replies it answers nothing.
+func fakeMonitor(t *testing.T, path, greeting string, replies map[string]string) string {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte(greeting))
+				if replies == nil {
+					time.Sleep(5 * time.Second)
+					return
+				}
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					var req struct {
+						Execute string          `json:"execute"`
+						ID      json.RawMessage `json:"id"`
+					}
+					if json.Unmarshal(sc.Bytes(), &req) != nil {
+						return
+					}
+					r, ok := replies[req.Execute]
+					if !ok {
+						r = `{"error": {"class": "CommandNotFound", "desc": "no"}}`
+					}
+					var m map[string]any
+					json.Unmarshal([]byte(r), &m)
+					if req.ID != nil {
+						m["id"] = req.ID
+					}
+					b, _ := json.Marshal(m)
+					c.Write(append(b, '\n'))
+				}
+			}()
+		}
+	}()
+	return path
+}
+
+// TestAttachRefused: a socket that is not QMP, a QMP monitor that refuses
+// human-monitor-command, and no socket at all give a clear error naming
+// the socket, as an infrastructure failure.
+func TestAttachRefused(t *testing.T) {
+	dir := qemutest.ShortDir(t)
+	greeting := `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}` + "\n"
+	refusing := map[string]string{
+		"qmp_capabilities":      `{"return": {}}`,
+		"query-version":         `{"return": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}}`,
+		"query-status":          `{"return": {"status": "running", "running": true}}`,
+		"query-kvm":             `{"return": {"enabled": false, "present": false}}`,
+		"query-target":          `{"return": {"arch": "x86_64"}}`,
+		"query-chardev":         `{"return": []}`,
+		"human-monitor-command": `{"error": {"class": "CommandNotFound", "desc": "The command human-monitor-command has not been found"}}`,
+	}
+	sym := qemutest.Guest(t, "demo-good")
+	for _, tc := range []struct {
+		name, want string
+		serve      func(path string)
+	}{
+		{"not-qmp", "not a QMP monitor", func(p string) { fakeMonitor(t, p, "SSH-2.0-OpenSSH_9.2\r\n", nil) }},
+		{"refuses-hmp", "refused human-monitor-command", func(p string) { fakeMonitor(t, p, greeting, refusing) }},
+		{"missing", "no such file", func(string) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var socks [2]string
+			for i := range socks {
+				socks[i] = filepath.Join(dir, fmt.Sprintf("%s-%d.sock", tc.name, i))
+				tc.serve(socks[i])
+			}
+			sc := parseScenario(t, dir, fmt.Sprintf(`name: refused
+guests:
+  a: {label: one, attach: {qmp: %s}, symbols: %s}
+  b: {label: two, attach: {qmp: %s}, symbols: %s}
+sync:
+  - break: now
+`, socks[0], sym, socks[1], sym))
+			_, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), dir) {
+				t.Fatalf("err %v, want one naming the socket and saying %q", err, tc.want)
+			}
+			if !errors.Is(err, lockstep.ErrInfrastructure) {
+				t.Errorf("err %v is not an infrastructure failure", err)
+			}
+		})
+	}
+}
+
+// TestAttachHungGuest: a healthy guest against one hung in a loop
+// (demo-hang, spinning in hang_here), both running and attached: b never
+// reaches the symbol, which is an arrival divergence naming where it
+// hangs; then a run interrupted (Ctrl-C) while waiting. Both QEMUs are
+// left running after each.
+func TestAttachHungGuest(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	good, hang := qemutest.Guest(t, "demo-spin-good"), qemutest.Guest(t, "demo-hang")
+	dir := qemutest.ShortDir(t)
+	qa := startRunning(t, dir, "a", good, "demo: spin")
+	qb := startRunning(t, dir, "b", hang, "demo: hang")
+	text := fmt.Sprintf(`name: attach-hung
+timeout: 60s
+guests:
+  a: {label: healthy, attach: {qmp: %s}, symbols: %s}
+  b: {label: hung, attach: {qmp: %s}, symbols: %s}
+compare: {registers: []}
+sync:
+  - break: now
+  - break: marker
+    timeout: %s
+expect: diverge
+`, qa.qmp, good, qb.qmp, hang, "2s")
+	sc := parseScenario(t, dir, text)
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	arr := byKind(res, compare.KindArrival)
+	if res.Outcome != lockstep.OutcomeDiverged || len(arr) != 1 {
+		t.Fatalf("outcome %s, arrival divergences %+v", res.Outcome, arr)
+	}
+	if !res.Syncs[1].Reached[0] || res.Syncs[1].Reached[1] || arr[0].PC[1].Symbol != "hang_here" {
+		t.Errorf("sync point 2: reached %v, b at %v; want a there and b interrupted in hang_here", res.Syncs[1].Reached, arr[0].PC[1])
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", hang, "kmain")
+
+	// Interrupted while waiting for b: the run is cancelled, nothing is
+	// killed, both are resumed.
+	sc = parseScenario(t, dir, strings.Replace(text, "timeout: 2s", "timeout: 30s", 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(time.Second, cancel)
+	_, err = lockstep.Run(ctx, sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("cancelled run: err %v, want interrupted", err)
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", hang, "kmain")
+	noLeftovers(t)
+}
