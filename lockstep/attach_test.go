@@ -227,6 +227,52 @@ func parseScenario(t *testing.T, dir, text string) *scenario.Scenario {
 	return sc
 }
 
+// attachDemo attaches to two QEMUs running demo-spin-good and -bad
+// (name, QMP and symbols of a, then of b): the planted results[5]
+// difference where they stand, then each run on to its third tick.
+const attachDemo = `name: %s
+timeout: 60s
+guests:
+  a: {label: good, attach: {qmp: %s}, symbols: %s}
+  b: {label: regressed, attach: {qmp: %s}, symbols: %s}
+compare:
+  registers: []
+sync:
+  - break: now
+    compare:
+      memory: [{symbol: results}]
+  - break: tick
+    hit: 3
+    compare:
+      registers: [rsp]
+expect: diverge
+`
+
+// checkAttachDemo checks the result of attachDemo: diverged, the
+// results[5] difference found where the guests stood, tick reached, both
+// sides detached under accel and left running.
+func checkAttachDemo(t *testing.T, res *lockstep.Result, accel string) {
+	t.Helper()
+	if res.Outcome != lockstep.OutcomeDiverged {
+		t.Errorf("outcome %s, want %s; notes %v", res.Outcome, lockstep.OutcomeDiverged, res.Notes)
+	}
+	found := false
+	for _, d := range byKind(res, compare.KindMemory) {
+		found = found || d.Sync == 0 && strings.Contains(d.Summary, "results")
+	}
+	if !found {
+		t.Errorf("the results[5] difference was not reported at the now point: %+v", res.Divergences)
+	}
+	if !res.Syncs[1].Reached[0] || !res.Syncs[1].Reached[1] {
+		t.Errorf("sync point tick not reached: %+v", res.Syncs[1])
+	}
+	for i, s := range res.Sides {
+		if s.Accel != accel || s.State != lockstep.StateDetached || s.OnExit != "running" || s.Attach == "" {
+			t.Errorf("side %d: accel %q state %q on_exit %q attach %q, want %s, detached, running", i, s.Accel, s.State, s.OnExit, s.Attach, accel)
+		}
+	}
+}
+
 // TestAttachRunningGuests is the acceptance test of attach mode: two QEMUs
 // started without a gdbstub, running demo guests that spin forever after
 // writing their results, are compared where they stand and at a symbol;
@@ -239,53 +285,14 @@ func TestAttachRunningGuests(t *testing.T) {
 	qa := startRunning(t, dir, "a", good, "demo: spin")
 	qb := startRunning(t, dir, "b", bad, "demo: spin")
 
-	text := fmt.Sprintf(`name: attach
-timeout: 60s
-guests:
-  a: {label: good, attach: {qmp: %s}, symbols: %s}
-  b: {label: regressed, attach: {qmp: %s%s}, symbols: %s}
-compare:
-  registers: []
-sync:
-  - break: now
-    compare:
-      memory: [{symbol: results}]
-  - break: tick
-    hit: 3
-    compare:
-      registers: [rsp]
-expect: diverge
-`, qa.qmp, good, qb.qmp, "", bad)
+	text := fmt.Sprintf(attachDemo, "attach", qa.qmp, good, qb.qmp, bad)
 	sc := parseScenario(t, dir, text)
 	runDir := qemutest.ShortDir(t)
 	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if res.Outcome != lockstep.OutcomeDiverged {
-		t.Errorf("outcome %s, want %s; notes %v", res.Outcome, lockstep.OutcomeDiverged, res.Notes)
-	}
-	mem := byKind(res, compare.KindMemory)
-	if len(mem) == 0 {
-		t.Fatalf("no memory divergence; divergences %+v", res.Divergences)
-	}
-	found := false
-	for _, d := range mem {
-		if d.Sync == 0 && strings.Contains(d.Summary, "results") {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("the results[5] difference was not reported at the now point: %+v", mem)
-	}
-	if !res.Syncs[1].Reached[0] || !res.Syncs[1].Reached[1] {
-		t.Errorf("sync point tick not reached: %+v", res.Syncs[1])
-	}
-	for i, s := range res.Sides {
-		if s.State != lockstep.StateDetached || s.OnExit != "running" || s.Attach == "" {
-			t.Errorf("side %d: state %q on_exit %q attach %q, want detached, running", i, s.State, s.OnExit, s.Attach)
-		}
-	}
+	checkAttachDemo(t, res, "tcg")
 	if n, _ := filepath.Glob(filepath.Join(runDir, "*")); len(n) != 0 {
 		t.Errorf("run directory left behind (gdbstub sockets): %v", n)
 	}
@@ -499,46 +506,13 @@ func TestAttachKVM(t *testing.T) {
 	dir := qemutest.ShortDir(t)
 	qa := startRunningAccel(t, dir, "a", good, "demo: spin", "kvm")
 	qb := startRunningAccel(t, dir, "b", bad, "demo: spin", "kvm")
-	sc := parseScenario(t, dir, fmt.Sprintf(`name: attach-kvm
-timeout: 60s
-guests:
-  a: {label: good, attach: {qmp: %s}, symbols: %s}
-  b: {label: regressed, attach: {qmp: %s}, symbols: %s}
-compare:
-  registers: []
-sync:
-  - break: now
-    compare:
-      memory: [{symbol: results}]
-  - break: tick
-    hit: 3
-    compare:
-      registers: [rsp]
-expect: diverge
-`, qa.qmp, good, qb.qmp, bad))
+	sc := parseScenario(t, dir, fmt.Sprintf(attachDemo, "attach-kvm", qa.qmp, good, qb.qmp, bad))
 	runDir := qemutest.ShortDir(t)
 	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir, Keep: true})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if res.Outcome != lockstep.OutcomeDiverged {
-		t.Errorf("outcome %s, want %s; notes %v", res.Outcome, lockstep.OutcomeDiverged, res.Notes)
-	}
-	found := false
-	for _, d := range byKind(res, compare.KindMemory) {
-		found = found || d.Sync == 0 && strings.Contains(d.Summary, "results")
-	}
-	if !found {
-		t.Errorf("the results[5] difference was not reported at the now point: %+v", res.Divergences)
-	}
-	if !res.Syncs[1].Reached[0] || !res.Syncs[1].Reached[1] {
-		t.Errorf("sync point tick not reached: %+v", res.Syncs[1])
-	}
-	for i, s := range res.Sides {
-		if s.Accel != "kvm" || s.State != lockstep.StateDetached || s.OnExit != "running" {
-			t.Errorf("side %d: accel %q state %q on_exit %q, want kvm, detached, running", i, s.Accel, s.State, s.OnExit)
-		}
-	}
+	checkAttachDemo(t, res, "kvm")
 	logs, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", "*-rsp.log"))
 	if len(logs) != 2 {
 		t.Fatalf("RSP transcripts in %s: %v, want 2 (Keep)", runDir, logs)
