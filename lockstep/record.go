@@ -125,6 +125,22 @@ func (r *run) finish(err error) {
 			r.Note(fmt.Sprintf("guest %s: %d single steps executed nothing and were repeated", g.Name(), g.LostSteps))
 		}
 	}
+	missed := false
+	if err == nil {
+		r.injMu.Lock()
+		happened := map[int]bool{}
+		for _, in := range r.res.Injections {
+			happened[in.Index] = true
+		}
+		r.injMu.Unlock()
+		for i := range r.sc.Inject {
+			if in := &r.sc.Inject[i]; !happened[i] {
+				missed = true
+				r.Note(fmt.Sprintf("injection %d (side %s, %s) never happened: the guest did not get there before the run ended, so no difference was injected",
+					i+1, scenario.SideNames[in.Side], in.Where()))
+			}
+		}
+	}
 	r.countNotes()
 	if err != nil {
 		r.res.Outcome = OutcomeError
@@ -147,7 +163,9 @@ func (r *run) finish(err error) {
 	switch {
 	case real > 0:
 		r.res.Outcome = OutcomeDiverged
-	case complete:
+	case complete && !missed:
+		// Identical after an injection that never happened says
+		// nothing about how the guest recovers from it.
 		r.res.Outcome = OutcomeIdentical
 	default:
 		r.res.Outcome = OutcomeIncomplete
