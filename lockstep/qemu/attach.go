@@ -230,13 +230,23 @@ func (a *Attached) pause(ctx context.Context) error {
 // gdbChardev parses the filename query-chardev reports for the gdbstub's
 // chardev: "disconnected:unix:PATH,server=on" while nobody is connected,
 // "unix:PATH,server=on" or "tcp:HOST:PORT,server=on <-> PEER" when someone is.
+// A disconnected client socket (no server=on) is nothing to connect to.
 func gdbChardev(filename string) (network, addr string, connected, ok bool) {
 	f, disc := strings.CutPrefix(filename, "disconnected:")
 	connected = !disc
 	if i := strings.Index(f, " <-> "); i >= 0 {
 		f, connected = f[:i], true
 	}
-	f, _, _ = strings.Cut(f, ",")
+	f, opts, _ := strings.Cut(f, ",")
+	server := false
+	for _, o := range strings.Split(opts, ",") {
+		server = server || o == "server" || o == "server=on"
+	}
+	if !connected && !server {
+		// A client socket (the stub connects out to a debugger):
+		// nothing listens for lockstep.
+		return "", "", false, false
+	}
 	switch {
 	case strings.HasPrefix(f, "unix:"):
 		return "unix", strings.TrimPrefix(f, "unix:"), connected, true

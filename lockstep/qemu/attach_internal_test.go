@@ -18,6 +18,9 @@ func TestGDBChardev(t *testing.T) {
 		{"tcp:127.0.0.1:1234,server=on <-> 127.0.0.1:40000", "tcp", "127.0.0.1:1234", true, true},
 		{"disconnected:tcp:[::]:1234,server=on", "tcp", "127.0.0.1:1234", false, true},
 		{"pty:/dev/pts/3", "", "", false, false},
+		{"disconnected:unix:/tmp/x/dbg.sock", "", "", false, false}, // a client socket
+		{"unix:", "unix", "", true, true},                           // a client socket, connected
+		{"disconnected:unix:/tmp/x/gdb.sock,server", "unix", "/tmp/x/gdb.sock", false, true},
 		{"gdb", "", "", false, false},
 	} {
 		n, a, c, ok := gdbChardev(tc.filename)
