@@ -176,7 +176,8 @@ func TestInjectRefusedIsTheScenarios(t *testing.T) {
 	kernel := qemutest.Guest(t, "alloc")
 	dir := qemutest.ShortDir(t)
 	for _, tc := range []struct{ set, want string }{
-		{"{eflags: 0x1ffffffff}", "attach.yaml:12:10: eflags=0x1ffffffff does not fit guest b (injected)'s 32-bit register eflags"},
+		{"{eflags: 0x1ffffffff}", "attach.yaml:12:11: eflags=0x1ffffffff does not fit guest b (injected)'s 32-bit register eflags"},
+		{"{rax: 1, rxx: 0}", `attach.yaml:12:19: guest b (injected) has no register "rxx"`},
 		{`{memory: {address: 0x7fff00000000, bytes: "01"}}`, "attach.yaml:12:19: injection 1 (sync point 1): guest b (injected) cannot write 1 bytes at 0x7fff00000000"},
 	} {
 		sc := parseScenario(t, dir, fmt.Sprintf(`name: inject-refused

@@ -294,15 +294,19 @@ func (r *run) checkRegisters() error {
 	for i, in := range r.sc.Inject {
 		g := r.pair[in.Side]
 		for _, reg := range in.Regs {
+			pos := reg.Pos
+			if pos.Line == 0 {
+				pos = r.sc.PosOf(fmt.Sprintf("inject[%d].set", i))
+			}
 			lr, ok := g.T.Layout().Lookup(reg.Name)
 			switch {
 			case !ok:
-				errs = append(errs, fmt.Errorf("%s: guest %s has no register %q", r.sc.PosOf(fmt.Sprintf("inject[%d].set", i)), g.Name(), reg.Name))
+				errs = append(errs, fmt.Errorf("%s: guest %s has no register %q", pos, g.Name(), reg.Name))
 			case lr.BitSize > 0 && lr.BitSize < 64 && reg.Value>>uint(lr.BitSize) != 0:
 				// Writing it would drop the high bits, and the report
 				// would name a value the guest never had.
 				errs = append(errs, fmt.Errorf("%s: %s=%#x does not fit guest %s's %d-bit register %s",
-					r.sc.PosOf(fmt.Sprintf("inject[%d].set", i)), reg.Name, reg.Value, g.Name(), lr.BitSize, lr.Name))
+					pos, reg.Name, reg.Value, g.Name(), lr.BitSize, lr.Name))
 			}
 		}
 	}
