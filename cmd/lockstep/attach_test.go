@@ -29,3 +29,29 @@ sync:
 			[]string{"not holding: a side attached to a running QEMU", "cannot be restarted", "cannot attach to the running QEMU at " + dir}},
 	})
 }
+
+// TestRunTimeScenarioError: a scenario error only the running guests show
+// (a register value wider than the register) is exit 2 with its
+// file:line:col, and does not send the user to lockstep validate, which
+// would say ok.
+func TestRunTimeScenarioError(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	path := writeScenario(t, "wide.yaml", `name: wide
+guests:
+  defaults: {kernel: KERNEL}
+  a: {label: clean}
+  b: {label: injected}
+sync:
+  - break: kmain
+  - break: report
+inject:
+  - side: b
+    at: {sync: 1}
+    set: {eflags: 0x1ffffffff}
+`, qemutest.Guest(t, "alloc"))
+	checkCLI(t, []cliCase{
+		{"validate", []string{"validate", path}, 0, []string{"wide.yaml: ok"}, nil},
+		{"run", []string{"run", "--run-dir", qemutest.ShortDir(t), path}, 2, nil,
+			[]string{"wide.yaml:12:11: eflags=0x1ffffffff does not fit", "lockstep validate cannot check"}},
+	})
+}
