@@ -138,13 +138,13 @@ type SyncResult struct {
 	// (pc, compared registers, backtrace), also when they matched; zero
 	// (left out of the JSON) when the point was not reached by both.
 	State [2]compare.SideState `json:"state,omitzero"`
-	// Localization says how the divergence first found here was
-	// localised; nil when it was not localised by instruction.
-	Localization *Localization `json:"localization,omitempty"`
 	// Stats are the accelerator statistics (KVM exits and more) compared
 	// at this point: deltas since the previous sync point, the counters
 	// that moved most first. Nil when the point compares none.
 	Stats *compare.StatsTable `json:"stats,omitempty"`
+	// Localization says how the divergence first found here was
+	// localised; nil when it was not localised by instruction.
+	Localization *Localization `json:"localization,omitempty"`
 }
 
 // Localization says which localisation method ran at a sync point and why,
