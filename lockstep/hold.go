@@ -278,12 +278,7 @@ func (h *Hold) Start(ctx context.Context) error {
 	pctx, cancel := context.WithTimeoutCause(ctx, r.sc.Timeout,
 		fmt.Errorf("hold: getting back to the divergence timed out after %s", r.sc.Timeout))
 	defer cancel()
-	deadline, _ := pctx.Deadline()
-	e := engine.New(engine.Config{
-		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
-		Timeouts: r.to, Launcher: r.launcher, Log: r.log, Recorder: h,
-		Trace: !r.opts.NoTraceEngine, TraceStopBefore: true,
-	})
+	e := h.engine(pctx)
 	place := h.place
 	if place == nil {
 		place = h.placeRR
@@ -318,6 +313,17 @@ func (h *Hold) Start(ctx context.Context) error {
 		return fmt.Errorf("hold: gdb script: %w", err)
 	}
 	return nil
+}
+
+// engine is the engine that drives a hold's pairs, within ctx.
+func (h *Hold) engine(ctx context.Context) *engine.Engine {
+	r := h.r
+	deadline, _ := ctx.Deadline()
+	return engine.New(engine.Config{
+		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
+		Timeouts: r.to, Launcher: r.launcher, Log: r.log, Recorder: h,
+		Trace: !r.opts.NoTraceEngine, TraceStopBefore: true,
+	})
 }
 
 // A placer puts a fresh pair (h.pair, set as soon as it exists, so that

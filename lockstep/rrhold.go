@@ -122,30 +122,63 @@ func (h *Hold) launchRR(ctx context.Context, m *Manifest, mode, tag string) (gue
 // recordings and a manifest stay in the run directory for `lockstep
 // replay`.
 func (h *Hold) recordAndReplay(life, ctx context.Context, e *engine.Engine) error {
+	m, err := h.keepRecording(ctx, e)
+	if err != nil {
+		return err
+	}
+	return h.replayTo(life, ctx, m, m.ICount)
+}
+
+// keepRecording records both sides from boot past the place planned into
+// the run directory, and writes the manifest.
+func (h *Hold) keepRecording(ctx context.Context, e *engine.Engine) (*Manifest, error) {
 	r := h.r
 	dir := filepath.Join(r.dir, RecordingDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	m := &Manifest{Scenario: r.sc.File, PC: h.want, Where: h.Where()}
 	for i, side := range scenario.SideNames {
 		m.Files[i] = filepath.Join(dir, side+".rr")
 		m.Snapshots[i] = filepath.Join(dir, side+".qcow2")
 		if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", m.Snapshots[i], "16M").CombinedOutput(); err != nil {
-			return fmt.Errorf("qemu-img create: %v: %s", err, strings.TrimSpace(string(out)))
+			return nil, fmt.Errorf("qemu-img create: %v: %s", err, strings.TrimSpace(string(out)))
 		}
 	}
 	if err := h.record(ctx, e, m); err != nil {
-		return fmt.Errorf("recording: %w", err)
+		return nil, fmt.Errorf("recording: %w", err)
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, ManifestName), data, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	return h.replayTo(life, ctx, m, m.ICount)
+	return m, nil
+}
+
+// keepRecordings is the end of a kept run (--keep) that was recorded and
+// diverged, without --hold: it records the place a hold would stand at
+// into the run directory, for `lockstep replay`, and notes where.
+func (r *run) keepRecordings(ctx context.Context, runErr error) {
+	h := r.holdPlan(runErr)
+	if h.Reason != "" {
+		return
+	}
+	if why := h.noReverse(); why != "" {
+		r.Note("no recording kept for `lockstep replay`: " + why)
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, r.sc.Timeout)
+	defer cancel()
+	m, err := h.keepRecording(pctx, h.engine(pctx))
+	if err != nil {
+		r.Note(fmt.Sprintf("no recording kept for `lockstep replay`: %v", err))
+		return
+	}
+	r.Note(fmt.Sprintf("recordings of %s (instruction count %d on a, %d on b) kept for `lockstep replay %s`",
+		m.Where, m.ICount[0], m.ICount[1], r.dir))
 }
 
 // record records both sides from boot past the place planned, measuring
@@ -295,7 +328,8 @@ func (h *Hold) closePair(ctx context.Context) error {
 var ErrNoRecording = errors.New("no recordings")
 
 // ReplayRun reopens the recordings a kept run left in runDir (`lockstep
-// run --hold --keep` of a recorded run) and returns a Hold that replays
+// run --keep` of a recorded run that diverged, with or without --hold)
+// and returns a Hold that replays
 // both guests to instruction count at (0: the place the run held, each
 // side's own count). The caller calls Start, Wait and Close as for
 // RunHold; the run directory is never removed.
@@ -308,7 +342,7 @@ func ReplayRun(runDir string, at uint64, opts Options) (*Hold, error) {
 	path := filepath.Join(runDir, RecordingDir, ManifestName)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w: %s not found (recordings are kept by `lockstep run --hold --keep` of a run with determinism.record or localize.method: replay)",
+		return nil, fmt.Errorf("%s: %w: %s not found (a run keeps recordings with --keep when it was recorded: determinism.record or localize.method: replay, and diverged)",
 			runDir, ErrNoRecording, filepath.Join(RecordingDir, ManifestName))
 	}
 	if err != nil {

@@ -17,9 +17,9 @@ func newReplayCommand(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay RUN_DIR",
 		Short: "Replay a kept run's recordings and hold both guests for gdb",
-		Long: `replay reopens the recordings that ` + "`lockstep run --hold --keep`" + ` of a
-recorded run (determinism.record, or localize.method: replay) left in its run
-directory, replays both guests to an instruction count (default: the place the
+		Long: `replay reopens the recordings that ` + "`lockstep run --keep`" + ` of a recorded
+run that diverged (determinism.record, or localize.method: replay) left in its
+run directory, replays both guests to an instruction count (default: the place the
 run held, the localised divergence) and holds them there for gdb, with reverse
 execution (reverse-stepi, reverse-continue), as --hold does (docs/hold.md).
 Ctrl-C (SIGINT) or SIGTERM tears them down; the run directory stays.`,

@@ -132,6 +132,41 @@ func TestHoldReverse(t *testing.T) {
 		}
 	})
 
+	t.Run("run --keep, then replay", func(t *testing.T) {
+		// Without --hold a kept, recorded run records the place too; the
+		// replay holds it there, at the report's PC, with reverse
+		// execution.
+		runDir := qemutest.ShortDir(t)
+		code, _, errs := cli(t, "run", "--keep", "--run-dir", runDir, "--format", "json", scenarioPath(t, "deep-replay-hold.yaml"))
+		if code != 0 {
+			t.Fatalf("run --keep: status %d:\n%s", code, errs)
+		}
+		kept, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", lockstep.RecordingDir, lockstep.ManifestName))
+		if len(kept) != 1 {
+			t.Fatalf("run --keep kept %d manifests, want 1", len(kept))
+		}
+		h := startHold(t, bin, runDir, "replay", filepath.Dir(filepath.Dir(kept[0])))
+		h.waitFor(t, "lockstep: held at", 60*time.Second)
+		h.waitFor(t, "holding until Ctrl-C", 5*time.Second)
+		text := h.stderr.String()
+		if !strings.Contains(text, "to the localised instruction") || !strings.Contains(text, "reverse execution is available") || strings.Contains(text, "WARNING") {
+			t.Errorf("not held at the localised instruction with reverse execution:\n%s", text)
+		}
+		socks := heldSockets(t, text)
+		pcs := gdbPCs(t, gdb, "-ex", "set architecture i386:x86-64", "-ex", "target remote "+socks[1],
+			"-ex", "p/x $pc", "-ex", "reverse-stepi", "-ex", "p/x $pc", "-ex", "disconnect", kernel)
+		if len(pcs) != 2 || pcs[0] != want || pcs[1] != prev {
+			t.Errorf("side b: gdb reads pcs %#x (held, after reverse-stepi), want %#x and %#x", pcs, want, prev)
+		}
+		if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if code, text := h.exit(t, 60*time.Second); code != 0 {
+			t.Errorf("exit status %d after SIGINT, want 0:\n%s", code, text)
+		}
+		qemutest.NoQEMUUnder(t, runDir)
+	})
+
 	t.Run("sync point", func(t *testing.T) {
 		// Without localisation the hold is at the diverging sync point;
 		// the recording goes on past it (the replay must not end there).
@@ -171,7 +206,7 @@ func TestHoldReverse(t *testing.T) {
 
 	t.Run("bad input", func(t *testing.T) {
 		checkCLI(t, []cliCase{
-			{"no recordings", []string{"replay", t.TempDir()}, 2, nil, []string{"no recordings", "--hold --keep"}},
+			{"no recordings", []string{"replay", t.TempDir()}, 2, nil, []string{"no recordings", "--keep", "determinism.record"}},
 			{"beyond the recording", []string{"replay", keptRun, "--at", fmt.Sprint(m.End[0] + 1_000_000)}, 2,
 				nil, []string{"beyond the recording", fmt.Sprintf("ends at instruction %d", m.End[0])}},
 			{"no run dir", []string{"replay"}, 2, nil, []string{"usage: lockstep replay RUN_DIR"}},
