@@ -345,15 +345,8 @@ func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) erro
 		return err
 	}
 	h.pair = p
-	for _, g := range p {
-		if _, err := g.ApplySstep(ctx, r.sc.Determinism.Sstep); err != nil {
-			return err
-		}
-	}
-	for j := 0; j <= h.Sync; j++ {
-		if _, err := localize.Replay(ctx, e, p, j, [2]map[uint64]string{}); err != nil {
-			return err
-		}
+	if err := h.toSync(ctx, e, p); err != nil {
+		return err
 	}
 	if h.Steps == 0 && h.Sync >= 0 {
 		return nil
@@ -377,6 +370,22 @@ func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) erro
 	if st.N != h.Steps || st.Exited[0] || st.Exited[1] {
 		h.Note(fmt.Sprintf("hold: stepping went %d of the %d instructions to the localised one (diverged %v, exited %v)",
 			st.N, h.Steps, st.Diverged, st.Exited))
+	}
+	return nil
+}
+
+// toSync applies the scenario's single-step mask to a fresh pair p and
+// replays it from boot to sync point h.Sync (none: reset).
+func (h *Hold) toSync(ctx context.Context, e *engine.Engine, p guest.Pair) error {
+	for _, g := range p {
+		if _, err := g.ApplySstep(ctx, h.r.sc.Determinism.Sstep); err != nil {
+			return err
+		}
+	}
+	for j := 0; j <= h.Sync; j++ {
+		if _, err := localize.Replay(ctx, e, p, j, [2]map[uint64]string{}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -446,13 +455,7 @@ func (h *Hold) Wait(ctx context.Context, timeout time.Duration) string {
 // Close tears the held guests down and removes the run directory unless
 // the run keeps it. It is safe to call more than once.
 func (h *Hold) Close(ctx context.Context) error {
-	var err error
-	if h.pair[0] != nil || h.pair[1] != nil {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.r.to.Teardown)
-		defer cancel()
-		err = h.pair.Close(tctx)
-		h.pair = guest.Pair{}
-	}
+	err := h.closePair(ctx)
 	h.removeDir()
 	return err
 }

@@ -197,15 +197,8 @@ func (h *Hold) record(ctx context.Context, e *engine.Engine, m *Manifest) (err e
 			err = cerr
 		}
 	}()
-	for _, g := range p {
-		if _, err := g.ApplySstep(ctx, r.sc.Determinism.Sstep); err != nil {
-			return err
-		}
-	}
-	for j := 0; j <= h.Sync; j++ {
-		if _, err := localize.Replay(ctx, e, p, j, [2]map[uint64]string{}); err != nil {
-			return err
-		}
+	if err := h.toSync(ctx, e, p); err != nil {
+		return err
 	}
 	counts := func(into *[2]uint64) error {
 		return p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {

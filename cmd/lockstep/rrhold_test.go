@@ -60,10 +60,10 @@ func TestHoldReverse(t *testing.T) {
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatal(err)
 	}
-	var want uint64
+	var want, wantB uint64
 	for _, d := range res.Divergences {
 		if d.Kind == compare.KindInstruction {
-			want = d.PC[0].Addr
+			want, wantB = d.PC[0].Addr, d.PC[1].Addr
 			break
 		}
 	}
@@ -86,14 +86,14 @@ func TestHoldReverse(t *testing.T) {
 	if n := insnLen(t, kernel, prev); prev+uint64(n) != want {
 		t.Errorf("reverse-stepi went to %#x, whose instruction (%d bytes) is not the one before %#x", prev, n, want)
 	}
+	// Side b too (the same binary: the same instructions).
+	pcs = gdbPCs(t, gdb, "-ex", "set architecture i386:x86-64", "-ex", "target remote "+socks[1],
+		"-ex", "p/x $pc", "-ex", "reverse-stepi", "-ex", "p/x $pc", "-ex", "disconnect", kernel)
+	if len(pcs) != 2 || pcs[0] != wantB || pcs[1] != prev {
+		t.Errorf("side b: gdb reads pcs %#x (held, after reverse-stepi), want %#x and %#x", pcs, wantB, prev)
+	}
 
-	if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code, text := h.exit(t, 60*time.Second); code != 0 || !strings.Contains(text, "released (interrupted)") {
-		t.Errorf("exit status %d after SIGINT, want the run's own 0:\n%s", code, text)
-	}
-	qemutest.NoQEMUUnder(t, runDir)
+	h.release(t, runDir)
 
 	kept, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", lockstep.RecordingDir, lockstep.ManifestName))
 	if len(kept) != 1 {
@@ -120,13 +120,7 @@ func TestHoldReverse(t *testing.T) {
 		if len(pcs) != 1 || pcs[0] != prev {
 			t.Errorf("at instruction %d gdb reads pc %#x, want %#x (where reverse-stepi went)", at, pcs, prev)
 		}
-		if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		if code, text := h.exit(t, 60*time.Second); code != 0 || !strings.Contains(text, "released (interrupted)") {
-			t.Errorf("exit status %d after SIGINT, want 0:\n%s", code, text)
-		}
-		qemutest.NoQEMUUnder(t, runDir)
+		h.release(t, runDir)
 		if _, err := os.Stat(kept[0]); err != nil {
 			t.Errorf("replay removed the kept run's recordings: %v", err)
 		}
@@ -158,13 +152,7 @@ func TestHoldReverse(t *testing.T) {
 		if len(pcs) != 2 || pcs[0] != want || pcs[1] != prev {
 			t.Errorf("side b: gdb reads pcs %#x (held, after reverse-stepi), want %#x and %#x", pcs, want, prev)
 		}
-		if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		if code, text := h.exit(t, 60*time.Second); code != 0 {
-			t.Errorf("exit status %d after SIGINT, want 0:\n%s", code, text)
-		}
-		qemutest.NoQEMUUnder(t, runDir)
+		h.release(t, runDir)
 	})
 
 	t.Run("sync point", func(t *testing.T) {
@@ -192,13 +180,7 @@ func TestHoldReverse(t *testing.T) {
 		if len(pcs) != 3 || pcs[0] != want || pcs[1] == want || pcs[2] != want {
 			t.Errorf("gdb reads pcs %#x (held, after reverse-stepi, after stepi); want %#x, another, %#x", pcs, want, want)
 		}
-		if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		if code, text := h.exit(t, 60*time.Second); code != 0 {
-			t.Errorf("exit status %d after SIGINT, want 0:\n%s", code, text)
-		}
-		qemutest.NoQEMUUnder(t, runDir)
+		h.release(t, runDir)
 		if left, _ := os.ReadDir(runDir); len(left) > 0 {
 			t.Errorf("run directory %s left behind: %v", runDir, left)
 		}
@@ -251,4 +233,18 @@ func insnLen(t *testing.T, path string, addr uint64) int {
 	}
 	t.Fatalf("%#x is in no loaded segment of %s", addr, path)
 	return 0
+}
+
+// release sends SIGINT to a holding lockstep and checks that it ends the
+// hold with status 0 (the scenario expects its divergence) and leaves no
+// QEMU under runDir.
+func (h *held) release(t *testing.T, runDir string) {
+	t.Helper()
+	if err := h.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, text := h.exit(t, 60*time.Second); code != 0 || !strings.Contains(text, "released (interrupted)") {
+		t.Errorf("exit status %d after SIGINT, want 0 and a release:\n%s", code, text)
+	}
+	qemutest.NoQEMUUnder(t, runDir)
 }
