@@ -448,6 +448,14 @@ func (h *Hold) Wait(ctx context.Context, timeout time.Duration) string {
 	case <-tc:
 		return fmt.Sprintf("hold timeout (%s) passed", timeout)
 	case <-both:
+		// Ctrl-C kills every QEMU (qemu.HandleSignals) just before it
+		// cancels ctx: QEMUs that end together with an interrupt are the
+		// interrupt's doing.
+		select {
+		case <-ctx.Done():
+			return "interrupted"
+		case <-time.After(time.Second):
+		}
 		return "both guests' QEMUs ended"
 	}
 }
