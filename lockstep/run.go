@@ -242,6 +242,9 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 			side.State = StateKilled
 		case g.Exited():
 			side.State = StateExited
+			if g.Panicked() {
+				side.State = StatePanicked
+			}
 			side.ExitCode = g.ExitStatus()
 		}
 	}
