@@ -24,6 +24,24 @@ var archDefaults = map[string][2]string{
 	"s390x":   {"s390-ccw-virtio", "qemu"},
 }
 
+// NoFirmware says how bios: none (BIOSNone) starts a guest of arch: the
+// -bios argument to give QEMU ("none" where QEMU knows that spelling, as on
+// riscv64; "" where the machine has no firmware with -kernel anyway, as
+// aarch64 virt, whose QEMU takes "none" for a ROM file name), or ok false
+// with why not, where the machine cannot start without its firmware.
+// Architectures lockstep has no defaults for get "none": QEMU decides.
+func NoFirmware(arch string) (arg string, ok bool, why string) {
+	switch arch {
+	case "aarch64":
+		return "", true, ""
+	case "x86_64", "i386":
+		return "", false, "QEMU's x86 machines cannot start without firmware (QEMU: could not load PC BIOS 'none'); leave bios out: SeaBIOS boots the -kernel"
+	case "s390x":
+		return "", false, "s390-ccw-virtio cannot start without s390-ccw.img (QEMU: could not find stage1 bootloader); leave bios out: -kernel bypasses it"
+	}
+	return BIOSNone, true, ""
+}
+
 func (b *builder) decodeGuests(p string, v *yaml.Node) {
 	d := b.d
 	b.guests = map[string]guestRaw{}

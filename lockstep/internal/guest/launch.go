@@ -57,6 +57,9 @@ func Spec(g scenario.Guest, det scenario.Determinism) qemu.Spec {
 		Memory: g.Memory, SMP: g.SMP, Kernel: g.Kernel, Initrd: g.Initrd, Append: g.Append,
 		BIOS: g.BIOS, Args: g.Args, RTC: det.RTC,
 	}
+	if g.BIOS == scenario.BIOSNone {
+		spec.BIOS, _, _ = scenario.NoFirmware(g.Arch)
+	}
 	if g.Accel != scenario.AccelKVM {
 		spec.Icount = det.Icount
 	}
