@@ -108,6 +108,11 @@ func TestCrossDemoFindsPlantedDivergences(t *testing.T) {
 						if d.PC[i].Symbol != "kmain" || !isStore(c, d.Instruction.Disasm[i]) || d.Instruction.Bytes[i] == "" {
 							t.Errorf("side %d store at %s: %q (bytes %q), want a %v in kmain", i, d.PC[i], d.Instruction.Disasm[i], d.Instruction.Bytes[i], c.store)
 						}
+						// The call path ends at the store, not after it
+						// (s390x stops after the store).
+						if path := d.Instruction.CallPath[i]; len(path) == 0 || path[len(path)-1].Addr != d.PC[i].Addr {
+							t.Errorf("side %d: call path %v does not end at the store %s", i, path, d.PC[i])
+						}
 					}
 				default:
 					t.Errorf("localisation between builds by %s, want function or write", d.Instruction.Granularity)
