@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -50,11 +51,16 @@ func TestHoldCrossGDBMultiarch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want [2]compare.Location
+	step := 0
 	for _, d := range res.Divergences {
 		if d.Kind == compare.KindInstruction {
-			want = d.PC
+			want, step = d.PC, d.Step
 			break
 		}
+	}
+	// The hold counts as the report does.
+	if w := fmt.Sprintf("held at the localised instruction, step %d after sync point 1 (deep_start), before it executes", step); !strings.Contains(text, w) {
+		t.Errorf("hold message does not say %q:\n%s", w, text)
 	}
 	if want[0].Addr == 0 || want[1].Addr == 0 {
 		t.Fatalf("the report localised no instruction:\n%s", data)
