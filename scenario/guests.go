@@ -24,6 +24,13 @@ var archDefaults = map[string][2]string{
 	"s390x":   {"s390-ccw-virtio", "qemu"},
 }
 
+// archAliases are other spellings of the architectures (Go's, Debian's,
+// the kernel's), which QEMU does not know: arch names QEMU's binary.
+var archAliases = map[string]string{
+	"arm64": "aarch64", "amd64": "x86_64", "x86-64": "x86_64", "x64": "x86_64",
+	"riscv": "riscv64", "rv64": "riscv64", "s390": "s390x", "i686": "i386", "x86": "i386",
+}
+
 // NoFirmware says how bios: none (BIOSNone) starts a guest of arch: the
 // -bios argument to give QEMU ("none" where QEMU knows that spelling, as on
 // riscv64; "" where the machine has no firmware with -kernel anyway, as
@@ -297,7 +304,9 @@ func (b *builder) mergeGuest(i int) Guest {
 	g.QEMU = str("qemu", "qemu-system-"+g.Arch)
 	g.Machine = str("machine", ad[0])
 	g.CPU = str("cpu", ad[1])
-	if _, attach := fields["attach"]; !known && !attach {
+	if qname, ok := archAliases[g.Arch]; ok {
+		b.d.errs.addf(fields["arch"].pos, "%s.arch: %q is not what QEMU calls it: use %s (qemu-system-%s)", prefix, g.Arch, qname, qname)
+	} else if _, attach := fields["attach"]; !known && !attach {
 		for _, f := range []string{"machine", "cpu"} {
 			if _, ok := fields[f]; !ok {
 				b.d.errs.addf(g.Pos, "%s: %s is required for arch %s", prefix, f, g.Arch)
