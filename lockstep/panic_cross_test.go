@@ -9,51 +9,59 @@ import (
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
 )
 
-// TestS390xGuestPanicIsDivergence runs an s390x guest that panics (a
-// disabled-wait PSW: QEMU reports GUEST_PANICKED and exits with status 0)
-// against one that ends normally (the quiesce PSW, also status 0), once
-// with the panic before the last sync point and once after it. Both must
-// diverge, every time, with the panicking side named "panicked": before
-// issue 11's review the panic after the last sync point passed as
-// IDENTICAL (both "exited with status 0"), and the one before it came out
-// as an arrival, an unexplained stop (signal 143) or an infrastructure
-// failure, depending on timing. Each case runs three times for the race.
-func TestS390xGuestPanicIsDivergence(t *testing.T) {
-	qemutest.CrossGuest(t, "s390x", "demo-exit")
-	c := crossArch{arch: "s390x"}
-	for _, tc := range []struct {
-		name      string
-		lastSync  bool // keep only the first sync point: the panic comes after it
-		wantKind  compare.Kind
-		wantState string
+// TestCrossFailingExitIsDivergence runs a guest that fails, in the way its
+// architecture has (s390x: a disabled-wait PSW, a guest panic; aarch64:
+// PSCI SYSTEM_RESET, a reset under -no-reboot), against one that ends
+// normally; QEMU exits with status 0 after both. Once with the failure
+// before the last sync point and once after it, both must diverge, every
+// time, with the failing side named as it ended: before issue 11's review
+// the s390x panic after the last sync point passed as IDENTICAL (both
+// "exited with status 0"), and one before it came out as an arrival, an
+// unexplained stop (signal 143) or an infrastructure failure, by timing.
+// Each case runs three times for the race.
+func TestCrossFailingExitIsDivergence(t *testing.T) {
+	for _, c := range []struct {
+		arch  string
+		ended lockstep.SideState
+		text  string
 	}{
-		{"before-last-sync", false, compare.KindArrival, "panicked (QEMU exited with status 0)"},
-		{"after-last-sync", true, compare.KindExit, "b panicked (QEMU exited with status 0)"},
+		{"s390x", lockstep.StatePanicked, "panicked (QEMU exited with status 0)"},
+		{"aarch64", lockstep.StateReset, "reset itself (under -no-reboot QEMU exited with status 0)"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for try := range 3 {
-				sc := loadCross(t, c, "demo-exit")
-				if tc.lastSync {
-					sc.Sync = sc.Sync[:1]
+		for _, tc := range []struct {
+			name     string
+			lastSync bool // keep only the first sync point: the failure comes after it
+			kind     compare.Kind
+		}{
+			{"before-last-sync", false, compare.KindArrival},
+			{"after-last-sync", true, compare.KindExit},
+		} {
+			t.Run(c.arch+"/"+tc.name, func(t *testing.T) {
+				qemutest.CrossGuest(t, c.arch, "demo-exit")
+				for try := range 3 {
+					sc := loadCross(t, crossArch{arch: c.arch}, "demo-exit")
+					if tc.lastSync {
+						sc.Sync = sc.Sync[:1]
+					}
+					res := runScenario(t, sc)
+					if res.Outcome != lockstep.OutcomeDiverged || !res.Passed {
+						t.Fatalf("try %d: outcome %s (error %q), want diverged", try, res.Outcome, res.Error)
+					}
+					ds := byKind(res, tc.kind)
+					if len(ds) != 1 || !strings.Contains(ds[0].Summary, "b "+c.text) && !strings.Contains(ds[0].Summary, "(early-exit) "+c.text) {
+						t.Fatalf("try %d: %s divergences %+v, want one saying b %q", try, tc.kind, ds, c.text)
+					}
+					if tc.kind == compare.KindExit && ds[0].Exit.State != [2]string{"exited", string(c.ended)} {
+						t.Errorf("try %d: exit states %v, want exited, %s", try, ds[0].Exit.State, c.ended)
+					}
+					if res.Sides[1].State != c.ended {
+						t.Errorf("try %d: side b state %q, want %s", try, res.Sides[1].State, c.ended)
+					}
+					if tc.lastSync && res.Sides[0].State != lockstep.StateExited {
+						t.Errorf("try %d: side a state %q, want exited", try, res.Sides[0].State)
+					}
 				}
-				res := runScenario(t, sc)
-				if res.Outcome != lockstep.OutcomeDiverged || !res.Passed {
-					t.Fatalf("try %d: outcome %s (error %q), want diverged", try, res.Outcome, res.Error)
-				}
-				ds := byKind(res, tc.wantKind)
-				if len(ds) != 1 || !strings.Contains(ds[0].Summary, tc.wantState) {
-					t.Fatalf("try %d: %s divergences %+v, want one saying %q", try, tc.wantKind, ds, tc.wantState)
-				}
-				if tc.wantKind == compare.KindExit && ds[0].Exit.State != [2]string{"exited", "panicked"} {
-					t.Errorf("try %d: exit states %v, want exited, panicked", try, ds[0].Exit.State)
-				}
-				if res.Sides[1].State != lockstep.StatePanicked {
-					t.Errorf("try %d: side b state %q, want panicked", try, res.Sides[1].State)
-				}
-				if tc.lastSync && res.Sides[0].State != lockstep.StateExited {
-					t.Errorf("try %d: side a state %q, want exited", try, res.Sides[0].State)
-				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -241,10 +241,7 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 		case killed:
 			side.State = StateKilled
 		case g.Exited():
-			side.State = StateExited
-			if g.Panicked() {
-				side.State = StatePanicked
-			}
+			side.State = SideState(g.Ended())
 			side.ExitCode = g.ExitStatus()
 		}
 	}

@@ -220,13 +220,9 @@ func endText(g *guest.Guest) string {
 	return exitText(endState(g), g.ExitStatus())
 }
 
-// endState is the state of a guest that has ended: "panicked" or "exited".
-func endState(g *guest.Guest) string {
-	if g.Panicked() {
-		return "panicked"
-	}
-	return "exited"
-}
+// endState is the state of a guest that has ended: "panicked", "reset"
+// or "exited" (guest.Guest.Ended).
+func endState(g *guest.Guest) string { return g.Ended() }
 
 func stopName(st rsp.StopReply) string {
 	if st.Watch != "" {

@@ -477,6 +477,8 @@ func exitText(state string, code *int) string {
 		return "panicked (QEMU holds it stopped)"
 	case state == "panicked":
 		return "panicked (QEMU exited with status " + fmtCode(code) + ")"
+	case state == "reset":
+		return "reset itself (under -no-reboot QEMU exited with status " + fmtCode(code) + ")"
 	}
 	return "still " + state
 }
@@ -526,7 +528,7 @@ func (e *Engine) Finish(ctx context.Context, p guest.Pair) ([2]string, []compare
 		return states, nil, err
 	}
 	for i, g := range p {
-		if states[i] == "running" && (states[1-i] == "exited" || states[1-i] == "panicked") {
+		if states[i] == "running" && (states[1-i] == "exited" || states[1-i] == "panicked" || states[1-i] == "reset") {
 			st, err := wait(ctx, g, min(to.FinishLongest, e.WaitBound(ctx, &scenario.SyncPoint{})))
 			if err != nil {
 				return states, nil, err

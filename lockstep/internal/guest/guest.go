@@ -316,6 +316,23 @@ func (g *Guest) Panicked() bool {
 	return panicked || reason == "guest-panic"
 }
 
+// Ended says how a guest that has ended ended, as QEMU reported it:
+// "panicked" (Panicked), "reset" (a guest reset, which -no-reboot turns
+// into QEMU's exit: a triple fault, a reboot, PSCI SYSTEM_RESET), else
+// "exited". QEMU's exit status is 0 for all three unless the guest chose
+// one (isa-debug-exit), so the status alone cannot tell them apart.
+func (g *Guest) Ended() string {
+	if g.Panicked() {
+		return "panicked"
+	}
+	if g.exited && g.M != nil {
+		if reason, _ := g.M.Shutdown(); reason == "guest-reset" {
+			return "reset"
+		}
+	}
+	return "exited"
+}
+
 // ExitStatus returns the guest's exit status as the process reports it,
 // falling back to the gdbstub's W code; nil while it runs.
 func (g *Guest) ExitStatus() *int {
