@@ -5,7 +5,7 @@ GUESTS  := testdata/guests
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build guests deps test unit integration bench demo fuzz e2e-linux qemu10 clean
+.PHONY: all build guests deps test unit integration bench demo fuzz e2e-linux e2e-replay qemu10 clean
 
 all: build guests
 
@@ -57,6 +57,12 @@ demo: deps build guests
 	@test "$(DEMO_ARCH)" = x86_64 || test -f $(GUESTS)/build/$(DEMO_ARCH)/demo-good.elf || { \
 		echo "the $(DEMO_ARCH) guests are not built: apt-get install gcc-$(DEMO_ARCH)-linux-gnu" >&2; exit 2; }
 	./$(BIN) run $(DEMO)
+
+# e2e-replay is opt-in: replay bisection 10^9 instructions deep (deep-1e9),
+# the test and the benchmark (minutes on a loaded machine).
+e2e-replay: deps guests
+	LOCKSTEP_REPLAY_DEEP=1 $(GO) test -p 1 -count=1 -timeout 60m -run 'TestReplayLocalizeDeep$$' -v ./lockstep/
+	LOCKSTEP_REPLAY_DEEP=1 $(GO) test -run '^$$' -bench 'BenchmarkLocalize/N=1e9' -benchtime 1x -timeout 60m ./lockstep/
 
 # e2e-linux is opt-in: it downloads two Debian cloud kernels with their -dbg
 # vmlinux (~600 MB, cached in ~/.cache/lockstep/linux) and runs them under TCG.

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -178,25 +178,7 @@ func BenchmarkTraceCompare(b *testing.B) {
 	{
 		lockRate, _ = lockstepRate(b, deepScenario(b, "deep-1e5"), rawCount)
 	}
-	sc := deepScenario(b, "deep-1e5")
-	var mu sync.Mutex
-	var compared uint64
-	var dur time.Duration
-	observe := func(st engine.TraceStats) {
-		mu.Lock()
-		compared += st.Compared
-		dur += st.Compare
-		mu.Unlock()
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		res, err := Run(context.Background(), sc, Options{traceObserver: observe})
-		if err != nil || res.Outcome != OutcomeDiverged {
-			b.Fatalf("run: %v (outcome %s)", err, res.Outcome)
-		}
-	}
-	b.StopTimer()
-	rate := float64(compared) / dur.Seconds()
+	rate := traceRate(b, deepScenario(b, "deep-1e5"), 90_000)
 	b.ReportMetric(rate, "insns/s")
 	b.ReportMetric(lockRate, "lockstep_steps/s")
 	b.ReportMetric(rate/lockRate, "ratio")
@@ -215,15 +197,29 @@ func BenchmarkLocalize(b *testing.B) {
 		name, guest string
 		trace       bool
 		minStep     int
+		method      string // localize.method; "" is the scenario's
 	}{
-		{"N=1e3/trace", "deep-1e3", true, 990},
-		{"N=1e3/gdbstub", "deep-1e3", false, 990},
-		{"N=1e5/trace", "deep-1e5", true, 99_000},
-		{"N=1e6/trace", "deep-1e6", true, 990_000},
+		{"N=1e3/trace", "deep-1e3", true, 990, ""},
+		{"N=1e3/gdbstub", "deep-1e3", false, 990, ""},
+		{"N=1e5/trace", "deep-1e5", true, 99_000, ""},
+		{"N=1e6/trace", "deep-1e6", true, 990_000, ""},
+		// Record/replay bisection (issue 10). The trace engine beyond
+		// 10^6 takes minutes to hours (docs/performance.md extrapolates).
+		{"N=1e5/replay", "deep-1e5", true, 99_000, scenario.MethodReplay},
+		{"N=1e6/replay", "deep-1e6", true, 990_000, scenario.MethodReplay},
+		{"N=1e7/replay", "deep-1e7", true, 9_900_000, scenario.MethodReplay},
+		{"N=1e8/replay", "deep-1e8", true, 99_000_000, scenario.MethodReplay},
+		{"N=1e9/replay", "deep-1e9", true, 990_000_000, scenario.MethodReplay},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			if c.guest == "deep-1e9" && os.Getenv("LOCKSTEP_REPLAY_DEEP") == "" {
+				b.Skip("10^9 instructions deep: set LOCKSTEP_REPLAY_DEEP=1 (make e2e-replay)")
+			}
 			sc := deepScenario(b, c.guest)
+			if c.method != "" {
+				sc.Localize.Method = c.method
+			}
 			var logBuf bytes.Buffer
 			var total, run time.Duration
 			n := 0

@@ -959,6 +959,25 @@ func TestFakeLocalise(t *testing.T) {
 			check: checkLocalised,
 		},
 		{
+			// The fake QEMU has no query-replay: the recording cannot be
+			// measured, so replay gives no answer and stepping localises.
+			name: "replay unavailable falls back to stepping",
+			body: strings.Replace(localiseBody, "localize: {checkpoint: restart}", "localize: {checkpoint: restart, method: replay}", 1),
+			a:    good, b: bad(),
+			outcome: OutcomeDiverged, passed: true,
+			syncs:  []SyncStatus{SyncMatch, SyncDiverge},
+			kinds:  []compare.Kind{compare.KindRegister, compare.KindInstruction},
+			states: [2]SideState{StateExited, StateExited},
+			notes:  []string{"replay bisection gave no answer", "no QMP command query-replay"},
+			check: func(t *testing.T, res *Result, l *fake.Launcher) {
+				// The run, the recording that failed, the relaunch.
+				loc := res.Syncs[1].Localization
+				if loc == nil || loc.Method != scenario.MethodStep || loc.Fallback == "" || !strings.Contains(loc.Why, "replay fell back") {
+					t.Errorf("localisation %+v, want stepping after a replay fallback", loc)
+				}
+			},
+		},
+		{
 			name: "relaunched b killed while replaying",
 			body: localiseBody, progs: onRelaunch(bad(fakeEvent(0x1002, fake.Kill))),
 			outcome: OutcomeError, infra: true, errText: []string{"killed by signal", "its QEMU b-localise"},

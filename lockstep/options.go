@@ -32,6 +32,9 @@ type Options struct {
 
 	// launcher replaces QEMU (tests run the engine on fake targets).
 	launcher guest.Launcher
+	// afterRecord, when set, sees the replay localiser's recordings once
+	// complete (tests corrupt them).
+	afterRecord func(files [2]string)
 	// timeouts replaces guest.DefaultTimeouts (tests shorten them).
 	timeouts *guest.Timeouts
 	// traceObserver receives the figures of each trace comparison
@@ -48,6 +51,10 @@ type Progress struct {
 	Phase       string // "starting", "running", "stepping", "comparing", "localising", "done"
 	Steps       int
 	StepsPerSec float64
+	// Window, when Window[1] > 0, is the instruction window (counted from
+	// the previous sync point) a replay bisection has narrowed the
+	// divergence to.
+	Window [2]uint64
 	// Traced is how many instructions the running comparison of QEMU's
 	// instruction traces has compared (trace engine), or 0.
 	Traced uint64

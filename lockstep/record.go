@@ -58,6 +58,15 @@ func (r *run) Progress(phase engine.Phase, k int) {
 	r.opts.Progress(p)
 }
 
+// Window reports a replay bisection's window (engine.WindowRecorder).
+func (r *run) Window(k int, lo, hi uint64) {
+	if r.opts.Progress == nil {
+		return
+	}
+	r.opts.Progress(Progress{Sync: k + 1, Syncs: len(r.sc.Sync), Phase: string(engine.PhaseLocalising),
+		Steps: r.pair.Steps(), Window: [2]uint64{lo, hi}})
+}
+
 // noteSource says once why reports show PCs without source lines: a
 // side's symbols have no DWARF, or it could not be read. Only what a
 // report asked for is known: the DWARF is loaded by the first source line

@@ -149,6 +149,31 @@ type SyncResult struct {
 	// at this point: deltas since the previous sync point, the counters
 	// that moved most first. Nil when the point compares none.
 	Stats *compare.StatsTable `json:"stats,omitempty"`
+	// Localization says how the divergence first found here was
+	// localised; nil when it was not localised by instruction.
+	Localization *Localization `json:"localization,omitempty"`
+}
+
+// Localization says which localisation method ran at a sync point and why,
+// and what a replay bisection cost.
+type Localization struct {
+	// Method is "step", "trace" or "replay".
+	Method string `json:"method"`
+	Why    string `json:"why,omitempty"`
+	// Fallback says why replay was not used or gave no answer.
+	Fallback string `json:"fallback,omitempty"`
+	// Depth is the instruction count between the previous sync point and
+	// this one (side a), measured by a recording.
+	Depth uint64 `json:"depth,omitempty"`
+	// Probes and Passes are the replay stops compared and the replays.
+	Probes int `json:"probes,omitempty"`
+	Passes int `json:"passes,omitempty"`
+	// Record and Replay are the time spent recording and replaying.
+	Record time.Duration `json:"record_ns,omitempty"`
+	Replay time.Duration `json:"replay_ns,omitempty"`
+	// ICount is each side's instruction count since boot at the localised
+	// instruction (replay only).
+	ICount [2]uint64 `json:"icount,omitzero"`
 }
 
 // Reached counts the sync points both sides reached.

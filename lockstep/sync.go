@@ -163,8 +163,11 @@ func (r *run) shouldLocalize(k int, found []compare.Divergence) bool {
 func (r *run) localize(ctx context.Context, k int, found []compare.Divergence) (err error) {
 	r.localized++
 	rw := r.rewinder(ctx, k)
-	l := &localize.Localizer{E: r.eng, RW: rw}
+	l := &localize.Localizer{E: r.eng, RW: rw, Bisect: &localize.Bisector{Launcher: r.launcher,
+		Specs: [2]scenario.Guest(r.sc.Guests), Syms: r.syms, Dir: r.dir, Keep: r.opts.Keep,
+		AfterRecord: r.opts.afterRecord}}
 	divs, err := l.At(ctx, k, found)
+	r.res.Syncs[k].Localization = localization(l.Info)
 	if cerr := rw.Close(ctx); err == nil {
 		err = cerr
 	}
@@ -185,4 +188,13 @@ func (r *run) rewinder(ctx context.Context, k int) localize.Rewinder {
 		return relaunch
 	}
 	return &localize.Snapshot{Pair: r.pair, Here: k, Log: r.eng.Logf, Engine: r.eng}
+}
+
+// localization is the report's view of how a sync point was localised.
+func localization(in localize.Info) *Localization {
+	if in.Method == "" && in.Fallback == "" {
+		return nil
+	}
+	return &Localization{Method: in.Method, Why: in.Why, Fallback: in.Fallback, Depth: in.Depth,
+		Probes: in.Probes, Passes: in.Passes, Record: in.Record, Replay: in.Replay, ICount: in.ICount}
 }

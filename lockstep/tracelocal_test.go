@@ -106,21 +106,8 @@ func TestTraceMatchesStepping(t *testing.T) {
 	sc := load(t, "deep.yaml")
 	byTrace := localised(t, sc, lockstep.Options{})
 	bySteps := localised(t, sc, lockstep.Options{NoTraceEngine: true})
-	if strings.Contains(bySteps.Summary, "by trace") || !strings.Contains(byTrace.Summary, "by trace") {
-		t.Fatalf("summaries %q / %q, want trace then gdbstub", byTrace.Summary, bySteps.Summary)
-	}
-	if byTrace.Step != bySteps.Step || !byTrace.PC[0].SameCode(bySteps.PC[0]) || !byTrace.PC[1].SameCode(bySteps.PC[1]) {
-		t.Errorf("trace: step %d at %v; gdbstub: step %d at %v", byTrace.Step, byTrace.PC, bySteps.Step, bySteps.PC)
-	}
+	sameLocalisation(t, byTrace, bySteps)
 	ti, si := byTrace.Instruction, bySteps.Instruction
-	if ti.Disasm != si.Disasm || ti.Bytes != si.Bytes || len(ti.Registers) != len(si.Registers) {
-		t.Errorf("trace %+v\ngdbstub %+v", ti, si)
-	}
-	for i := range min(len(ti.Registers), len(si.Registers)) {
-		if ti.Registers[i].Name != si.Registers[i].Name || ti.Registers[i].Values != si.Registers[i].Values {
-			t.Errorf("register %d: trace %+v, gdbstub %+v", i, ti.Registers[i], si.Registers[i])
-		}
-	}
 	if len(ti.CallPath[0]) != len(si.CallPath[0]) {
 		t.Errorf("call paths: trace %v, gdbstub %v", ti.CallPath, si.CallPath)
 	}

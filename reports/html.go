@@ -50,6 +50,8 @@ type htmlSync struct {
 	Index                                 int
 	Link                                  bool
 	Title, Status, StatusClass, PC, Steps string
+	// Localization says how the sync point's divergence was localised.
+	Localization string
 	// Task names the Linux task each side ran, "" when unknown.
 	Task   string
 	Count  int
@@ -246,6 +248,7 @@ func buildHTML(r *lockstep.Result, opt Options) htmlPage {
 			hs.Steps = fmt.Sprintf("%d", sy.Steps)
 			p.HasSteps = true
 		}
+		hs.Localization = localizationLine(sy)
 		hs.Divs = conv(by[sy.Index])
 		hs.State = htmlStateOf(r, sy)
 		hs.Link = len(hs.Divs) > 0 || hs.State != nil

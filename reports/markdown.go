@@ -86,6 +86,11 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 		b.WriteString("\n")
 	}
 
+	for _, sy := range r.Syncs {
+		if l := localizationLine(sy); l != "" {
+			fmt.Fprintf(&b, "Sync point %d: %s.\n\n", sy.Index+1, mdText(l))
+		}
+	}
 	head := b.Len()
 	by, other := groupBySync(r)
 	var all []*compare.Divergence

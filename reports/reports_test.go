@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -642,6 +643,30 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestLocalizationMethod: every human-readable format says which method
+// localised a sync point, why, and what a replay cost; JSON keeps it.
+func TestLocalizationMethod(t *testing.T) {
+	t.Parallel()
+	r := loadInput(t, "identical")
+	if len(r.Syncs) == 0 {
+		t.Fatal("input has no sync points")
+	}
+	r.Syncs[0].Localization = &lockstep.Localization{Method: "replay", Why: "localize.method: replay",
+		Depth: 10001989, Probes: 141, Passes: 3, Record: 6 * time.Second, Replay: 9 * time.Second,
+		ICount: [2]uint64{18767304, 18767623}}
+	for _, f := range []Format{FormatText, FormatMarkdown, FormatHTML, FormatJSON} {
+		var b bytes.Buffer
+		if err := Render(&b, f, r, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"replay", "10001989", "141", "18767623"} {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s report lacks %q", f, want)
+			}
+		}
+	}
 }
 
 // TestRedGreenMeanVerdicts checks, in every coloured golden report, that

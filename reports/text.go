@@ -173,6 +173,9 @@ func (t *textWriter) details(r *lockstep.Result) {
 			head += t.p.dim("  " + fmtDuration(sy.Duration))
 		}
 		t.line("%s", head)
+		if l := localizationLine(sy); l != "" {
+			t.line("  %s", t.p.dim(l))
+		}
 		if task := syncTask(sy); task != "" {
 			t.line("  %s", t.p.dim("task "+task))
 		}

@@ -589,6 +589,40 @@ func sameRegisterGroup(d, e *compare.Divergence) bool {
 		e.Hit == d.Hit && e.Step == d.Step && e.PC[0].SameCode(d.PC[0]) && e.PC[1].SameCode(d.PC[1]) && e.Noise == d.Noise
 }
 
+// localizationLine says how sync point sy's divergence was localised and,
+// for a replay bisection, what it cost; "" when nothing is recorded.
+func localizationLine(sy lockstep.SyncResult) string {
+	l := sy.Localization
+	if l == nil {
+		return ""
+	}
+	var s string
+	if l.Method != "" {
+		s = "localised by " + l.Method
+	} else {
+		s = "not localised by instruction"
+	}
+	if l.Why != "" {
+		s += " (" + l.Why + ")"
+	}
+	if l.Depth > 0 {
+		s += fmt.Sprintf("; depth %d instructions", l.Depth)
+	}
+	if l.Passes > 0 {
+		s += fmt.Sprintf(", %s, %s", compare.Plural(l.Passes, "replay pass", "replay passes"), compare.Plural(l.Probes, "probe", "probes"))
+	}
+	if l.Record > 0 {
+		s += ", recording " + fmtDuration(l.Record)
+	}
+	if l.Replay > 0 {
+		s += ", replay " + fmtDuration(l.Replay)
+	}
+	if l.ICount != [2]uint64{} {
+		s += fmt.Sprintf("; instruction count a %d, b %d", l.ICount[0], l.ICount[1])
+	}
+	return s
+}
+
 // hasKind reports whether ds holds a divergence of kind k.
 func hasKind(ds []*compare.Divergence, k compare.Kind) bool {
 	for _, d := range ds {

@@ -149,6 +149,11 @@ func (b *builder) decode(root *yaml.Node) {
 						b.s.Localize.Checkpoint = c
 					}
 				},
+				"method": func(p string, _, v *yaml.Node) {
+					if m, ok := d.oneOf(p, v, MethodAuto, MethodStep, MethodTrace, MethodReplay); ok {
+						b.s.Localize.Method = m
+					}
+				},
 			})
 		},
 		"noise":  func(p string, _, v *yaml.Node) { b.s.Noise = decodeNoise(d, p, v) },
@@ -186,6 +191,9 @@ func (b *builder) decodeDeterminism(p string, v *yaml.Node) {
 		},
 		"rtc": func(p string, _, v *yaml.Node) {
 			b.s.Determinism.RTC, _ = d.str(p, v)
+		},
+		"record": func(p string, _, v *yaml.Node) {
+			b.s.Determinism.Record, _ = d.bool(p, v)
 		},
 	})
 }

@@ -194,6 +194,11 @@ type Determinism struct {
 	Icount string
 	// RTC is the -rtc option, e.g. "clock=vm".
 	RTC string
+	// Record makes the pair replayable: with localize.method auto, a
+	// divergence is localised by recording both guests (QEMU
+	// record/replay, -icount rr=record) and bisecting on the instruction
+	// count when the depth makes that the fastest method.
+	Record bool
 }
 
 // CompareSpec says what is compared at a sync point.
@@ -299,7 +304,25 @@ type Localize struct {
 	// point: CheckpointAuto (the default), CheckpointRestart or
 	// CheckpointSnapshot.
 	Checkpoint string
+	// Method is how a divergence between one binary's two runs is
+	// localised: MethodAuto (the default), MethodStep, MethodTrace or
+	// MethodReplay.
+	Method string
 }
+
+// Values of localize.method.
+const (
+	// MethodAuto picks from the pair and, when determinism.record is
+	// set, from the depth measured by a recording.
+	MethodAuto = "auto"
+	// MethodStep single-steps both guests through the gdbstub.
+	MethodStep = "step"
+	// MethodTrace compares QEMU's per-instruction CPU logs.
+	MethodTrace = "trace"
+	// MethodReplay records both guests and bisects on the instruction
+	// count by replaying them, then steps the last instructions.
+	MethodReplay = "replay"
+)
 
 // Values of localize.checkpoint.
 const (

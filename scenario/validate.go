@@ -36,6 +36,9 @@ func (b *builder) finish(root *yaml.Node) {
 	if s.Localize.MaxWrites == 0 {
 		s.Localize.MaxWrites = DefaultMaxWrites
 	}
+	if s.Localize.Method == "" {
+		s.Localize.Method = MethodAuto
+	}
 	if s.Localize.Checkpoint == "" {
 		s.Localize.Checkpoint = CheckpointAuto
 	}

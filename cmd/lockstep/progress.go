@@ -45,6 +45,9 @@ func (p *progress) update(u lockstep.Progress) {
 	if u.Steps > 0 {
 		desc += fmt.Sprintf(", %d steps (%.0f/s)", u.Steps, u.StepsPerSec)
 	}
+	if u.Window[1] > 0 {
+		desc += fmt.Sprintf(", replay window %d..%d (%d instructions)", u.Window[0], u.Window[1], u.Window[1]-u.Window[0])
+	}
 	if u.Traced > 0 {
 		desc += fmt.Sprintf(", %d instructions traced", u.Traced)
 	}

@@ -3,6 +3,7 @@ package qemu
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,6 +42,64 @@ type Spec struct {
 	// "" means 7.2. Start fills it in from `qemu --version` when Trace is
 	// set and it is empty.
 	QEMUVersion string
+	// RR, when its Mode is set, records or replays the guest's execution
+	// (QEMU record/replay, -icount ...,rr=MODE,rrfile=FILE). TCG only.
+	RR RecordReplay
+}
+
+// Record/replay modes of RecordReplay.Mode.
+const (
+	RRRecord = "record"
+	RRReplay = "replay"
+)
+
+// RecordReplay is the record/replay part of a Spec.
+type RecordReplay struct {
+	// Mode is RRRecord, RRReplay or "" (neither).
+	Mode string
+	// File is the execution log written by a recording and read by a
+	// replay.
+	File string
+	// Snapshot, when set, is rrsnapshot: the name of the VM snapshot a
+	// recording takes at its start and a replay loads (it needs a
+	// writable qcow2 drive).
+	Snapshot string
+}
+
+// rrIcount returns the -icount value of a record/replay Spec: the Spec's
+// own icount options (shift=0 when it has none) with rr, rrfile and
+// rrsnapshot added. sleep=off is dropped: under QEMU 7.2 a recording with
+// sleep=off never gets the PVH option ROM past its first wait (the guest
+// spins in real mode), while sleep does not change the instructions a
+// replay executes, only how fast the recording ran.
+func (s Spec) rrIcount() (string, error) {
+	switch s.RR.Mode {
+	case RRRecord, RRReplay:
+	default:
+		return "", fmt.Errorf("%w: record/replay mode %q is not record or replay", ErrBadSpec, s.RR.Mode)
+	}
+	if s.RR.File == "" {
+		return "", fmt.Errorf("%w: record/replay needs a file", ErrBadSpec)
+	}
+	var opts []string
+	for _, o := range strings.Split(s.Icount, ",") {
+		k, _, _ := strings.Cut(o, "=")
+		switch k {
+		case "", "sleep":
+			continue
+		case "rr", "rrfile", "rrsnapshot":
+			return "", fmt.Errorf("%w: icount %q already sets %s; use Spec.RR", ErrBadSpec, s.Icount, k)
+		}
+		opts = append(opts, o)
+	}
+	if !slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "shift=") }) {
+		opts = append([]string{"shift=0"}, opts...)
+	}
+	opts = append(opts, "rr="+s.RR.Mode, "rrfile="+escapeOpt(s.RR.File))
+	if s.RR.Snapshot != "" {
+		opts = append(opts, "rrsnapshot="+escapeOpt(s.RR.Snapshot))
+	}
+	return strings.Join(opts, ","), nil
 }
 
 // Run-directory file names used by Command.
@@ -101,6 +160,15 @@ func (s Spec) CommandSockets(dir, sockDir string) (bin string, args []string, er
 	if s.Icount != "" && kvm {
 		return "", nil, fmt.Errorf("%w: icount %q needs tcg, not kvm", ErrBadSpec, s.Icount)
 	}
+	if s.RR.Mode != "" && kvm {
+		return "", nil, fmt.Errorf("%w: record/replay needs tcg, not kvm", ErrBadSpec)
+	}
+	icount := s.Icount
+	if s.RR.Mode != "" {
+		if icount, err = s.rrIcount(); err != nil {
+			return "", nil, err
+		}
+	}
 	if s.Trace != "" && kvm {
 		return "", nil, fmt.Errorf("%w: trace needs tcg, not kvm", ErrBadSpec)
 	}
@@ -158,7 +226,7 @@ func (s Spec) CommandSockets(dir, sockDir string) (bin string, args []string, er
 		}
 		a = append(a, "-drive", opt)
 	}
-	add("-icount", s.Icount)
+	add("-icount", icount)
 	add("-rtc", s.RTC)
 	if s.Trace != "" {
 		a = append(a, "-D", s.Trace, "-d", "cpu,nochain")

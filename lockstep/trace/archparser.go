@@ -28,6 +28,33 @@ type archFormat struct {
 	// pairs reports how a line is laid out: "KEY=hex" (aarch64) or
 	// "key hex" (riscv64).
 	equals bool
+	// gpr decodes a general-purpose register key ("X07", "x7/t2") without
+	// a map lookup: the parser's hot path.
+	gpr func(k []byte) (int, bool)
+}
+
+// index returns the register index of dump key k, or false.
+func (f *archFormat) index(k []byte) (int, bool) {
+	if i, ok := f.gpr(k); ok {
+		return i, true
+	}
+	i, ok := f.keys[string(k)]
+	return i, ok
+}
+
+// decimal parses b as a small decimal number.
+func decimal(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 2 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 var archFormats = map[string]*archFormat{}
@@ -41,6 +68,13 @@ func init() {
 	for i := range 31 {
 		a.names = append(a.names, fmt.Sprintf("x%d", i))
 		a.keys[fmt.Sprintf("X%02d", i)] = i
+	}
+	a.gpr = func(k []byte) (int, bool) {
+		if len(k) != 3 || k[0] != 'X' {
+			return 0, false
+		}
+		n, ok := decimal(k[1:])
+		return n, ok && n < 31
 	}
 	a.names = append(a.names, "sp", "cpsr")
 	a.keys["SP"], a.keys["PSTATE"] = 31, 32
@@ -63,6 +97,17 @@ func init() {
 		r.keys[fmt.Sprintf("x%d/%s", i, qabi[i])] = i
 	}
 	r.need = len(r.names)
+	r.gpr = func(k []byte) (int, bool) {
+		slash := bytes.IndexByte(k, '/')
+		if slash < 2 || k[0] != 'x' {
+			return 0, false
+		}
+		n, ok := decimal(k[1:slash])
+		if !ok || n >= 32 || string(k[slash+1:]) != qabi[n] {
+			return 0, false
+		}
+		return n, true
+	}
 	for _, csr := range []string{"mhartid", "mstatus", "mip", "mie", "mideleg", "medeleg", "mtvec", "stvec",
 		"mepc", "sepc", "mcause", "scause", "mtval", "stval", "mscratch", "sscratch", "satp"} {
 		r.keys[csr] = len(r.names)
@@ -123,7 +168,10 @@ func (p *ArchParser) Next(s *ArchState) error {
 		}
 		if len(line) > 0 {
 			p.line++
-			done, err := p.handle(bytes.TrimRight(line, "\r\n"), s)
+			for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+				line = line[:len(line)-1]
+			}
+			done, err := p.handle(line, s)
 			if err != nil || done {
 				return err
 			}
@@ -165,8 +213,8 @@ func (p *ArchParser) fields(line []byte) (keys, vals [][]byte) {
 	p.keys, p.vals = p.keys[:0], p.vals[:0]
 	if p.f.equals {
 		for _, w := range p.words {
-			if k, v, ok := bytes.Cut(w, []byte("=")); ok {
-				p.keys, p.vals = append(p.keys, k), append(p.vals, v)
+			if eq := bytes.IndexByte(w, '='); eq >= 0 {
+				p.keys, p.vals = append(p.keys, w[:eq]), append(p.vals, w[eq+1:])
 			}
 		}
 		return p.keys, p.vals
@@ -180,8 +228,11 @@ func (p *ArchParser) fields(line []byte) (keys, vals [][]byte) {
 // handle decodes one line; done reports that s was filled.
 func (p *ArchParser) handle(line []byte, s *ArchState) (bool, error) {
 	keys, vals := p.fields(line)
-	known := len(keys) > 0 && (string(keys[0]) == p.f.pcKey || p.f.keys[string(keys[0])] > 0 ||
-		string(keys[0]) == "x0/zero" || string(keys[0]) == "X00")
+	known := false
+	if len(keys) > 0 {
+		_, isReg := p.f.index(keys[0])
+		known = isReg || string(keys[0]) == p.f.pcKey
+	}
 	if !known {
 		if !p.inBlock && len(bytes.TrimSpace(line)) > 0 {
 			if p.first == nil {
@@ -214,8 +265,11 @@ func (p *ArchParser) handle(line []byte, s *ArchState) (bool, error) {
 		return false, nil // the tail of a block cut off at the start of the log
 	}
 	for i, k := range keys {
-		idx, isReg := p.f.keys[string(k)]
 		isPC := string(k) == p.f.pcKey
+		idx, isReg := 0, false
+		if !isPC {
+			idx, isReg = p.f.index(k)
+		}
 		if !isReg && !isPC {
 			continue
 		}
@@ -232,6 +286,15 @@ func (p *ArchParser) handle(line []byte, s *ArchState) (bool, error) {
 			p.seen[idx] = true
 			p.nseen++
 		}
+	}
+	if !done && p.nseen == p.f.need {
+		// The last line of the integer state (aarch64's PSTATE, riscv64's
+		// x28-x31) completes the block: hand it out now rather than at the
+		// next block's first line, which a live log may not write for a
+		// long time (a halted CPU logs nothing). FPU lines that may follow
+		// are skipped.
+		p.inBlock = false
+		return true, p.emit(s, nil)
 	}
 	return done, nil
 }

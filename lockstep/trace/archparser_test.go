@@ -108,13 +108,9 @@ func TestArchParserErrors(t *testing.T) {
 // or loop, and that every state has all its registers. Seeds are in
 // testdata/fuzz/FuzzArchParser.
 func FuzzArchParser(f *testing.F) {
-	f.Add([]byte(" PC=0000000040080000 X00=0000000000000000\nX30=1 SP=2\nPSTATE=400003c5 -Z-- EL1h\n"), true)
-	f.Add([]byte(" pc       0000000080000000\n x0/zero  0000000000000000 x1/ra    0000000000000001\n"), false)
+	addArchSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte, a64 bool) {
-		arch := "riscv64"
-		if a64 {
-			arch = "aarch64"
-		}
+		arch := fuzzArch(a64)
 		p, err := NewArchParser(arch, strings.NewReader(string(data)))
 		if err != nil {
 			t.Fatal(err)

@@ -10,10 +10,12 @@ import (
 
 // Options selects what Compare compares.
 type Options struct {
-	// Registers are the State.Regs indices compared; empty means
-	// DefaultRegisters (GPRs, RIP, RFL). The linear PC is always compared.
+	// Registers are the State.Regs indices compared (of the logs' RegSet);
+	// empty means its Default (on x86 DefaultRegisters: GPRs, RIP, RFL).
+	// The linear PC is always compared.
 	Registers []int
-	// FlagMask holds RFL bits to ignore (e.g. 1<<16 for RF).
+	// FlagMask holds bits of the flags register (RegSet.Flags: RFL, cpsr)
+	// to ignore (e.g. 1<<16 for x86's RF).
 	FlagMask uint64
 	// Max stops the comparison after this many states per side; 0 means
 	// no limit.
@@ -90,8 +92,12 @@ type Divergence struct {
 	// before the divergent instruction executes.
 	PrevHits [2]uint64
 	// Regs lists the compared register indices that differ (Differ only);
-	// PC is listed as RIP when only the linear PC differs.
+	// PC is listed as the RegSet's PC index (RIP on x86) when only the
+	// linear PC differs.
 	Regs []int
+	// Arch is the architecture of the logs (RegSet.Arch), which names the
+	// indices in Regs.
+	Arch string
 	// Dups counts, per side, the repeated states that were collapsed.
 	Dups [2]uint64
 	// Reps counts, per side, the REP iteration states that were collapsed.
@@ -112,13 +118,17 @@ func (d *Divergence) String() string {
 	switch d.Outcome {
 	case Differ:
 		var b strings.Builder
+		rs := ArchRegs(d.Arch)
+		if rs == nil {
+			rs = x86Regs
+		}
 		fmt.Fprintf(&b, "differ at %d (pc %#x vs %#x)", d.Index, d.State[0].PC, d.State[1].PC)
 		for i, r := range d.Regs {
 			sep := ", "
 			if i == 0 {
 				sep = ": "
 			}
-			fmt.Fprintf(&b, "%s%s %#x vs %#x", sep, RegName(r), d.State[0].Regs[r], d.State[1].Regs[r])
+			fmt.Fprintf(&b, "%s%s %#x vs %#x", sep, rs.Name(r), d.State[0].Regs[r], d.State[1].Regs[r])
 		}
 		if d.InRep {
 			fmt.Fprintf(&b, " (inside a REP string instruction: %d vs %d iterations)", d.RepIters[0], d.RepIters[1])
@@ -136,7 +146,7 @@ func (d *Divergence) String() string {
 // (pipes) must also be closed when ctx ends, which OpenFIFO's readers are.
 // On Differ/EndedA/EndedB the parsers stop at the divergence and can be
 // read further.
-func Compare(ctx context.Context, a, b *Parser, opt Options) (Divergence, error) {
+func Compare(ctx context.Context, a, b Source, opt Options) (Divergence, error) {
 	return CompareFrom(ctx, NewWalker(a), NewWalker(b), opt)
 }
 
@@ -145,15 +155,20 @@ func Compare(ctx context.Context, a, b *Parser, opt Options) (Divergence, error)
 // a fresh one starts with its log's first state. Hits count from index 0.
 // Options.KeepDuplicates applies from the first state read here on.
 func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, error) {
+	rs := sa.rs
+	if sb.rs != rs {
+		return Divergence{}, fmt.Errorf("trace: compare: a %s log against a %s log", rs.arch, sb.rs.arch)
+	}
 	regs := opt.Registers
 	if len(regs) == 0 {
-		regs = DefaultRegisters
+		regs = rs.Default()
 	}
 	for _, r := range regs {
-		if r < 0 || r >= NumRegs {
-			return Divergence{}, fmt.Errorf("trace: compare: register index %d out of range", r)
+		if r < 0 || r >= rs.Num() {
+			return Divergence{}, fmt.Errorf("trace: compare: %s register index %d out of range", rs.arch, r)
 		}
 	}
+	flagReg := rs.Flags()
 	sa.keep, sb.keep = opt.KeepDuplicates, opt.KeepDuplicates
 	sa.rep, sb.rep = opt.RepString, opt.RepString
 	sa.perIter, sb.perIter = opt.PerIteration, opt.PerIteration
@@ -161,7 +176,7 @@ func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, 
 	// Before a divergence both sides ran the same PCs when the PC is
 	// compared, which it always is, so one table serves both sides.
 	hits := make(map[uint64]uint64, 1024)
-	var d Divergence
+	d := Divergence{Arch: rs.arch}
 	var n uint64
 	for ; opt.Max == 0 || n < opt.Max; n++ {
 		if n&4095 == 0 {
@@ -198,7 +213,7 @@ func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, 
 		same := x.PC == y.PC
 		for _, r := range regs {
 			va, vb := x.Regs[r], y.Regs[r]
-			if r == RFL {
+			if r == flagReg {
 				va, vb = va&flagKeep, vb&flagKeep
 			}
 			if va != vb {
@@ -211,7 +226,7 @@ func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, 
 			d.State = [2]State{*x, *y}
 			for _, r := range regs {
 				va, vb := x.Regs[r], y.Regs[r]
-				if r == RFL {
+				if r == flagReg {
 					va, vb = va&flagKeep, vb&flagKeep
 				}
 				if va != vb {
@@ -219,7 +234,7 @@ func CompareFrom(ctx context.Context, sa, sb *Walker, opt Options) (Divergence, 
 				}
 			}
 			if len(d.Regs) == 0 {
-				d.Regs = []int{RIP}
+				d.Regs = []int{rs.PC()}
 			}
 			finish(&d, n, sa, sb, hits)
 			return d, nil
@@ -246,7 +261,7 @@ func finish(d *Divergence, n uint64, sa, sb *Walker, hits map[uint64]uint64) {
 	}
 	if n > 0 {
 		d.Prev = [2]State{sa.prev, sb.prev}
-		if d.Outcome == Differ {
+		if d.Outcome == Differ && sa.x86 {
 			d.InRep, d.RepIters = repView(sa, sb, &d.Prev, &d.State)
 		}
 		// hits includes the Prev instruction itself; exclude it.

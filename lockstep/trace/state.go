@@ -1,6 +1,7 @@
 package trace
 
-// Indices into State.Regs. The order is fixed and part of the API.
+// Indices into State.Regs of an x86 log. The order is fixed and part of
+// the API. Other architectures' indices are given by their RegSet.
 const (
 	RAX = iota
 	RBX
@@ -33,7 +34,7 @@ const (
 	GS
 	FSBase // segment bases of FS and GS
 	GSBase
-	NumRegs // the number of entries in State.Regs
+	NumRegs // the number of x86 registers in State.Regs
 )
 
 var regNames = [NumRegs]string{
@@ -81,11 +82,13 @@ type State struct {
 	Seq uint64
 	// PC is the linear address of the instruction: CS base + RIP.
 	PC uint64
-	// Regs holds the registers by the index constants (RAX ... GSBase).
-	// In 32-bit dumps the upper halves and R8-R15 are zero.
-	Regs [NumRegs]uint64
-	// Mode is 64 for a long-mode dump (RAX=...), 32 otherwise (EAX=...,
-	// which QEMU also uses for real mode and compatibility mode).
+	// Regs holds the registers by the index constants (RAX ... GSBase) on
+	// x86, by the indices of the log's RegSet elsewhere; the rest are zero.
+	// In 32-bit x86 dumps the upper halves and R8-R15 are zero.
+	Regs [MaxRegs]uint64
+	// Mode is 64 for a long-mode x86 dump (RAX=...), 32 otherwise (EAX=...,
+	// which QEMU also uses for real mode and compatibility mode); 64 for
+	// aarch64 and riscv64.
 	Mode int
 	// CPL is the current privilege level; Halted reports HLT=1.
 	CPL    uint8

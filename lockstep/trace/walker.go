@@ -11,7 +11,9 @@ import (
 // repeated states. Seek positions it, for example at the sync point a
 // comparison starts from; CompareFrom then starts there.
 type Walker struct {
-	p    *Parser
+	p    Source
+	rs   *RegSet
+	x86  bool  // REP string handling applies
 	prev State // the last state handed out before cur
 	cur  State
 	have bool // prev is valid
@@ -30,8 +32,15 @@ type Walker struct {
 	repTotal uint64 // iteration states collapsed so far
 }
 
-// NewWalker returns a Walker reading p from its current position.
-func NewWalker(p *Parser) *Walker { return &Walker{p: p} }
+// NewWalker returns a Walker reading p (a *Parser, or a Source from
+// NewSource) from its current position.
+func NewWalker(p Source) *Walker {
+	rs := p.Regs()
+	return &Walker{p: p, rs: rs, x86: rs == x86Regs}
+}
+
+// Regs returns the register set of the log.
+func (w *Walker) Regs() *RegSet { return w.rs }
 
 // Dups returns how many repeated states were collapsed so far.
 func (w *Walker) Dups() uint64 { return w.dups }
@@ -56,11 +65,11 @@ func (w *Walker) next() error {
 		if err := w.p.Next(&w.cur); err != nil {
 			return err
 		}
-		if !w.keep && w.have && (sameState(&w.cur, &w.prev) || (w.inRep && sameState(&w.cur, &w.repLast))) {
+		if !w.keep && w.have && (w.rs.repeated(&w.prev, &w.cur) || (w.inRep && w.rs.repeated(&w.repLast, &w.cur))) {
 			w.dups++
 			continue
 		}
-		if !w.perIter && w.have && w.repIteration() {
+		if w.x86 && !w.perIter && w.have && w.repIteration() {
 			w.repLast, w.inRep = w.cur, true
 			w.repIters++
 			w.repTotal++

@@ -77,7 +77,7 @@ syms demo-spin-good $demo spin tick spin_ticks
 syms demo-spin-bad $demo spin tick spin_ticks regression_scratch
 syms alloc kmain alloc make_item fill report results pool pool_used failures
 syms cpu-probe kmain cpuid_result probe_cpuid probe_flags probe_values probe_done
-for g in deep-1e3 deep-1e5 deep-1e6 deep-good deep-bad; do
+for g in deep-1e3 deep-1e5 deep-1e6 deep-1e7 deep-1e8 deep-1e9 deep-good deep-bad; do
 	syms $g kmain deep_start deep_mix deep_tail deep_verify deep_state
 done
 for g in tsc tsc-bad; do
@@ -104,7 +104,7 @@ expect alloc qemu64 1 "alloc: done"
 expect cpu-probe qemu64 1 "probe: done"
 expect cpu-probe max 1 "probe: done"
 differ cpu-probe "leaf=0x0000000000000001 "
-for g in deep-1e3 deep-1e5 deep-1e6; do
+for g in deep-1e3 deep-1e5 deep-1e6 deep-1e7; do
 	expect $g qemu64 1 "deep: state=0x*"
 	expect $g max 1 "deep: state=0x*"
 	differ $g "deep: state="

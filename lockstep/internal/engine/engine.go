@@ -38,6 +38,13 @@ type Recorder interface {
 	Progress(phase Phase, k int)
 }
 
+// WindowRecorder is a Recorder that also shows a localisation's window
+// shrinking: the divergence at sync point k lies between instructions lo
+// and hi after sync point k-1.
+type WindowRecorder interface {
+	Window(k int, lo, hi uint64)
+}
+
 // Config is what an engine works from. Nothing in it changes during a run.
 type Config struct {
 	Scenario *scenario.Scenario
@@ -131,6 +138,14 @@ func (e *Engine) Logf(format string, args ...any) { e.log.Info(fmt.Sprintf(forma
 
 // Progress reports a phase of sync point k.
 func (e *Engine) Progress(phase Phase, k int) { e.rec.Progress(phase, k) }
+
+// Window reports a localisation's window (see WindowRecorder), when the
+// recorder shows one.
+func (e *Engine) Window(k int, lo, hi uint64) {
+	if w, ok := e.rec.(WindowRecorder); ok {
+		w.Window(k, lo, hi)
+	}
+}
 
 // WaitBound is how long a side may take to reach sync point sp: the
 // point's own timeout, or the rest of the run less a reserve for capture

@@ -112,3 +112,9 @@ func OneSided(d *compare.CallPathDiff) []string {
 	}
 	return out
 }
+
+// RegOptions are the options registers of spec compare with on p: the
+// ignored registers and bits, the flag layout and the learned noise.
+func (e *Engine) RegOptions(p guest.Pair, spec scenario.CompareSpec) compare.RegOptions {
+	return e.regOptions(p, spec)
+}

@@ -22,8 +22,9 @@ type TraceStats struct {
 }
 
 // Traceable reports whether the trace engine can compare p: enabled, one
-// binary on both sides, both under TCG, x86_64, and QEMU 7.2 or later
-// (older versions are refused when the version is known).
+// binary on both sides, both under TCG, one architecture whose -d cpu log
+// the trace reads (trace.ArchRegs: x86_64, aarch64, riscv64), and QEMU 7.2 or later (older versions are
+// refused when the version is known).
 func (e *Engine) Traceable(p guest.Pair) bool {
 	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
 		return false
@@ -39,7 +40,7 @@ func (e *Engine) Traceable(p guest.Pair) bool {
 		}
 	}
 	for _, g := range p {
-		if g.IsAttached() || g.Spec.Accel != scenario.AccelTCG || g.Spec.Arch != "x86_64" {
+		if g.IsAttached() || g.Spec.Accel != scenario.AccelTCG || trace.ArchRegs(g.Spec.Arch) == nil || g.Spec.Arch != p[0].Spec.Arch {
 			return false
 		}
 		if g.M != nil && !versionAtLeast(g.M.Version(), 7, 2) {
@@ -76,7 +77,11 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 			return w, false, fmt.Errorf("trace engine: sync point %d is at a return, which the trace does not follow", j+1)
 		}
 	}
-	topt, ropt, names, err := e.traceOptions(p, k, spec)
+	rs := trace.ArchRegs(p[0].Spec.Arch)
+	if rs == nil {
+		return w, false, fmt.Errorf("trace engine: no -d cpu parser for %s", p[0].Spec.Arch)
+	}
+	topt, ropt, names, err := e.traceOptions(p, k, spec, rs)
 	if err != nil {
 		return w, false, err
 	}
@@ -87,7 +92,14 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	if err != nil {
 		return w, false, err
 	}
-	walkers := [2]*trace.Walker{trace.NewWalker(trace.NewParser(readers[0])), trace.NewWalker(trace.NewParser(readers[1]))}
+	var walkers [2]*trace.Walker
+	for i, rd := range readers {
+		src, err := trace.NewSource(p[i].Spec.Arch, rd)
+		if err != nil {
+			return w, false, err
+		}
+		walkers[i] = trace.NewWalker(src)
+	}
 
 	// Walk both logs through sync points 0..from: hit counts are counted
 	// from the previous sync point, as Reach counts them.
@@ -130,7 +142,9 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	}
 	// One binary: either side's code says which PCs hold REP string
 	// instructions, counted as one instruction each (rep.go).
-	topt.RepString = repPredicate(ctx, p[0])
+	if rs.Arch() == "x86_64" {
+		topt.RepString = repPredicate(ctx, p[0])
+	}
 	topt.Max = uint64(limit) + 1 // state 0 is sync point from itself
 	tc := time.Now()
 	d, err := trace.CompareFrom(tctx, walkers[0], walkers[1], topt)
@@ -166,7 +180,7 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 	if d.Index == 0 {
 		return w, false, fmt.Errorf("trace: the guests already differ at %s", PointName(from))
 	}
-	prev, err := e.reachTraced(ctx, p, d, names)
+	prev, err := e.reachTraced(ctx, p, d, names, rs)
 	if err != nil {
 		return w, false, err
 	}
@@ -217,10 +231,11 @@ func (e *Engine) TraceFrom(ctx context.Context, p guest.Pair, k, from int, spec 
 }
 
 // traceOptions maps the compared gdbstub registers and the ignore and
-// noise rules onto the trace's register indices and flag mask. It returns
+// noise rules onto the trace's register indices (of rs, the log's
+// register set, whose names are the gdbstub's) and flag mask. It returns
 // the gdbstub register names per side (with the PC) for the confirmation
 // after the step.
-func (e *Engine) traceOptions(p guest.Pair, k int, spec scenario.CompareSpec) (trace.Options, compare.RegOptions, [2][]string, error) {
+func (e *Engine) traceOptions(p guest.Pair, k int, spec scenario.CompareSpec, rs *trace.RegSet) (trace.Options, compare.RegOptions, [2][]string, error) {
 	var topt trace.Options
 	var names [2][]string
 	for i, g := range p {
@@ -232,11 +247,11 @@ func (e *Engine) traceOptions(p guest.Pair, k int, spec scenario.CompareSpec) (t
 	}
 	ropt := e.regOptions(p, spec)
 	rules := append(append([]string(nil), spec.Ignore...), ropt.Noise...)
-	whole, mask := TraceIgnore(rules, ropt.Flags)
+	whole, mask := TraceIgnore(rs, rules, ropt.Flags)
 	var unseen []string
 	seen := map[int]bool{}
 	for _, n := range names[0] {
-		idx := trace.RegIndex(strings.ToLower(n))
+		idx := rs.Index(strings.ToLower(n))
 		if idx < 0 {
 			unseen = append(unseen, n)
 			continue
@@ -257,18 +272,19 @@ func (e *Engine) traceOptions(p guest.Pair, k int, spec scenario.CompareSpec) (t
 	return topt, ropt, names, nil
 }
 
-// TraceIgnore turns ignore rules ("eflags", "eflags.RF") into trace
-// register indices to leave out and a mask of flag bits to ignore.
-func TraceIgnore(rules []string, flags map[string][]compare.FlagBit) (map[int]bool, uint64) {
+// TraceIgnore turns ignore rules ("eflags", "eflags.RF", "cpsr.N") into
+// indices of rs to leave out and a mask of bits of its flags register to
+// ignore.
+func TraceIgnore(rs *trace.RegSet, rules []string, flags map[string][]compare.FlagBit) (map[int]bool, uint64) {
 	whole := map[int]bool{}
 	var mask uint64
 	for _, rule := range rules {
 		reg, bit, hasBit := strings.Cut(strings.ToLower(strings.TrimSpace(rule)), ".")
-		idx := trace.RegIndex(reg)
+		idx := rs.Index(reg)
 		if idx < 0 {
 			continue
 		}
-		if !hasBit || idx != trace.RFL {
+		if !hasBit || idx != rs.Flags() {
 			// Bits of other registers are not compared by mask: leave
 			// the whole register to the gdbstub confirmation.
 			whole[idx] = true
@@ -276,7 +292,7 @@ func TraceIgnore(rules []string, flags map[string][]compare.FlagBit) (map[int]bo
 		}
 		found := false
 		for name, bits := range flags {
-			if trace.RegIndex(strings.ToLower(name)) != trace.RFL {
+			if rs.Index(strings.ToLower(name)) != idx {
 				continue
 			}
 			for _, b := range bits {
@@ -407,7 +423,7 @@ func (e *Engine) launchTraced(ctx context.Context, p guest.Pair) (guest.Pair, [2
 // divergent instruction d.Prev: a breakpoint at its PC, hit d.PrevHits+1
 // times counting from sync point k-1 itself. It checks the registers there
 // against the trace and returns the PCs.
-func (e *Engine) reachTraced(ctx context.Context, p guest.Pair, d trace.Divergence, names [2][]string) ([2]uint64, error) {
+func (e *Engine) reachTraced(ctx context.Context, p guest.Pair, d trace.Divergence, names [2][]string, rs *trace.RegSet) ([2]uint64, error) {
 	var pcs [2]uint64
 	err := p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		want := d.Prev[i]
@@ -448,13 +464,14 @@ func (e *Engine) reachTraced(ctx context.Context, p guest.Pair, d trace.Divergen
 			return fmt.Errorf("before the divergent instruction: %w", err)
 		}
 		for _, n := range names[i] {
-			idx := trace.RegIndex(strings.ToLower(n))
+			idx := rs.Index(strings.ToLower(n))
 			v, ok := vals[n]
 			if idx < 0 || !ok {
 				continue
 			}
 			got, _ := v.Uint64()
-			if idx == trace.RFL {
+			if idx == trace.RFL && rs.Arch() == "x86_64" {
+				// RF: the gdbstub and the log disagree about it.
 				got, want.Regs[idx] = got&^(1<<16), want.Regs[idx]&^(1<<16)
 			}
 			if got != want.Regs[idx] {
@@ -464,4 +481,19 @@ func (e *Engine) reachTraced(ctx context.Context, p guest.Pair, d trace.Divergen
 		return nil
 	})
 	return pcs, err
+}
+
+// TraceSpecs reports whether the trace engine would apply to guests
+// launched from specs (Traceable, before any is launched; the QEMU version
+// is checked on the pair).
+func (e *Engine) TraceSpecs(specs [2]scenario.Guest) bool {
+	if !e.cfg.Trace || !e.cfg.Same || e.cfg.Launcher == nil {
+		return false
+	}
+	for _, g := range specs {
+		if g.Accel != scenario.AccelTCG || g.Arch != "x86_64" {
+			return false
+		}
+	}
+	return true
 }

@@ -31,6 +31,8 @@ type Config struct {
 	// arguments for it (-dfilter).
 	TraceLog  string
 	TraceArgs []string
+	// RR, when its Mode is set, records or replays the guest (TCG only).
+	RR qemu.RecordReplay
 }
 
 // Launcher starts guests. QEMU implements it with real processes; the
@@ -93,6 +95,7 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 		}
 	}()
 	spec := Spec(cfg.Spec, l.Determinism)
+	spec.RR = cfg.RR
 	if cfg.TraceLog != "" {
 		spec.Trace = cfg.TraceLog
 		spec.Args = append(append([]string(nil), spec.Args...), cfg.TraceArgs...)

@@ -5,4 +5,8 @@
 // localisers then work on that pair alone: by instruction (gdbstub
 // stepping or the trace engine, one binary), by function entry (two
 // builds), and by write watchpoint (the store that made memory differ).
+// Bisector localises one binary's divergence by QEMU record/replay
+// instead: it records both guests once, replays them to instruction
+// counts between the sync points, compares registers, narrows the window
+// and steps the last instructions.
 package localize

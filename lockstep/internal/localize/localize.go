@@ -23,6 +23,11 @@ const maxFuncs = 4096
 type Localizer struct {
 	E  *engine.Engine
 	RW Rewinder
+	// Bisect, when set, can localise by record/replay bisection (see
+	// localize.method and determinism.record).
+	Bisect *Bisector
+	// Info says how the last At localised, for the report.
+	Info Info
 }
 
 // At finds where the guests parted between sync points k-1 and k, given
@@ -31,6 +36,7 @@ type Localizer struct {
 // (a QEMU that failed) and the run's end only.
 func (l *Localizer) At(ctx context.Context, k int, found []compare.Divergence) ([]compare.Divergence, error) {
 	e := l.E
+	l.Info = Info{}
 	e.Progress(engine.PhaseLocalising, k)
 	t0 := time.Now()
 	var out []compare.Divergence
@@ -92,11 +98,8 @@ func (l *Localizer) settle(err error) error {
 // gdbstub single steps otherwise.
 func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergence, error) {
 	e := l.E
-	p, err := l.RW.At(ctx, k-1)
-	if err != nil {
-		return nil, err
-	}
-	sp := &e.Scenario().Sync[k]
+	sc := e.Scenario()
+	sp := &sc.Sync[k]
 	spec := scenario.CompareSpec{Registers: append([]string{"general"}, sp.Compare.Registers...), Ignore: sp.Compare.Ignore}
 	if inj := e.InjectedRegisters(); len(inj) > 0 {
 		// They differ by design from the injection on: the first
@@ -104,13 +107,46 @@ func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergen
 		spec.Ignore = append(append([]string(nil), spec.Ignore...), inj...)
 		e.Notef("localisation: the injected registers (%s) are not compared while localising", strings.Join(inj, ", "))
 	}
-	if k == 0 && !e.Traceable(p) {
+	method := sc.Localize.Method
+	if method == scenario.MethodReplay || method == scenario.MethodAuto && sc.Determinism.Record {
+		divs, done, err := l.replay(ctx, k, spec)
+		if err != nil || done {
+			return divs, err
+		}
+	} else if method == scenario.MethodAuto {
+		l.Info.Why = "determinism.record is off, so no recording measured the depth"
+	}
+	p, err := l.RW.At(ctx, k-1)
+	if err != nil {
+		return nil, err
+	}
+	traceable := e.Traceable(p)
+	switch {
+	case method == scenario.MethodStep:
+		traceable = false
+		l.why("localize.method: step")
+	case method == scenario.MethodTrace && !traceable:
+		e.Notef("localisation: localize.method is trace, but the trace engine does not apply to this pair (it needs TCG on both sides, one x86_64 binary, QEMU 7.2 or later); stepping instead")
+		l.why("localize.method: trace, but the trace engine does not apply to this pair")
+	case method == scenario.MethodTrace:
+		l.why("localize.method: trace")
+	case traceable:
+		l.why("the trace engine applies (TCG on both sides, one x86_64 binary)")
+	default:
+		l.why("the trace engine does not apply to this pair")
+	}
+	if traceable {
+		l.Info.Method = scenario.MethodTrace
+	} else {
+		l.Info.Method = scenario.MethodStep
+	}
+	if k == 0 && !traceable {
 		// From boot the firmware runs first: millions of instructions to
 		// single-step, where the trace engine logs the kernel alone.
 		e.Notef("localisation: sync point 1 diverged, and localising from boot needs the trace engine (both sides TCG, one x86_64 binary); add an earlier sync point (e.g. the kernel entry) to localise by stepping")
 		return nil, nil
 	}
-	if e.Traceable(p) {
+	if traceable {
 		w, done, err := l.trace(ctx, p, k, spec)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -122,6 +158,8 @@ func (l *Localizer) instructions(ctx context.Context, k int) ([]compare.Divergen
 			// Stepping still gets the answer, on a pair rewound afresh; a
 			// QEMU of that pair that fails is then infrastructure.
 			e.Notef("localisation: trace engine failed (%v); stepping through the gdbstub instead", err)
+			l.Info.Method = scenario.MethodStep
+			l.why("the trace engine failed")
 		case done:
 			return w.Divergences, nil
 		case k == 0:
@@ -350,4 +388,74 @@ func (l *Localizer) funcs(g *guest.Guest) map[uint64]string {
 		out[f.Addr] = f.Name
 	}
 	return out
+}
+
+// why adds a reason to the localisation's explanation.
+func (l *Localizer) why(reason string) {
+	if l.Info.Why != "" {
+		l.Info.Why += "; "
+	}
+	l.Info.Why += reason
+}
+
+// Depths below which a recording's measured depth leaves localisation to
+// the trace engine, or to stepping where the trace engine does not apply
+// (docs/performance.md): a replay bisection costs a recording and a few
+// replays, about as long as tracing autoTraceDepth instructions or
+// stepping autoStepDepth.
+const (
+	autoTraceDepth = 200_000
+	autoStepDepth  = 3_000
+)
+
+// replay localises by record/replay bisection when the pair allows it.
+// done=false leaves the localisation to stepping or tracing.
+func (l *Localizer) replay(ctx context.Context, k int, spec scenario.CompareSpec) ([]compare.Divergence, bool, error) {
+	e := l.E
+	sc := e.Scenario()
+	forced := sc.Localize.Method == scenario.MethodReplay
+	if forced {
+		l.why("localize.method: replay")
+	} else {
+		l.why("determinism.record: true")
+	}
+	b := l.Bisect
+	reason := ""
+	if b == nil {
+		reason = "no launcher for replay pairs"
+	} else {
+		reason = Unreplayable(b.Specs, e.Same())
+	}
+	if reason != "" {
+		e.Notef("localisation: the pair cannot be replayed: %s; localising without replay", reason)
+		l.Info.Fallback = reason
+		l.why("cannot replay: " + reason)
+		return nil, false, nil
+	}
+	b.Choose = nil
+	if !forced {
+		// auto: record once to measure the depth, then pick.
+		trace := e.TraceSpecs(b.Specs)
+		b.Choose = func(depth uint64) string {
+			switch {
+			case trace && depth < autoTraceDepth:
+				return fmt.Sprintf("the depth is %d instructions, below %d: the trace engine is faster", depth, autoTraceDepth)
+			case !trace && depth < autoStepDepth:
+				return fmt.Sprintf("the depth is %d instructions, below %d: stepping is faster", depth, autoStepDepth)
+			}
+			return ""
+		}
+	}
+	divs, done, err := b.Localize(ctx, e, k, spec, &l.Info)
+	if err != nil || done {
+		return divs, done, err
+	}
+	switch {
+	case l.Info.Fallback != "":
+		l.why("replay fell back: " + l.Info.Fallback)
+	case l.Info.Declined != "":
+		l.why(l.Info.Declined)
+	}
+	l.Info.Method = ""
+	return nil, false, nil
 }

@@ -70,16 +70,7 @@ func (r *Relaunch) At(ctx context.Context, j int) (guest.Pair, error) {
 func (r *Relaunch) Close(ctx context.Context) error { return r.closePair(ctx) }
 
 func (r *Relaunch) closePair(ctx context.Context) error {
-	if r.pair[0] == nil && r.pair[1] == nil {
-		return nil
-	}
-	to := guest.DefaultTimeouts()
-	if r.pair[0] != nil {
-		to = r.pair[0].Timeouts
-	}
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), to.Teardown)
-	defer cancel()
-	err := r.pair.Close(tctx)
+	err := closePair(ctx, r.pair)
 	r.pair = guest.Pair{}
 	return err
 }
