@@ -65,3 +65,42 @@ func TestCrossFailingExitIsDivergence(t *testing.T) {
 		}
 	}
 }
+
+// TestS390xPanicInStepWindow steps through a guest panic (the s390x
+// disabled wait) inside a step window: against a guest that ends normally
+// it is an exit divergence naming the panic, and with both sides panicking
+// at the same instruction the run is identical, twice each. Before,
+// QEMU's stop for the panic (signal 143) looked like a step, the next
+// register read found QEMU gone, and the run ended as an infrastructure
+// failure (exit 3), a false divergence ("a still running, b panicked") or
+// identical, by timing.
+func TestS390xPanicInStepWindow(t *testing.T) {
+	qemutest.CrossGuest(t, "s390x", "demo-exit")
+	for _, both := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one side", true: "both sides"}[both], func(t *testing.T) {
+			for try := range 2 {
+				sc := loadCross(t, crossArch{arch: "s390x"}, "panic-window")
+				want := lockstep.OutcomeDiverged
+				if both {
+					sc.Guests[0].Kernel, sc.Guests[0].Symbols = sc.Guests[1].Kernel, sc.Guests[1].Symbols
+					want = lockstep.OutcomeIdentical
+				}
+				res := runScenario(t, sc)
+				if res.Outcome != want || res.Error != "" {
+					t.Fatalf("try %d: outcome %s (error %q), want %s", try, res.Outcome, res.Error, want)
+				}
+				if !both {
+					ds := byKind(res, compare.KindExit)
+					if len(ds) != 1 || ds[0].Exit.State != [2]string{"exited", "panicked"} {
+						t.Fatalf("try %d: exit divergences %+v, want a exited, b panicked", try, ds)
+					}
+				}
+				for i, s := range res.Sides {
+					if w := map[bool]lockstep.SideState{true: lockstep.StatePanicked, false: lockstep.StateExited}[both || i == 1]; s.State != w {
+						t.Errorf("try %d: side %d state %q, want %s", try, i, s.State, w)
+					}
+				}
+			}
+		})
+	}
+}
