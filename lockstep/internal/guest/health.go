@@ -201,7 +201,7 @@ func (g *Guest) reaped(ctx context.Context, f *Fault, lost bool) (ProcessExit, b
 // failed asks the running process for its run state and reads its
 // stderr. It says, in f, what failed: no answer within Timeouts.Health,
 // the internal-error run state, or a failure on stderr; lost is set when
-// QMP did not answer.
+// the QMP connection failed other than by timing out.
 func (g *Guest) failed(ctx context.Context, f *Fault) (state string, failed, lost bool) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.Timeouts.Health)
 	state, err := g.M.Status(hctx)
@@ -210,7 +210,9 @@ func (g *Guest) failed(ctx context.Context, f *Fault) (state string, failed, los
 	switch {
 	case err != nil:
 		f.What = fmt.Sprintf("QEMU stopped answering: %v", err)
-		lost = true
+		// A closed connection, not one that timed out (a frozen QEMU):
+		// the process may be exiting.
+		lost = !errors.Is(err, context.DeadlineExceeded)
 	case state == "internal-error":
 		f.What = "QEMU stopped the guest with an internal error (run state internal-error)"
 		if line != "" {
