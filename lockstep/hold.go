@@ -166,7 +166,7 @@ func (r *run) holdPlan(runErr error) *Hold {
 		h.Reason = "the run was interrupted"
 		return h
 	case r.sc.AnyAttached():
-		h.Reason = "a side attached to a running QEMU: a hold replays both guests from boot, and an attached guest cannot be"
+		h.Reason = "a side attached to a running QEMU: a hold replays both guests from boot, and an attached guest cannot be restarted"
 		return h
 	case runErr != nil:
 		h.Reason = fmt.Sprintf("the run failed (infrastructure: %v); a dead or failing QEMU is not held", runErr)

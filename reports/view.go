@@ -322,6 +322,15 @@ func syncPC(sy lockstep.SyncResult) string {
 	return "a " + side(0) + ", b " + side(1)
 }
 
+// incompleteWhy says what an incomplete sync point could not compare
+// ("stats not compared"), or "".
+func incompleteWhy(sy lockstep.SyncResult) string {
+	if sy.Status != lockstep.SyncIncomplete || len(sy.Uncompared) == 0 {
+		return ""
+	}
+	return strings.Join(sy.Uncompared, ", ") + " not compared"
+}
+
 // firstLine is the one-line statement of the first divergence.
 func firstLine(d *compare.Divergence) string {
 	if d == nil {

@@ -199,6 +199,15 @@ func (g *Guest) Insert(ctx context.Context, kind rsp.BreakKind, addr uint64) err
 		return nil
 	}
 	if err := g.T.InsertBreakpoint(ctx, kind, addr, g.bpSize()); err != nil {
+		if kind == rsp.Hardware && errors.Is(err, rsp.ErrRefused) && len(g.bps) > 0 {
+			// KVM has as many hardware breakpoints as the CPU has
+			// debug registers (x86: 4); what the scenario needs at
+			// once is its choice, not a QEMU failure.
+			return &ScenarioError{Err: fmt.Errorf("guest %s (%s): a hardware breakpoint at %s was refused with %d already in place: "+
+				"the CPU has few debug registers (x86: 4), and the break of the sync point, each pending function injection (its entry, or the return it waits for) "+
+				"and any return breakpoint take one each; use fewer function injections, or inject at a sync point: %w",
+				g.Name(), g.Spec.Accel, g.Loc(addr), len(g.bps), err)}
+		}
 		return g.fail(ctx, fmt.Errorf("breakpoint at %s: %w", g.Loc(addr), err))
 	}
 	g.bps[addr] = kind
