@@ -400,15 +400,17 @@ func (h *Hold) Note(msg string) {
 // Progress is engine.Recorder's progress; a hold shows none.
 func (h *Hold) Progress(engine.Phase, int) {}
 
-// Where describes the place held, for people: "the localised instruction,
-// 41 instructions after sync point 1 (probe_cpuid_all)".
+// Where describes the place held, for people, counting as the report
+// does (its "step 42" is the 42nd instruction after the point, held before
+// it executes): "the localised instruction, step 42 after sync point 1
+// (probe_cpuid_all), before it executes".
 func (h *Hold) Where() string {
 	if h.Place == HeldAtICount {
 		return fmt.Sprintf("instruction count %d (a), %d (b)", h.ICount[0], h.ICount[1])
 	}
 	if h.Place == HeldAtInstruction {
-		return fmt.Sprintf("the localised instruction, %s after %s",
-			compare.Plural(h.Steps, "instruction", "instructions"), h.pointName(h.Sync))
+		return fmt.Sprintf("the localised instruction, step %d after %s, before it executes",
+			h.Steps+1, h.pointName(h.Sync))
 	}
 	return h.pointName(h.Sync)
 }

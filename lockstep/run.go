@@ -251,7 +251,7 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 		case killed:
 			side.State = StateKilled
 		case g.Exited():
-			side.State = StateExited
+			side.State = SideState(g.Ended())
 			side.ExitCode = g.ExitStatus()
 		}
 	}

@@ -267,6 +267,8 @@ func noPC(d *compare.Divergence, i int) string {
 	case d.Arrival != nil && d.Arrival.State[i] == "exited",
 		d.Exit != nil && d.Exit.State[i] == "exited":
 		return "exited"
+	case d.Exit != nil && (d.Exit.State[i] == "panicked" || d.Exit.State[i] == "reset"):
+		return d.Exit.State[i]
 	}
 	return "not reached"
 }
