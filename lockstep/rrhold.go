@@ -40,8 +40,11 @@ const rrSnapshot = "init"
 // Manifest describes a run's recordings: enough to replay both guests
 // again and hold them at an instruction count (`lockstep replay`).
 type Manifest struct {
-	// Scenario is the scenario file (absolute).
-	Scenario string `json:"scenario"`
+	// Scenario is the scenario file (absolute); Guests and Determinism
+	// are the run's own, command-line overrides included.
+	Scenario    string               `json:"scenario"`
+	Guests      [2]scenario.Guest    `json:"guests"`
+	Determinism scenario.Determinism `json:"determinism"`
 	// Files are each side's execution log; Snapshots each side's qcow2
 	// image holding the recording's start snapshot.
 	Files     [2]string `json:"files"`
@@ -137,7 +140,11 @@ func (h *Hold) keepRecording(ctx context.Context, e *engine.Engine) (*Manifest, 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	m := &Manifest{Scenario: r.sc.File, PC: h.want, Where: h.Where()}
+	file, err := filepath.Abs(r.sc.File)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{Scenario: file, Guests: r.sc.Guests, Determinism: r.sc.Determinism, PC: h.want, Where: h.Where()}
 	for i, side := range scenario.SideNames {
 		m.Files[i] = filepath.Join(dir, side+".rr")
 		m.Snapshots[i] = filepath.Join(dir, side+".qcow2")
@@ -365,6 +372,8 @@ func ReplayRun(runDir string, at uint64, opts Options) (*Hold, error) {
 	if err != nil {
 		return nil, &ScenarioError{Err: fmt.Errorf("the recorded run's scenario: %w", err)}
 	}
+	// The guests as the run launched them, overrides included.
+	sc.Guests, sc.Determinism = m.Guests, m.Determinism
 	opts.Keep = true
 	r := newRun(sc, opts)
 	if r.syms, err = checkScenario(sc, opts.Symbols); err != nil {
