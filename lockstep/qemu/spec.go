@@ -70,15 +70,17 @@ type RecordReplay struct {
 
 // rrIcount returns the -icount value of a record/replay Spec: the Spec's
 // own icount options (shift=0 when it has none) with rr, rrfile and
-// rrsnapshot added, and sleep=off. Without sleep=off an idle vCPU's
+// rrsnapshot added. sleep=off stays when the Spec asks for it, except on a
+// PVH boot (an x86 ELF kernel, see PVHBoot), where it is dropped: under
+// QEMU 7.2 such a recording never gets the PVH option ROM past its first
+// wait (the guest spins in real mode). Without sleep=off an idle vCPU's
 // virtual clock follows the wall clock, so two recordings of guests that
-// halt (Linux, SeaBIOS waiting for a timer) part on the timer values read
-// and the interrupts taken, not on what the two sides compare: under
-// QEMU 7.2 a Debian kernel's two recordings read different ACPI PM timer
-// values in SeaBIOS after 2.2 million instructions. The exception is a
-// PVH boot (an x86 ELF kernel, see PVHBoot): under QEMU 7.2 a recording
-// with sleep=off never gets the PVH option ROM past its first wait (the
-// guest spins in real mode), so sleep stays on there.
+// halt part on the timer values they read, not on what the two sides
+// compare: two recordings of one Debian kernel read different ACPI PM
+// timer values in SeaBIOS 2.2 million instructions after reset. With
+// sleep=off, QEMU 7.2's default devices (VGA, NIC and their option ROMs)
+// keep a bzImage boot in the firmware: such guests need -nodefaults
+// (docs/linux.md).
 func (s Spec) rrIcount() (string, error) {
 	switch s.RR.Mode {
 	case RRRecord, RRReplay:
@@ -92,8 +94,12 @@ func (s Spec) rrIcount() (string, error) {
 	for _, o := range strings.Split(s.Icount, ",") {
 		k, _, _ := strings.Cut(o, "=")
 		switch k {
-		case "", "sleep":
+		case "":
 			continue
+		case "sleep":
+			if o != "sleep=off" || PVHBoot(s.Arch, s.Kernel) {
+				continue
+			}
 		case "rr", "rrfile", "rrsnapshot":
 			return "", fmt.Errorf("%w: icount %q already sets %s; use Spec.RR", ErrBadSpec, s.Icount, k)
 		}
@@ -101,10 +107,6 @@ func (s Spec) rrIcount() (string, error) {
 	}
 	if !slices.ContainsFunc(opts, func(o string) bool { return strings.HasPrefix(o, "shift=") }) {
 		opts = append([]string{"shift=0"}, opts...)
-	}
-	// QEMU refuses sleep=off beside align=on and shift=auto.
-	if !PVHBoot(s.Arch, s.Kernel) && !slices.Contains(opts, "align=on") && !slices.Contains(opts, "shift=auto") {
-		opts = append(opts, "sleep=off")
 	}
 	opts = append(opts, "rr="+s.RR.Mode, "rrfile="+escapeOpt(s.RR.File))
 	if s.RR.Snapshot != "" {
@@ -347,7 +349,7 @@ func quoteArg(a string) string {
 
 // PVHBoot reports whether QEMU boots kernel on arch through the PVH
 // option ROM: an x86 kernel that is an ELF file (a bzImage is not). A
-// record/replay of such a guest keeps icount's sleep on (see rrIcount),
+// record/replay of such a guest runs with icount's sleep on (see rrIcount),
 // so its virtual clock follows the wall clock while the vCPU is idle.
 func PVHBoot(arch, kernel string) bool {
 	if (arch != "x86_64" && arch != "i386") || kernel == "" {
