@@ -28,7 +28,7 @@ test: deps guests vet
 	$(GO) test -count=1 -timeout 20m ./...
 
 bench: deps guests
-	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./... | tee bench.out
+	LOCKSTEP_REPLAY_DEEP=1 $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./... | tee bench.out
 
 # fuzz runs every fuzz target for FUZZTIME. Go's fuzzer sometimes ends a
 # clean run with "context deadline exceeded" (the deadline hits while it

@@ -228,7 +228,7 @@ type ArrivalDiff struct {
 
 // ExitDiff says how each guest ended.
 type ExitDiff struct {
-	State    [2]string `json:"state"` // "exited", "running", "stopped"
+	State    [2]string `json:"state"` // "exited", "panicked", "reset", "running", "stopped"
 	ExitCode [2]*int   `json:"exit_code,omitempty"`
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,13 +37,29 @@ type runningQEMU struct {
 
 // startRunning starts kernel under TCG with only -qmp, and waits until its
 // serial output shows marker. The test's cleanup kills it (by its pid).
-func startRunning(t *testing.T, dir, name, kernel, marker string) *runningQEMU {
+func startRunning(t *testing.T, dir, name, kernel, marker string, extra ...string) *runningQEMU {
 	t.Helper()
+	return startRunningAccel(t, dir, name, kernel, marker, "tcg", extra...)
+}
+
+// startRunningAccel is startRunning under accel ("tcg", "kvm"), with extra
+// QEMU arguments. Under KVM it boots with qboot: SeaBIOS runs by
+// instruction emulation under nested KVM and takes many seconds.
+func startRunningAccel(t *testing.T, dir, name, kernel, marker, accel string, extra ...string) *runningQEMU {
+	t.Helper()
+	if accel == "kvm" {
+		const qboot = "/usr/share/qemu/qboot.rom"
+		if _, err := os.Stat(qboot); err != nil {
+			t.Skipf("qboot (Debian package qemu-system-data) is needed to boot quickly under nested KVM: %v", err)
+		}
+		extra = append([]string{"-bios", qboot}, extra...)
+	}
 	q := &runningQEMU{qmp: filepath.Join(dir, name+".qmp"), serial: filepath.Join(dir, name+".serial"), done: make(chan struct{})}
-	q.cmd = exec.Command("qemu-system-x86_64", "-M", "pc", "-cpu", "qemu64", "-m", "64M", "-accel", "tcg",
+	q.cmd = exec.Command("qemu-system-x86_64", "-M", "pc", "-cpu", "qemu64", "-m", "64M", "-accel", accel,
 		"-display", "none", "-nodefaults", "-no-user-config", "-kernel", kernel,
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-serial", "file:"+q.serial, "-qmp", "unix:"+q.qmp+",server=on,wait=off")
+	q.cmd.Args = append(q.cmd.Args, extra...)
 	var stderr bytes.Buffer
 	q.cmd.Stderr = &stderr
 	q.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -210,6 +227,52 @@ func parseScenario(t *testing.T, dir, text string) *scenario.Scenario {
 	return sc
 }
 
+// attachDemo attaches to two QEMUs running demo-spin-good and -bad
+// (name, QMP and symbols of a, then of b): the planted results[5]
+// difference where they stand, then each run on to its third tick.
+const attachDemo = `name: %s
+timeout: 60s
+guests:
+  a: {label: good, attach: {qmp: %s}, symbols: %s}
+  b: {label: regressed, attach: {qmp: %s}, symbols: %s}
+compare:
+  registers: []
+sync:
+  - break: now
+    compare:
+      memory: [{symbol: results}]
+  - break: tick
+    hit: 3
+    compare:
+      registers: [rsp]
+expect: diverge
+`
+
+// checkAttachDemo checks the result of attachDemo: diverged, the
+// results[5] difference found where the guests stood, tick reached, both
+// sides detached under accel and left running.
+func checkAttachDemo(t *testing.T, res *lockstep.Result, accel string) {
+	t.Helper()
+	if res.Outcome != lockstep.OutcomeDiverged {
+		t.Errorf("outcome %s, want %s; notes %v", res.Outcome, lockstep.OutcomeDiverged, res.Notes)
+	}
+	found := false
+	for _, d := range byKind(res, compare.KindMemory) {
+		found = found || d.Sync == 0 && strings.Contains(d.Summary, "results")
+	}
+	if !found {
+		t.Errorf("the results[5] difference was not reported at the now point: %+v", res.Divergences)
+	}
+	if !res.Syncs[1].Reached[0] || !res.Syncs[1].Reached[1] {
+		t.Errorf("sync point tick not reached: %+v", res.Syncs[1])
+	}
+	for i, s := range res.Sides {
+		if s.Accel != accel || s.State != lockstep.StateDetached || s.OnExit != "running" || s.Attach == "" {
+			t.Errorf("side %d: accel %q state %q on_exit %q attach %q, want %s, detached, running", i, s.Accel, s.State, s.OnExit, s.Attach, accel)
+		}
+	}
+}
+
 // TestAttachRunningGuests is the acceptance test of attach mode: two QEMUs
 // started without a gdbstub, running demo guests that spin forever after
 // writing their results, are compared where they stand and at a symbol;
@@ -222,53 +285,14 @@ func TestAttachRunningGuests(t *testing.T) {
 	qa := startRunning(t, dir, "a", good, "demo: spin")
 	qb := startRunning(t, dir, "b", bad, "demo: spin")
 
-	text := fmt.Sprintf(`name: attach
-timeout: 60s
-guests:
-  a: {label: good, attach: {qmp: %s}, symbols: %s}
-  b: {label: regressed, attach: {qmp: %s%s}, symbols: %s}
-compare:
-  registers: []
-sync:
-  - break: now
-    compare:
-      memory: [{symbol: results}]
-  - break: tick
-    hit: 3
-    compare:
-      registers: [rsp]
-expect: diverge
-`, qa.qmp, good, qb.qmp, "", bad)
+	text := fmt.Sprintf(attachDemo, "attach", qa.qmp, good, qb.qmp, bad)
 	sc := parseScenario(t, dir, text)
 	runDir := qemutest.ShortDir(t)
 	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if res.Outcome != lockstep.OutcomeDiverged {
-		t.Errorf("outcome %s, want %s; notes %v", res.Outcome, lockstep.OutcomeDiverged, res.Notes)
-	}
-	mem := byKind(res, compare.KindMemory)
-	if len(mem) == 0 {
-		t.Fatalf("no memory divergence; divergences %+v", res.Divergences)
-	}
-	found := false
-	for _, d := range mem {
-		if d.Sync == 0 && strings.Contains(d.Summary, "results") {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("the results[5] difference was not reported at the now point: %+v", mem)
-	}
-	if !res.Syncs[1].Reached[0] || !res.Syncs[1].Reached[1] {
-		t.Errorf("sync point tick not reached: %+v", res.Syncs[1])
-	}
-	for i, s := range res.Sides {
-		if s.State != lockstep.StateDetached || s.OnExit != "running" || s.Attach == "" {
-			t.Errorf("side %d: state %q on_exit %q attach %q, want detached, running", i, s.State, s.OnExit, s.Attach)
-		}
-	}
+	checkAttachDemo(t, res, "tcg")
 	if n, _ := filepath.Glob(filepath.Join(runDir, "*")); len(n) != 0 {
 		t.Errorf("run directory left behind (gdbstub sockets): %v", n)
 	}
@@ -467,5 +491,187 @@ expect: diverge
 	}
 	checkLeftAlone(t, qa, "running", good, "tick")
 	checkLeftAlone(t, qb, "running", hang, "kmain")
+	noLeftovers(t)
+}
+
+// TestAttachKVM: two KVM QEMUs started with only -qmp are attached to
+// (query-kvm says KVM, so lockstep uses hardware breakpoints, Z1), the
+// planted results[5] difference is found, and both are left running: every
+// Z1 lockstep inserted was removed (the RSP transcripts pair each Z1 with
+// a z1), no hardware breakpoint stops the guest afterwards (the run state
+// stays "running" while tick keeps being called), and no gdbstub is left.
+func TestAttachKVM(t *testing.T) {
+	qemutest.RequireKVM(t, "qemu64")
+	good, bad := qemutest.Guest(t, "demo-spin-good"), qemutest.Guest(t, "demo-spin-bad")
+	dir := qemutest.ShortDir(t)
+	qa := startRunningAccel(t, dir, "a", good, "demo: spin", "kvm")
+	qb := startRunningAccel(t, dir, "b", bad, "demo: spin", "kvm")
+	sc := parseScenario(t, dir, fmt.Sprintf(attachDemo, "attach-kvm", qa.qmp, good, qb.qmp, bad))
+	runDir := qemutest.ShortDir(t)
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: runDir, Keep: true})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	checkAttachDemo(t, res, "kvm")
+	logs, _ := filepath.Glob(filepath.Join(runDir, "lockstep-*", "*-rsp.log"))
+	if len(logs) != 2 {
+		t.Fatalf("RSP transcripts in %s: %v, want 2 (Keep)", runDir, logs)
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, del, sw := countBreakpoints(b)
+		if len(ins) == 0 {
+			t.Errorf("%s: no Z1 packet: KVM breakpoints must be hardware ones", l)
+		}
+		if sw != 0 {
+			t.Errorf("%s: %d software breakpoints (Z0) under KVM", l, sw)
+		}
+		for addr, n := range ins {
+			if del[addr] != n {
+				t.Errorf("%s: hardware breakpoint at %s inserted %d times, removed %d times", l, addr, n, del[addr])
+			}
+		}
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", bad, "tick")
+	noLeftovers(t)
+}
+
+var rspBreakpoint = regexp.MustCompile(`\$([zZ])([01]),([0-9a-fA-F]+),`)
+
+// countBreakpoints counts the Z1 and z1 packets lockstep sent in an RSP
+// transcript, by address, and the Z0 packets.
+func countBreakpoints(transcript []byte) (ins, del map[string]int, sw int) {
+	ins, del = map[string]int{}, map[string]int{}
+	for _, m := range rspBreakpoint.FindAllSubmatch(transcript, -1) {
+		addr := string(m[3])
+		switch {
+		case string(m[1]) == "Z" && string(m[2]) == "0":
+			sw++
+		case string(m[1]) == "Z":
+			ins[addr]++
+		case string(m[2]) == "1":
+			del[addr]++
+		}
+	}
+	return ins, del, sw
+}
+
+// TestAttachInjectionStays: an injection into an attached guest is
+// compared like any other, and the report says that what it wrote stays
+// in the running QEMU (lockstep restores its breakpoints, not the guest's
+// state); the other side is untouched and both keep running.
+func TestAttachInjectionStays(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	good := qemutest.Guest(t, "demo-spin-good")
+	dir := qemutest.ShortDir(t)
+	qa := startRunning(t, dir, "a", good, "demo: spin")
+	qb := startRunning(t, dir, "b", good, "demo: spin")
+	sc := parseScenario(t, dir, fmt.Sprintf(`name: attach-inject
+timeout: 60s
+guests:
+  a: {label: one, attach: {qmp: %s}, symbols: %s}
+  b: {label: two, attach: {qmp: %s}, symbols: %s}
+compare: {registers: []}
+sync:
+  - break: now
+  - break: tick
+    compare: {memory: [{symbol: results}]}
+inject:
+  - side: b
+    at: {sync: 1}
+    set: {memory: {symbol: results, offset: 0xf8, bytes: "ee ee"}}
+expect: diverge
+`, qa.qmp, good, qb.qmp, good))
+	res, err := lockstep.Run(context.Background(), sc, lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if mem := byKind(res, compare.KindMemory); res.Outcome != lockstep.OutcomeDiverged || len(mem) != 1 || mem[0].Sync != 1 {
+		t.Fatalf("outcome %s, memory divergences %+v; want the injected bytes at tick", res.Outcome, mem)
+	}
+	note := false
+	for _, n := range res.Notes {
+		note = note || strings.Contains(n, "guest b (two): what the injections set (results+0xf8: ee ee) stays in the running QEMU")
+	}
+	if !note {
+		t.Errorf("no note that the injection stays in b: %q", res.Notes)
+	}
+	for _, n := range res.Notes {
+		if strings.Contains(n, "guest a (one): what the injections set") {
+			t.Errorf("a note about a, which was not injected: %q", n)
+		}
+	}
+	results := elfSymbols(t, good)["results"].addr + 0xf8
+	for _, q := range []*runningQEMU{qa, qb} {
+		m := q.monitor(t)
+		got := hmpBytes(t, m, results, 2)
+		m.Close()
+		if injected := bytes.Equal(got, []byte{0xee, 0xee}); injected != (q == qb) {
+			t.Errorf("%s: results+0xf8 is % x after the run", q.qmp, got)
+		}
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", good, "tick")
+	noLeftovers(t)
+}
+
+// TestAttachStatsBaseline: two KVM QEMUs started a while apart count
+// their exits from different starts, so the first sync point is a
+// baseline (noted, not compared) and the deltas are compared from the
+// next point on; with stats at the only point, nothing is compared and
+// the run is incomplete, never a pass.
+func TestAttachStatsBaseline(t *testing.T) {
+	qemutest.RequireKVM(t, "qemu64")
+	good := qemutest.Guest(t, "demo-spin-good")
+	dir := qemutest.ShortDir(t)
+	qa := startRunningAccel(t, dir, "a", good, "demo: spin", "kvm")
+	time.Sleep(time.Second)
+	qb := startRunningAccel(t, dir, "b", good, "demo: spin", "kvm")
+	text := fmt.Sprintf(`name: attach-stats
+timeout: 60s
+guests:
+  a: {label: early, attach: {qmp: %s}, symbols: %s}
+  b: {label: late, attach: {qmp: %s}, symbols: %s}
+compare:
+  registers: []
+  stats: {tolerance: {ratio: 1000, absolute: 1000000}}
+sync:
+  - break: now
+  - {break: tick, hit: 3}
+`, qa.qmp, good, qb.qmp, good)
+	res, err := lockstep.Run(context.Background(), parseScenario(t, dir, text), lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Syncs[0].Stats != nil || len(res.Syncs[0].Uncompared) != 0 {
+		t.Errorf("sync 1: stats %+v uncompared %v, want a baseline: not compared, not missing", res.Syncs[0].Stats, res.Syncs[0].Uncompared)
+	}
+	if st := res.Syncs[1].Stats; st == nil || st.Since != "sync 1" {
+		t.Errorf("sync 2: stats %+v, want deltas since sync 1", st)
+	}
+	if res.Outcome != lockstep.OutcomeIdentical || !res.Passed {
+		t.Errorf("outcome %s passed %v, want identical (within a wide tolerance); notes %q", res.Outcome, res.Passed, res.Notes)
+	}
+	if !slices.ContainsFunc(res.Notes, func(n string) bool {
+		return strings.Contains(n, "sync point 1: stats not compared: an attached QEMU's counters count from when it started")
+	}) {
+		t.Errorf("no baseline note: %q", res.Notes)
+	}
+
+	// Stats at the only point: nothing to compare them with.
+	one := strings.Replace(text, "  - {break: tick, hit: 3}\n", "", 1)
+	res, err = lockstep.Run(context.Background(), parseScenario(t, dir, one), lockstep.Options{RunDir: qemutest.ShortDir(t)})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Outcome != lockstep.OutcomeIncomplete || res.Passed || !slices.Contains(res.Syncs[0].Uncompared, "stats") {
+		t.Errorf("one point: outcome %s passed %v uncompared %v, want incomplete with stats", res.Outcome, res.Passed, res.Syncs[0].Uncompared)
+	}
+	checkLeftAlone(t, qa, "running", good, "tick")
+	checkLeftAlone(t, qb, "running", good, "tick")
 	noLeftovers(t)
 }

@@ -214,7 +214,7 @@ func BenchmarkLocalize(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			if c.guest == "deep-1e9" && os.Getenv("LOCKSTEP_REPLAY_DEEP") == "" {
-				b.Skip("10^9 instructions deep: set LOCKSTEP_REPLAY_DEEP=1 (make e2e-replay)")
+				b.Skip("10^9 instructions deep: set LOCKSTEP_REPLAY_DEEP=1 (make bench and make e2e-replay do)")
 			}
 			sc := deepScenario(b, c.guest)
 			if c.method != "" {

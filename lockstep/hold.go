@@ -166,7 +166,7 @@ func (r *run) holdPlan(runErr error) *Hold {
 		h.Reason = "the run was interrupted"
 		return h
 	case r.sc.AnyAttached():
-		h.Reason = "a side attached to a running QEMU: a hold replays both guests from boot, and an attached guest cannot be"
+		h.Reason = "a side attached to a running QEMU: a hold replays both guests from boot, and an attached guest cannot be restarted"
 		return h
 	case runErr != nil:
 		h.Reason = fmt.Sprintf("the run failed (infrastructure: %v); a dead or failing QEMU is not held", runErr)
@@ -371,12 +371,14 @@ func (h *Hold) Note(msg string) {
 // Progress is engine.Recorder's progress; a hold shows none.
 func (h *Hold) Progress(engine.Phase, int) {}
 
-// Where describes the place held, for people: "the localised instruction,
-// 41 instructions after sync point 1 (probe_cpuid_all)".
+// Where describes the place held, for people, counting as the report
+// does (its "step 42" is the 42nd instruction after the point, held before
+// it executes): "the localised instruction, step 42 after sync point 1
+// (probe_cpuid_all), before it executes".
 func (h *Hold) Where() string {
 	if h.Place == HeldAtInstruction {
-		return fmt.Sprintf("the localised instruction, %s after %s",
-			compare.Plural(h.Steps, "instruction", "instructions"), h.pointName(h.Sync))
+		return fmt.Sprintf("the localised instruction, step %d after %s, before it executes",
+			h.Steps+1, h.pointName(h.Sync))
 	}
 	return h.pointName(h.Sync)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 // record adds divergences found at sync point k (-1: after the last).
 func (r *run) record(k int, divs []compare.Divergence) {
+	divs = r.injectedValuesLast(k, divs)
 	for _, d := range divs {
 		if k >= 0 && k < len(r.res.Syncs) {
 			r.res.Syncs[k].Divergences++
@@ -122,6 +125,22 @@ func (r *run) finish(err error) {
 			r.Note(fmt.Sprintf("guest %s: %d single steps executed nothing and were repeated", g.Name(), g.LostSteps))
 		}
 	}
+	missed := false
+	if err == nil {
+		r.injMu.Lock()
+		happened := map[int]bool{}
+		for _, in := range r.res.Injections {
+			happened[in.Index] = true
+		}
+		r.injMu.Unlock()
+		for i := range r.sc.Inject {
+			if in := &r.sc.Inject[i]; !happened[i] {
+				missed = true
+				r.Note(fmt.Sprintf("injection %d (side %s, %s) never happened: the guest did not get there before the run ended, so no difference was injected",
+					i+1, scenario.SideNames[in.Side], in.Where()))
+			}
+		}
+	}
 	r.countNotes()
 	if err != nil {
 		r.res.Outcome = OutcomeError
@@ -144,7 +163,9 @@ func (r *run) finish(err error) {
 	switch {
 	case real > 0:
 		r.res.Outcome = OutcomeDiverged
-	case complete:
+	case complete && !missed:
+		// Identical after an injection that never happened says
+		// nothing about how the guest recovers from it.
 		r.res.Outcome = OutcomeIdentical
 	default:
 		r.res.Outcome = OutcomeIncomplete
@@ -155,4 +176,68 @@ func (r *run) finish(err error) {
 	default:
 		r.res.Passed = r.res.Outcome == OutcomeIdentical
 	}
+}
+
+// injectedValuesLast marks the register divergences at sync point k that
+// are an injection itself rather than a consequence of it: the injected
+// side still holds the value an earlier injection set in that register
+// (and the other side does not). Their summaries say so, and they go
+// after the point's other divergences, so that a report's first
+// divergence is a consequence whenever there is one.
+func (r *run) injectedValuesLast(k int, divs []compare.Divergence) []compare.Divergence {
+	if k < 0 || len(r.sc.Inject) == 0 {
+		return divs
+	}
+	r.injMu.Lock()
+	done := slices.Clone(r.res.Injections)
+	r.injMu.Unlock()
+	held := func(d *compare.Divergence) string {
+		if d.Register == nil {
+			return ""
+		}
+		for _, in := range done {
+			si := &r.sc.Inject[in.Index]
+			// At a sync point, it is set as the guests leave it; at a
+			// function, on the way to it.
+			if in.Sync > k || (si.Sync >= 0 && in.Sync == k) {
+				continue
+			}
+			side := si.Side
+			for _, reg := range si.Regs {
+				if !strings.EqualFold(reg.Name, d.Register.Name) {
+					continue
+				}
+				v, ok := hexValue(d.Register.Values[side])
+				w, okOther := hexValue(d.Register.Values[1-side])
+				if ok && v == reg.Value && (!okOther || w != reg.Value) {
+					return fmt.Sprintf("%s still holds the value injected at %s", in.Side, si.Where())
+				}
+			}
+		}
+		return ""
+	}
+	var rest, injected []compare.Divergence
+	for _, d := range divs {
+		if why := held(&d); why != "" {
+			d.Summary += " (" + why + ")"
+			injected = append(injected, d)
+			continue
+		}
+		rest = append(rest, d)
+	}
+	if len(injected) == 0 {
+		return divs
+	}
+	return append(rest, injected...)
+}
+
+// hexValue parses a register value as reports hold it ("0x1f"), up to 64
+// bits.
+func hexValue(s string) (uint64, bool) {
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(h, 16, 64)
+	return v, err == nil
 }

@@ -53,8 +53,15 @@ type SideState string
 const (
 	StateRunning SideState = "running" // still running after the last sync point
 	StateStopped SideState = "stopped" // stopped where nobody asked it to
-	StateExited  SideState = "exited"  // the guest ended (isa-debug-exit, power-off, reset)
-	StateKilled  SideState = "killed"  // QEMU died: killed by a signal, crashed, or stopped answering
+	StateExited  SideState = "exited"  // the guest ended (isa-debug-exit, power-off)
+	// StatePanicked: the guest ended in a panic QEMU reported
+	// (GUEST_PANICKED: an s390x disabled wait, pvpanic), whatever QEMU's
+	// exit status (0 under its default -action panic=shutdown).
+	StatePanicked SideState = "panicked"
+	// StateReset: the guest reset itself (a triple fault, a reboot),
+	// which -no-reboot turns into QEMU's exit, status 0.
+	StateReset  SideState = "reset"
+	StateKilled SideState = "killed" // QEMU died: killed by a signal, crashed, or stopped answering
 	// StateDetached: lockstep attached to a running QEMU and left it
 	// running or paused (Side.OnExit) when it detached.
 	StateDetached SideState = "detached"
@@ -103,7 +110,7 @@ type Side struct {
 	QEMU    string `json:"qemu"`         // binary path
 	Version string `json:"qemu_version"` // from QMP query-version
 	Command string `json:"command"`      // shell-quoted command line
-	// State is how the guest ended: "running", "stopped", "exited", "killed".
+	// State is how the guest ended: "running", "stopped", "exited", "panicked", "reset", "killed".
 	State    SideState `json:"state,omitempty"`
 	ExitCode *int      `json:"exit_code,omitempty"`
 	// Attach is the QMP socket of a QEMU lockstep attached to instead of

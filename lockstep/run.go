@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -241,7 +242,7 @@ func (r *run) teardown(ctx context.Context, runErr error) {
 		case killed:
 			side.State = StateKilled
 		case g.Exited():
-			side.State = StateExited
+			side.State = SideState(g.Ended())
 			side.ExitCode = g.ExitStatus()
 		}
 	}
@@ -293,8 +294,19 @@ func (r *run) checkRegisters() error {
 	for i, in := range r.sc.Inject {
 		g := r.pair[in.Side]
 		for _, reg := range in.Regs {
-			if _, ok := g.T.Layout().Lookup(reg.Name); !ok {
-				errs = append(errs, fmt.Errorf("%s: guest %s has no register %q", r.sc.PosOf(fmt.Sprintf("inject[%d].set", i)), g.Name(), reg.Name))
+			pos := reg.Pos
+			if pos.Line == 0 {
+				pos = r.sc.PosOf(fmt.Sprintf("inject[%d].set", i))
+			}
+			lr, ok := g.T.Layout().Lookup(reg.Name)
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("%s: guest %s has no register %q", pos, g.Name(), reg.Name))
+			case lr.BitSize > 0 && lr.BitSize < 64 && reg.Value>>uint(lr.BitSize) != 0:
+				// Writing it would drop the high bits, and the report
+				// would name a value the guest never had.
+				errs = append(errs, fmt.Errorf("%s: %s=%#x does not fit guest %s's %d-bit register %s",
+					pos, reg.Name, reg.Value, g.Name(), lr.BitSize, lr.Name))
 			}
 		}
 	}
@@ -351,5 +363,19 @@ func (r *run) detach(ctx context.Context, i int, g *guest.Guest, failed bool) {
 		if a, ok := g.M.(guest.Attacher); ok {
 			side.OnExit = a.LeftAs()
 		}
+	}
+	// Breakpoints and the step mask are restored; what an injection
+	// wrote is the guest's state now, and the guest ran on from it.
+	r.injMu.Lock()
+	var set []string
+	for _, in := range r.res.Injections {
+		if in.Side == scenario.SideNames[i] {
+			set = append(set, in.Set)
+		}
+	}
+	r.injMu.Unlock()
+	if len(set) > 0 {
+		r.Note(fmt.Sprintf("guest %s: what the injections set (%s) stays in the running QEMU lockstep attached to: it is not undone",
+			g.Name(), strings.Join(set, "; ")))
 	}
 }

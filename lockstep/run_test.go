@@ -148,6 +148,10 @@ func TestDemoFindsPlantedDivergences(t *testing.T) {
 					t.Errorf("side %d store at %s: %q (bytes %q), want a mov to results+0x28 in kmain",
 						i, d.PC[i], d.Instruction.Disasm[i], d.Instruction.Bytes[i])
 				}
+				// x86 stops after the store; the path ends at the store.
+				if path := d.Instruction.CallPath[i]; len(path) == 0 || path[len(path)-1].Addr != d.PC[i].Addr {
+					t.Errorf("side %d: call path %v does not end at the store %s", i, path, d.PC[i])
+				}
 			}
 		default:
 			t.Errorf("localisation between builds by %s, want function or write", d.Instruction.Granularity)

@@ -128,7 +128,14 @@ func checkScenario(sc *scenario.Scenario, cache *symbols.Cache) ([2]*symbols.Tab
 	for i, g := range sc.Guests {
 		side := scenario.SideNames[i]
 		for _, f := range []struct{ field, path string }{{"kernel", g.Kernel}, {"initrd", g.Initrd}, {"bios", g.BIOS}, {"symbols", g.Symbols}} {
-			if f.path == "" || (f.field == "symbols" && f.path == g.Kernel) || (f.field == "bios" && f.path == scenario.BIOSNone) {
+			if f.field == "bios" && f.path == scenario.BIOSNone {
+				if _, ok, why := scenario.NoFirmware(g.Arch); !ok {
+					p := sc.PosOf(fmt.Sprintf("guests.%s.bios", side))
+					errs = append(errs, fmt.Errorf("%s: guest %s: bios: none on %s: %s", p, side, g.Arch, why))
+				}
+				continue
+			}
+			if f.path == "" || (f.field == "symbols" && f.path == g.Kernel) {
 				// symbols defaults to the kernel: one mistake, one message.
 				continue
 			}

@@ -15,7 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // inputs are the hand-built Results in testdata, by base name.
-var inputs = []string{"diverged", "identical", "error", "expect-diverge", "diverge-missing", "stats-task"}
+var inputs = []string{"diverged", "identical", "error", "expect-diverge", "diverge-missing", "stats-task", "incomplete-stats"}
 
 func loadInput(t testing.TB, name string) *lockstep.Result {
 	t.Helper()
@@ -99,4 +99,33 @@ func firstDiff(want, got string) string {
 		}
 	}
 	return ""
+}
+
+// TestIncompleteAgrees: a run whose stats could not be compared (TCG) is
+// a failure in every format, each saying what was not compared.
+func TestIncompleteAgrees(t *testing.T) {
+	r := loadInput(t, "incomplete-stats")
+	if r.Passed || r.Outcome != lockstep.OutcomeIncomplete {
+		t.Fatalf("input: passed %v outcome %s", r.Passed, r.Outcome)
+	}
+	for _, tc := range []struct {
+		format Format
+		want   []string
+	}{
+		{FormatText, []string{"INCOMPLETE  FAIL", "incomplete (stats not compared)"}},
+		{FormatJUnit, []string{`failures="3"`, `message="sync point incomplete: stats not compared"`}},
+		{FormatKTAP, []string{"# sync point incomplete: stats not compared\n  not ok 1", "not ok 1 iox-stats"}},
+		{FormatMarkdown, []string{"**INCOMPLETE**, FAIL", "**incomplete** (stats not compared)"}},
+		{FormatJSON, []string{`"passed": false`, `"uncompared": [`}},
+	} {
+		var buf bytes.Buffer
+		if err := Render(&buf, tc.format, r, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%v lacks %q:\n%s", tc.format, w, buf.String())
+			}
+		}
+	}
 }

@@ -204,6 +204,9 @@ func splitNoise(ds []*compare.Divergence) (real, noise []*compare.Divergence) {
 
 func failureMessage(sy lockstep.SyncResult, real []*compare.Divergence) string {
 	if len(real) == 0 {
+		if why := incompleteWhy(sy); why != "" {
+			return "sync point " + string(sy.Status) + ": " + why
+		}
 		return "sync point " + string(sy.Status)
 	}
 	msg := fmt.Sprintf("%s; first: %s %s", compare.Plural(len(real), "divergence", "divergences"), real[0].Kind, real[0].Summary)

@@ -76,6 +76,9 @@ func renderMarkdown(w io.Writer, r *lockstep.Result, opt Options) error {
 			if sy.Status == lockstep.SyncDiverge || sy.Status == lockstep.SyncUnreached || sy.Status == lockstep.SyncIncomplete {
 				status = "**" + status + "**"
 			}
+			if why := incompleteWhy(sy); why != "" {
+				status += " (" + mdText(why) + ")"
+			}
 			task := ""
 			if tasks {
 				task = " " + mdText(syncTask(sy)) + " |"

@@ -516,7 +516,13 @@ func TestControlCharacters(t *testing.T) {
 	r.Sides[0].Label = "good\x1b]0;title\x07"
 	r.Sides[1].SerialTail = "boot\x1b[31m ok\x9b"
 	r.Notes = append(r.Notes, "only a raw \x9b byte")
-	for _, f := range []Format{FormatText, FormatMarkdown, FormatHTML, FormatJUnit} {
+	if len(r.Syncs) == 0 {
+		t.Fatal("input without sync points")
+	}
+	// A guest task's comm (prctl PR_SET_NAME, or a corrupted task_struct).
+	comm := "evil\n\x1b[2Jnot ok 1\r"
+	r.Syncs[0].State[1].Task = &compare.Task{CPU: 0, Comm: comm, PID: 1}
+	for _, f := range []Format{FormatText, FormatMarkdown, FormatHTML, FormatJUnit, FormatKTAP} {
 		var buf bytes.Buffer
 		if err := Render(&buf, f, r, Options{Verbose: true}); err != nil {
 			t.Fatal(err)
@@ -530,7 +536,7 @@ func TestControlCharacters(t *testing.T) {
 			t.Errorf("%s output does not show the escaped name", f)
 		}
 	}
-	if r.Scenario != "x\x1b[2J\x1b[HPASS\r" {
+	if r.Scenario != "x\x1b[2J\x1b[HPASS\r" || r.Syncs[0].State[1].Task.Comm != comm {
 		t.Error("Render modified its input")
 	}
 }
@@ -676,7 +682,8 @@ func TestLocalizationMethod(t *testing.T) {
 func TestRedGreenMeanVerdicts(t *testing.T) {
 	t.Parallel()
 	verdicts := map[string]bool{"IDENTICAL": true, "DIVERGED": true, "ERROR": true, "PASS": true, "FAIL": true,
-		"match": true, "diverge": true, "noise": true, "unreached": true, "skipped": true, "error": true}
+		"match": true, "diverge": true, "noise": true, "unreached": true, "skipped": true, "error": true,
+		"INCOMPLETE": true, "incomplete": true}
 	redGreen := regexp.MustCompile("\x1b\\[(?:3[12];1|1;3[12]|3[12])m([^\x1b]*)")
 	sides := regexp.MustCompile("\x1b\\[(?:3[45]|3[45];1|1;3[45])m")
 	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.color.txt"))

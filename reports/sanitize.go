@@ -68,6 +68,15 @@ func sanitized(r *lockstep.Result) *lockstep.Result {
 	c.Syncs = slices.Clone(r.Syncs)
 	for i := range c.Syncs {
 		c.Syncs[i].Break = printable(c.Syncs[i].Break, false)
+		for j := range c.Syncs[i].State {
+			// A task names itself, and a corrupted task_struct holds
+			// anything.
+			if t := c.Syncs[i].State[j].Task; t != nil {
+				tc := *t
+				tc.Comm = printable(tc.Comm, false)
+				c.Syncs[i].State[j].Task = &tc
+			}
+		}
 	}
 	c.Divergences = make([]compare.Divergence, len(r.Divergences))
 	for i, d := range r.Divergences {

@@ -163,6 +163,9 @@ func (t *textWriter) details(r *lockstep.Result) {
 			status = t.p.warn(string(sy.Status))
 		}
 		head := t.p.head("── "+syncTitle(sy)) + "  " + status
+		if why := incompleteWhy(sy); why != "" {
+			head += " " + t.p.dim("("+why+")")
+		}
 		if pc := syncPC(sy); pc != "" {
 			head += "  " + t.p.dim("pc "+pc)
 		}

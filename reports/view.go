@@ -267,6 +267,8 @@ func noPC(d *compare.Divergence, i int) string {
 	case d.Arrival != nil && d.Arrival.State[i] == "exited",
 		d.Exit != nil && d.Exit.State[i] == "exited":
 		return "exited"
+	case d.Exit != nil && (d.Exit.State[i] == "panicked" || d.Exit.State[i] == "reset"):
+		return d.Exit.State[i]
 	}
 	return "not reached"
 }
@@ -318,6 +320,15 @@ func syncPC(sy lockstep.SyncResult) string {
 		return "not reached"
 	}
 	return "a " + side(0) + ", b " + side(1)
+}
+
+// incompleteWhy says what an incomplete sync point could not compare
+// ("stats not compared"), or "".
+func incompleteWhy(sy lockstep.SyncResult) string {
+	if sy.Status != lockstep.SyncIncomplete || len(sy.Uncompared) == 0 {
+		return ""
+	}
+	return strings.Join(sy.Uncompared, ", ") + " not compared"
 }
 
 // firstLine is the one-line statement of the first divergence.

@@ -1,6 +1,7 @@
 package scenario_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/lockstep-dev/lockstep/scenario"
@@ -31,5 +32,22 @@ func TestArchDefaultsAndNoFirmware(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestArchAlias checks that another spelling of an architecture (Go's
+// arm64, Debian's amd64) names the one QEMU uses, at the arch field,
+// instead of asking for a machine and CPU of an unknown architecture.
+func TestArchAlias(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ arch, want string }{
+		{"arm64", `s.yaml:3:20: guests.a.arch: "arm64" is not what QEMU calls it: use aarch64 (qemu-system-aarch64)`},
+		{"amd64", `use x86_64`},
+		{"s390", `use s390x`},
+	} {
+		_, err := scenario.Parse("/scen/s.yaml", []byte("name: n\nguests:\n  defaults: {arch: "+tt.arch+"}\n  a: {}\n  b: {}\nsync:\n  - break: 0x1000\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "required") {
+			t.Errorf("arch %s: error %v, want %q and nothing required", tt.arch, err, tt.want)
+		}
 	}
 }

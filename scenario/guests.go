@@ -24,6 +24,31 @@ var archDefaults = map[string][2]string{
 	"s390x":   {"s390-ccw-virtio", "qemu"},
 }
 
+// archAliases are other spellings of the architectures (Go's, Debian's,
+// the kernel's), which QEMU does not know: arch names QEMU's binary.
+var archAliases = map[string]string{
+	"arm64": "aarch64", "amd64": "x86_64", "x86-64": "x86_64", "x64": "x86_64",
+	"riscv": "riscv64", "rv64": "riscv64", "s390": "s390x", "i686": "i386", "x86": "i386",
+}
+
+// NoFirmware says how bios: none (BIOSNone) starts a guest of arch: the
+// -bios argument to give QEMU ("none" where QEMU knows that spelling, as on
+// riscv64; "" where the machine has no firmware with -kernel anyway, as
+// aarch64 virt, whose QEMU takes "none" for a ROM file name), or ok false
+// with why not, where the machine cannot start without its firmware.
+// Architectures lockstep has no defaults for get "none": QEMU decides.
+func NoFirmware(arch string) (arg string, ok bool, why string) {
+	switch arch {
+	case "aarch64":
+		return "", true, ""
+	case "x86_64", "i386":
+		return "", false, "QEMU's x86 machines cannot start without firmware (QEMU: could not load PC BIOS 'none'); leave bios out: SeaBIOS boots the -kernel"
+	case "s390x":
+		return "", false, "s390-ccw-virtio cannot start without s390-ccw.img (QEMU: could not find stage1 bootloader); leave bios out: -kernel bypasses it"
+	}
+	return BIOSNone, true, ""
+}
+
 func (b *builder) decodeGuests(p string, v *yaml.Node) {
 	d := b.d
 	b.guests = map[string]guestRaw{}
@@ -279,7 +304,9 @@ func (b *builder) mergeGuest(i int) Guest {
 	g.QEMU = str("qemu", "qemu-system-"+g.Arch)
 	g.Machine = str("machine", ad[0])
 	g.CPU = str("cpu", ad[1])
-	if _, attach := fields["attach"]; !known && !attach {
+	if qname, ok := archAliases[g.Arch]; ok {
+		b.d.errs.addf(fields["arch"].pos, "%s.arch: %q is not what QEMU calls it: use %s (qemu-system-%s)", prefix, g.Arch, qname, qname)
+	} else if _, attach := fields["attach"]; !known && !attach {
 		for _, f := range []string{"machine", "cpu"} {
 			if _, ok := fields[f]; !ok {
 				b.d.errs.addf(g.Pos, "%s: %s is required for arch %s", prefix, f, g.Arch)

@@ -38,6 +38,8 @@ type Injection struct {
 type RegValue struct {
 	Name  string
 	Value uint64
+	// Pos is where the scenario names the register.
+	Pos Position
 }
 
 // InjectMemory is memory an injection writes: Bytes at Symbol+Offset, or
@@ -200,13 +202,13 @@ func (b *builder) decodeSet(p string, v *yaml.Node, in *Injection) {
 			fields[name] = func(p string, _, v *yaml.Node) { in.Memory = b.decodeInjectMemory(p, v) }
 			continue
 		}
-		fields[name] = func(p string, _, v *yaml.Node) {
+		fields[name] = func(p string, k, v *yaml.Node) {
 			if msg := validRegister(name); msg != "" || strings.Contains(name, ".") {
 				d.errorf(v, "%s: %q is not a register name", p, name)
 				return
 			}
 			if val, ok := d.uint(p, v); ok {
-				in.Regs = append(in.Regs, RegValue{Name: name, Value: val})
+				in.Regs = append(in.Regs, RegValue{Name: name, Value: val, Pos: d.at(k)})
 			}
 		}
 	}

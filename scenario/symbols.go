@@ -97,6 +97,14 @@ func (s *Scenario) CheckSymbols(res [2]Resolver) error {
 			}
 			if m := in.Memory; m != nil && m.Symbol != "" {
 				resolve(m.Pos, "injection memory symbol", m.Symbol)
+				// Bytes past the symbol's end would corrupt whatever
+				// the linker put next: not the fault the scenario names.
+				// (A symbol without a size, an assembler label, is
+				// taken as it is.)
+				n := uint64(len(m.Bytes))
+				if size, ok := r.SymbolSize(m.Symbol); ok && size > 0 && (m.Offset >= size || n > size-m.Offset) {
+					errs.addf(m.Pos, "%s: injection writes %d bytes at offset %d of symbol %q, which is %d bytes: past its end", side, n, m.Offset, m.Symbol, size)
+				}
 			}
 		}
 		for k, f := range s.Trace.Functions {

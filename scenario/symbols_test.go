@@ -138,3 +138,47 @@ func TestErrorsFormat(t *testing.T) {
 		t.Errorf("wrapped = %q", wrapped)
 	}
 }
+
+// TestCheckSymbolsInjectBeyond: an injection's memory must stay inside
+// its symbol when the symbol has a size.
+func TestCheckSymbolsInjectBeyond(t *testing.T) {
+	t.Parallel()
+	doc := `name: inj
+guests:
+  defaults: {kernel: k.elf}
+  a: {label: good}
+  b: {label: bad}
+sync:
+  - break: kmain
+  - break: kmain
+inject:
+  - side: b
+    at: {sync: 1}
+    set: {memory: {symbol: counter, offset: OFF, bytes: "BYTES"}}
+`
+	for _, tc := range []struct {
+		off, bytes string
+		res        fakeResolver
+		want       string
+	}{
+		{"0", "01 02 03 04 05 06 07 08", fakeResolver{"kmain": 1, "counter": 8}, ""},
+		{"4", "01 02 03 04", fakeResolver{"kmain": 1, "counter": 8}, ""},
+		{"4", "01 02 03 04 05", fakeResolver{"kmain": 1, "counter": 8}, `12:19: guest b (bad): injection writes 5 bytes at offset 4 of symbol "counter", which is 8 bytes: past its end`},
+		{"8", "01", fakeResolver{"kmain": 1, "counter": 8}, `injection writes 1 bytes at offset 8`},
+		{"0xffffffffffffffff", "01 02", fakeResolver{"kmain": 1, "counter": 8}, `past its end`},
+		{"64", "01", fakeResolver{"kmain": 1, "counter": 0}, ""}, // no size: a label
+	} {
+		text := strings.NewReplacer("OFF", tc.off, "BYTES", tc.bytes).Replace(doc)
+		s, err := parse("t.yaml", []byte(text), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.CheckSymbols([2]Resolver{tc.res, tc.res})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("offset %s bytes %q: %v", tc.off, tc.bytes, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("offset %s bytes %q: err %v, want %q", tc.off, tc.bytes, err, tc.want)
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,15 +125,7 @@ func gdbPCs(t *testing.T, gdb string, args ...string) []uint64 {
 	if err != nil {
 		t.Fatalf("gdb %v: %v\n%s", args, err, out)
 	}
-	var pcs []uint64
-	for _, m := range pcRE.FindAllStringSubmatch(string(out), -1) {
-		v, err := strconv.ParseUint(m[1], 0, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pcs = append(pcs, v)
-	}
-	return pcs
+	return pcsIn(t, string(out))
 }
 
 // rspStop connects to a gdbstub socket, asks '?' and reports whether a

@@ -164,7 +164,13 @@ func runScenario(cmd *cobra.Command, s streams, f runFlags, path string) error {
 	case scenarioErr && f.bisect:
 		return bisectScenarioError(runErr)
 	case scenarioErr:
-		return withCode(exitUsage, fmt.Errorf("%w\n(fix the scenario; lockstep validate %s checks it without starting QEMU)", runErr, path))
+		hint := fmt.Sprintf("(fix the scenario; lockstep validate %s checks it without starting QEMU)", path)
+		if _, err := lockstep.Validate(path); err == nil {
+			// Found in the running guests (a register, an address, the
+			// debug registers): validate would say ok.
+			hint = "(fix the scenario; the running guests showed this, which lockstep validate cannot check without them)"
+		}
+		return withCode(exitUsage, fmt.Errorf("%w\n%s", runErr, hint))
 	case runErr != nil && errors.Is(runErr, context.Canceled) && cmd.Context().Err() != nil:
 		return withCode(infraCode, fmt.Errorf("interrupted; both guests were stopped: %w", runErr))
 	case runErr != nil:

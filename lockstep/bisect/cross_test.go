@@ -32,7 +32,12 @@ func TestCrossBisectFindsRegression(t *testing.T) {
 			if len(out.Ambiguous) != 0 {
 				t.Errorf("ambiguous: %v", out.Ambiguous)
 			}
-			if max := int(math.Ceil(math.Log2(float64(spec.Commits)))) + 2; len(out.Steps) > max {
+			// The bad end, log2 midpoints, the skipped build, and one
+			// more: git replaces a skipped midpoint by a neighbour its
+			// PRNG picks from the commit list, whose order follows the
+			// fixture's hashes (any change to the copied guest sources
+			// moves it), and an off-centre neighbour can cost a step.
+			if max := int(math.Ceil(math.Log2(float64(spec.Commits)))) + 3; len(out.Steps) > max {
 				t.Errorf("%d steps, want at most %d", len(out.Steps), max)
 			}
 			var skipped bool

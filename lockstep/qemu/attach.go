@@ -63,7 +63,9 @@ type Attached struct {
 
 // Attach connects to the QMP socket of a running QEMU, learns its run
 // state, and makes sure a gdbstub listens: an existing one (a chardev
-// labelled "gdb" with a unix or tcp server socket) when nobody is
+// labelled "gdb", or the NAME of -gdb chardev:NAME on the command line
+// of a QEMU behind a unix QMP socket, with a unix or tcp server socket)
+// when nobody is
 // connected to it, otherwise one lockstep starts on a private unix socket
 // in opts.Dir with the HMP command gdbserver. It leaves the VM paused
 // (Close restores the run state). On failure nothing is changed and the
@@ -143,8 +145,17 @@ func Attach(ctx context.Context, opts AttachOptions) (a *Attached, err error) {
 	if err := q.Execute(actx, "query-chardev", nil, &chardevs); err != nil {
 		return nil, fail("query-chardev: %v", err)
 	}
+	// A gdbstub QEMU started with -gdb DEV is the chardev labelled
+	// "gdb"; with -gdb chardev:NAME it is NAME, which only the command
+	// line tells. Starting another gdbstub would replace (and delete)
+	// that chardev, so lockstep must find it.
+	stub := "gdb"
+	args, known := peerCommandLine(conn)
+	if name, ok := gdbChardevName(args); known && ok {
+		stub = name
+	}
 	for _, c := range chardevs {
-		if c.Label != "gdb" {
+		if c.Label != stub {
 			continue
 		}
 		n, ad, connected, ok := gdbChardev(c.Filename)
@@ -160,6 +171,16 @@ func Attach(ctx context.Context, opts AttachOptions) (a *Attached, err error) {
 			return nil, fail("%v", err)
 		}
 		return a, nil
+	}
+	if !known {
+		for _, c := range chardevs {
+			if c.Filename == "gdb" {
+				// The gdbstub's own monitor chardev: a gdbstub was set
+				// up once, and may listen on a chardev given by name.
+				log.Warn("attach: cannot read the QEMU's command line; a gdbstub on a -gdb chardev:NAME would be replaced")
+				break
+			}
+		}
 	}
 	if opts.Dir == "" {
 		return nil, fail("no directory for the gdbstub socket")
@@ -209,13 +230,23 @@ func (a *Attached) pause(ctx context.Context) error {
 // gdbChardev parses the filename query-chardev reports for the gdbstub's
 // chardev: "disconnected:unix:PATH,server=on" while nobody is connected,
 // "unix:PATH,server=on" or "tcp:HOST:PORT,server=on <-> PEER" when someone is.
+// A disconnected client socket (no server=on) is nothing to connect to.
 func gdbChardev(filename string) (network, addr string, connected, ok bool) {
 	f, disc := strings.CutPrefix(filename, "disconnected:")
 	connected = !disc
 	if i := strings.Index(f, " <-> "); i >= 0 {
 		f, connected = f[:i], true
 	}
-	f, _, _ = strings.Cut(f, ",")
+	f, opts, _ := strings.Cut(f, ",")
+	server := false
+	for _, o := range strings.Split(opts, ",") {
+		server = server || o == "server" || o == "server=on"
+	}
+	if !connected && !server {
+		// A client socket (the stub connects out to a debugger):
+		// nothing listens for lockstep.
+		return "", "", false, false
+	}
 	switch {
 	case strings.HasPrefix(f, "unix:"):
 		return "unix", strings.TrimPrefix(f, "unix:"), connected, true

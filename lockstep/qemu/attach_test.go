@@ -15,15 +15,20 @@ import (
 	"github.com/lockstep-dev/lockstep/rsp"
 )
 
-// TestAttachExistingGDBStub: a QEMU started with its own gdbstub (-gdb) is
-// attached through that stub, which lockstep neither replaces nor stops;
+// TestAttachExistingGDBStub: a QEMU started with its own gdbstub (-gdb DEV,
+// or -chardev socket,id=NAME -gdb chardev:NAME) is attached through that
+// stub, which lockstep neither replaces nor stops (nor deletes the chardev);
 // one started without gets a private stub that Close stops, through a
 // unix or a TCP QMP socket; the process lives on either way.
 func TestAttachExistingGDBStub(t *testing.T) {
 	qemutest.Require(t, "x86_64", "tcg")
 	kernel := qemutest.Guest(t, "demo-hang")
 	dir := qemutest.ShortDir(t)
-	for _, tc := range []struct{ own, tcp bool }{{true, false}, {false, false}, {false, true}} {
+	for _, tc := range []struct {
+		own     bool
+		chardev string // the stub's chardev: -gdb chardev:NAME
+		tcp     bool
+	}{{own: true}, {own: true, chardev: "dbg"}, {own: true, chardev: "dbg", tcp: true}, {}, {tcp: true}} {
 		own := tc.own
 		qmp := filepath.Join(dir, "q.sock")
 		qmpArg := "unix:" + qmp + ",server=on,wait=off"
@@ -40,7 +45,10 @@ func TestAttachExistingGDBStub(t *testing.T) {
 		gdb := filepath.Join(dir, "own-gdb.sock")
 		args := []string{"-M", "pc", "-m", "64M", "-display", "none", "-nodefaults", "-kernel", kernel,
 			"-qmp", qmpArg}
-		if own {
+		switch {
+		case tc.chardev != "":
+			args = append(args, "-chardev", "socket,id="+tc.chardev+",path="+gdb+",server=on,wait=off", "-gdb", "chardev:"+tc.chardev)
+		case own:
 			args = append(args, "-gdb", "unix:"+gdb+",server=on,wait=off")
 		}
 		cmd := exec.Command("qemu-system-x86_64", args...)
@@ -94,8 +102,12 @@ func TestAttachExistingGDBStub(t *testing.T) {
 		var st struct{ Status string }
 		q.Execute(ctx, "query-status", nil, &st)
 		hasGDB := false
+		label := "gdb"
+		if tc.chardev != "" {
+			label = tc.chardev
+		}
 		for _, c := range chardevs {
-			hasGDB = hasGDB || c.Label == "gdb"
+			hasGDB = hasGDB || c.Label == label
 		}
 		if hasGDB != own {
 			t.Errorf("own gdbstub %v: a gdb chardev after close: %v (%+v)", own, hasGDB, chardevs)

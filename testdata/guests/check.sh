@@ -179,6 +179,11 @@ for a in aarch64 riscv64 s390x; do
 	for g in stores-good stores-bad; do xexpect $a $g "$first" 0 "stores: done"; done
 	xexpect $a deep-good "$first" 0 "deep: verify ok"
 	if [ "$bad" = 1 ]; then
+		xexpect $a demo-exit "$first" 3 "demo: early exit"
+	else
+		xexpect $a demo-exit "$first" 0 "exit: value=0x0000000000000003"
+	fi
+	if [ "$bad" = 1 ]; then
 		xexpect $a deep-bad "$first" 1 "deep: verify failed"
 	else
 		xexpect $a deep-bad "$first" 0 "exit: value=0x0000000000000001"

@@ -31,11 +31,12 @@ ASFLAGS := -g $(filter -march=% -mabi=% -mno-relax,$(CFLAGS_$(ARCH)))
 LDFLAGS := -static -nostdlib -z max-page-size=0x1000 -z noexecstack \
 	--no-warn-rwx-segments --build-id=none -T $(ARCH)/guest.ld
 
-GUESTS := demo-good demo-bad cpu-probe deep-1e3 deep-1e5 deep-good deep-bad \
+GUESTS := demo-good demo-bad demo-exit cpu-probe deep-1e3 deep-1e5 deep-good deep-bad \
 	stores-good stores-bad
 
 SRC_demo-good   := demo.c
 SRC_demo-bad    := demo.c
+SRC_demo-exit   := demo.c
 SRC_cpu-probe   := $(ARCH)/cpu-probe.c
 SRC_deep-1e3    := deep.c
 SRC_deep-1e5    := deep.c
@@ -44,6 +45,7 @@ SRC_deep-bad    := deep.c
 SRC_stores-good := stores.c
 SRC_stores-bad  := stores.c
 DEF_demo-bad    := -DREGRESSION
+DEF_demo-exit   := -DEARLY_EXIT
 DEF_deep-1e3    := -DWORK=1000
 DEF_deep-1e5    := -DWORK=100000
 DEF_deep-good   := -DWORK=1000 -DNO_CPUID

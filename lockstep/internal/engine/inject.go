@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 
 	"github.com/lockstep-dev/lockstep/compare"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/rsp"
 	"github.com/lockstep-dev/lockstep/scenario"
 )
 
@@ -277,6 +279,12 @@ func (e *Engine) apply(ctx context.Context, g *guest.Guest, k, i int, pc uint64,
 			addr = a
 		}
 		if err := g.WriteMemory(ctx, addr+m.Offset, m.Bytes); err != nil {
+			if errors.Is(err, rsp.ErrRefused) {
+				// QEMU is fine: the guest has no such writable memory
+				// there (unmapped, or a physical address).
+				return &guest.ScenarioError{Err: fmt.Errorf("%s: injection %d (%s): guest %s cannot write %d bytes at %#x, the virtual address is not mapped there: %w",
+					m.Pos, i+1, in.Where(), g.Name(), len(m.Bytes), addr+m.Offset, err)}
+			}
 			return fmt.Errorf("injection %d (%s): %w", i+1, in.Where(), err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -252,6 +253,9 @@ func (e *Engine) compareAt(p guest.Pair, k int, sp *scenario.SyncPoint, caps [2]
 // each once. A register both sides have but only one could read stays, and
 // is reported as unavailable on that side.
 func registerSets(p guest.Pair, caps [2]*capture) []string {
+	if p[0].Arch != nil && p[0].Arch.Name == "aarch64" {
+		sveViews(caps)
+	}
 	var only [2][]string
 	var unreadable []string
 	has := [2]map[string]bool{{}, {}}
@@ -292,6 +296,34 @@ func registerSets(p guest.Pair, caps [2]*capture) []string {
 		notes = append(notes, fmt.Sprintf("registers neither side's gdbstub would read: %s; not compared", nameList(unreadable)))
 	}
 	return notes
+}
+
+// sveViews lets an aarch64 model without SVE (cortex-a57: v0-v31) be
+// compared with one with SVE (max: z0-z31, where QEMU's target description
+// has no v registers): on the SVE side, vN is added as the low 128 bits of
+// zN, the architectural alias, so vN is compared on both sides. zN stays,
+// as a register of the SVE model only (its upper bits have no counterpart).
+func sveViews(caps [2]*capture) {
+	for i, c := range caps {
+		other := caps[1-i]
+		has := map[string]bool{}
+		for _, n := range c.regs.Names {
+			has[n] = true
+		}
+		for _, n := range other.regs.Names {
+			if len(n) < 2 || n[0] != 'v' || has[n] {
+				continue
+			}
+			num := n[1:]
+			if _, err := strconv.Atoi(num); err != nil || !has["z"+num] {
+				continue
+			}
+			c.regs.Names = append(c.regs.Names, n)
+			if z, ok := c.regs.Values["z"+num]; ok && len(z) >= 16 {
+				c.regs.Values[n] = slices.Clone(z[len(z)-16:]) // big-endian: the low 128 bits are last
+			}
+		}
+	}
 }
 
 // nameList lists names, the first 8 of a longer list followed by how many

@@ -139,11 +139,18 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 			return a, guest.Infraf("guest %s: run to sync point %d: %w", g.Name(), k+1, err)
 		case st.Exited():
 			a.State, a.PC = Exited, g.LastPC()
-			a.Detail = fmt.Sprintf("exited with status %s", fmtCode(g.ExitStatus()))
+			a.Detail = endText(g)
 			return a, nil
 		}
 		pc, err := g.PC(ctx)
 		if err != nil {
+			if errors.Is(err, guest.ErrExited) && g.Exited() {
+				// It stopped (a panic's stop reply) and QEMU ended
+				// before its registers could be read.
+				a.State, a.PC = Exited, g.LastPC()
+				a.Detail = endText(g)
+				return a, nil
+			}
 			return a, err
 		}
 		a.PC = pc
@@ -194,12 +201,28 @@ func (e *Engine) runTo(ctx context.Context, g *guest.Guest, k int, addr uint64, 
 			if f := g.Healthy(ctx); f != nil {
 				return a, f
 			}
+			if g.Exited() {
+				a.State, a.PC = Exited, pc
+				a.Detail = endText(g)
+				return a, nil
+			}
 			a.State = Stopped
 			a.Detail = fmt.Sprintf("stopped at %s (%s)", g.Loc(pc), stopName(st))
 			return a, nil
 		}
 	}
 }
+
+// endText says how a guest that has ended ended: "exited with status 0",
+// or "panicked (QEMU exited with status 0)" when QEMU reported a guest
+// panic, which QEMU's exit status alone does not show.
+func endText(g *guest.Guest) string {
+	return exitText(endState(g), g.ExitStatus())
+}
+
+// endState is the state of a guest that has ended: "panicked", "reset"
+// or "exited" (guest.Guest.Ended).
+func endState(g *guest.Guest) string { return g.Ended() }
 
 func stopName(st rsp.StopReply) string {
 	if st.Watch != "" {

@@ -24,6 +24,12 @@ func (e *Engine) stats(ctx context.Context, p guest.Pair, k int, sp *scenario.Sy
 	var cur, delta [2]compare.Counters
 	var since [2]string
 	var missing [2]error
+	// An attached QEMU's counters run since it started, whenever that
+	// was: its first reading is a baseline, not a delta to compare.
+	var baseline [2]bool
+	for i, g := range p {
+		baseline[i] = g.IsAttached() && g.StatsSince == ""
+	}
 	err = p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
 		c, err := g.Stats(ctx, targets)
 		if errors.Is(err, guest.ErrNoStats) {
@@ -60,6 +66,18 @@ func (e *Engine) stats(ctx context.Context, p guest.Pair, k int, sp *scenario.Sy
 		}
 	}
 	if missing[0] != nil || missing[1] != nil {
+		return nil, nil, []string{"stats"}, nil
+	}
+	if baseline[0] || baseline[1] {
+		later := false
+		for _, q := range e.sc.Sync[k+1:] {
+			later = later || q.Compare.Stats != nil
+		}
+		if later {
+			e.note("sync point %d: stats not compared: an attached QEMU's counters count from when it started, not from a point both sides share; they are compared as deltas from this point on", k+1)
+			return nil, nil, nil, nil
+		}
+		e.note("sync point %d: stats not compared: an attached QEMU's counters count from when it started, not from a point both sides share; add a later sync point to compare the deltas from this one", k+1)
 		return nil, nil, []string{"stats"}, nil
 	}
 	st := sp.Compare.Stats

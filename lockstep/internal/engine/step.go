@@ -447,7 +447,7 @@ func (e *Engine) ExitDivergence(ctx context.Context, p guest.Pair, k, step int, 
 		ed.State[i] = "running"
 		pc := last[i]
 		if g.Exited() {
-			ed.State[i] = "exited"
+			ed.State[i] = endState(g)
 			ed.ExitCode[i] = g.ExitStatus()
 			if pc == 0 {
 				pc = g.LastPC()
@@ -470,8 +470,15 @@ func (e *Engine) ExitDivergence(ctx context.Context, p guest.Pair, k, step int, 
 }
 
 func exitText(state string, code *int) string {
-	if state == "exited" {
+	switch {
+	case state == "exited":
 		return "exited with status " + fmtCode(code)
+	case state == "panicked" && (code == nil || *code < 0):
+		return "panicked (QEMU holds it stopped)"
+	case state == "panicked":
+		return "panicked (QEMU exited with status " + fmtCode(code) + ")"
+	case state == "reset":
+		return "reset itself (under -no-reboot QEMU exited with status " + fmtCode(code) + ")"
 	}
 	return "still " + state
 }
@@ -498,10 +505,13 @@ func (e *Engine) Finish(ctx context.Context, p guest.Pair) ([2]string, []compare
 		case ctx.Err() != nil:
 			return "", fmt.Errorf("guest %s: after the last sync point: %w", g.Name(), context.Cause(ctx))
 		case err == nil && st.Exited():
-			return "exited", nil
+			return endState(g), nil
 		case err == nil:
 			if f := g.Healthy(ctx); f != nil {
 				return "", f
+			}
+			if g.Exited() {
+				return endState(g), nil
 			}
 			return "stopped", nil
 		case wctx.Err() != nil && st.Kind != 0:
@@ -518,7 +528,7 @@ func (e *Engine) Finish(ctx context.Context, p guest.Pair) ([2]string, []compare
 		return states, nil, err
 	}
 	for i, g := range p {
-		if states[i] == "running" && states[1-i] == "exited" {
+		if states[i] == "running" && (states[1-i] == "exited" || states[1-i] == "panicked" || states[1-i] == "reset") {
 			st, err := wait(ctx, g, min(to.FinishLongest, e.WaitBound(ctx, &scenario.SyncPoint{})))
 			if err != nil {
 				return states, nil, err

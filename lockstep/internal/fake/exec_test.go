@@ -440,6 +440,48 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
+// TestDiagnoseExitNotYetReaped checks a QEMU that ended by itself but
+// whose exit status comes a moment after its QMP socket closed (QEMU shutting
+// down on an s390x guest panic, seen from the QMP watchdog): the guest
+// exited, with its status, not an infrastructure failure (issue 11).
+func TestDiagnoseExitNotYetReaped(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		diagnose func(g *guest.Guest) error
+	}{
+		{"diagnose", func(g *guest.Guest) error {
+			if f := g.Diagnose(context.Background(), errors.New("continue: the QMP watchdog lost QEMU")); f != nil {
+				return f
+			}
+			return nil
+		}},
+		{"healthy", func(g *guest.Guest) error {
+			if f := g.Healthy(context.Background()); f != nil {
+				return f
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := with(linear(3, fake.Hang, 0), 1, fake.Exit, 5)
+			p.ReapLag = 50 * time.Millisecond
+			g, tg, m := newGuest(t, p)
+			tg.Step(bounded(t, time.Second))
+			if _, ok := m.ExitStatus(); ok {
+				t.Fatal("the fake reaped the process at once: the test tests nothing")
+			}
+			if err := tc.diagnose(g); err != nil {
+				t.Fatalf("a guest that exited by itself diagnosed as %v", err)
+			}
+			if code := g.ExitStatus(); code == nil || *code != 5 {
+				t.Errorf("exit status %v, want 5", code)
+			}
+		})
+	}
+}
+
 // TestFreezeBreaksConnection checks a frozen QEMU: the request blocks until
 // its context ends, then the connection is broken as rsp.Client leaves it.
 func TestFreezeBreaksConnection(t *testing.T) {

@@ -39,7 +39,7 @@ func (m *Machine) Exited() <-chan struct{} { return m.v.exited }
 func (m *Machine) ExitStatus() (guest.ProcessExit, bool) {
 	m.v.mu.Lock()
 	defer m.v.mu.Unlock()
-	return m.v.exit, m.v.gone
+	return m.v.exit, m.v.reaped
 }
 
 // Stderr returns the program's Stderr and what QEMU wrote since (an

@@ -1,6 +1,9 @@
 package fake
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Program is what a fake guest executes: the states it passes through, one
 // per instruction executed.
@@ -31,6 +34,11 @@ type Program struct {
 	// "host-signal", ...) and whether the guest panicked.
 	Shutdown string
 	Panicked bool
+	// ReapLag delays the exit status of a process that ended by itself:
+	// its gdbstub and QMP connections close at once, but ExitStatus and
+	// Exited report the end only ReapLag later, as for a QEMU that shuts
+	// down on a guest panic (a zombie not yet waited for).
+	ReapLag time.Duration
 	// Fail, when set, makes Launcher.Launch fail with it: a QEMU that did
 	// not start.
 	Fail error

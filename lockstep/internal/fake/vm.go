@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
 	"github.com/lockstep-dev/lockstep/rsp"
@@ -38,6 +39,7 @@ type vm struct {
 
 	exited chan struct{} // closed when the process has ended
 	gone   bool          // the process has ended
+	reaped bool          // its exit status is known (Program.ReapLag after gone)
 	exit   guest.ProcessExit
 
 	stats     map[string]uint64 // cumulative query-stats counters so far
@@ -222,6 +224,16 @@ func (v *vm) end(pe guest.ProcessExit) {
 	v.gone = true
 	v.exit = pe
 	v.status = "shutdown"
+	if lag := v.prog.ReapLag; lag > 0 && !pe.Closed && pe.Signal == 0 {
+		time.AfterFunc(lag, func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			v.reaped = true
+			close(v.exited)
+		})
+		return
+	}
+	v.reaped = true
 	close(v.exited)
 }
 

@@ -108,7 +108,7 @@ type attachedMachine struct {
 }
 
 func newAttachedMachine(a *qemu.Attached, at *scenario.Attach) *attachedMachine {
-	m := &attachedMachine{a: a, addr: at.QMP, onExit: at.OnExit}
+	m := &attachedMachine{a: a, addr: at.QMP, onExit: at.OnExit, shutdownWatch: shutdownWatch{done: make(chan struct{})}}
 	go m.follow(a.QMP.Events())
 	return m
 }

@@ -152,6 +152,18 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 		if st.Thread != "" {
 			g.thread = st.Thread
 		}
+		if runStateStop(st) {
+			// QEMU stopped the VM for a run state of its own: a guest
+			// panic (s390x disabled wait) or a shutdown, after which
+			// QEMU usually exits at once. Decide now, so the caller
+			// sees the guest end, not a stop and then a lost gdbstub.
+			if f := g.Healthy(ctx); f != nil {
+				return st, f
+			}
+			if g.exited {
+				return g.exitReply(), nil
+			}
+		}
 		return st, nil
 	case err == nil || errors.Is(err, rsp.ErrClosed):
 		if st.Exited() {
@@ -184,6 +196,20 @@ func (g *Guest) stopped(ctx context.Context, op string, st rsp.StopReply, err er
 		return st, d
 	}
 	return g.exitReply(), nil
+}
+
+// The stop signals QEMU's gdbstub gives when the VM stops for a run state
+// rather than a debug event (gdbstub.c, gdb_vm_state_change): shutdown is
+// GDB_SIGNAL_QUIT, guest-panicked (and any state it does not name)
+// GDB_SIGNAL_UNKNOWN.
+const (
+	sigQuit    = 3
+	sigUnknown = 143
+)
+
+// runStateStop reports whether st is a stop for a run state, not a trap.
+func runStateStop(st rsp.StopReply) bool {
+	return (st.Kind == 'T' || st.Kind == 'S') && st.Watch == "" && (st.Signal == sigQuit || st.Signal == sigUnknown)
 }
 
 // expired reports whether ctx has ended or its deadline has passed: a

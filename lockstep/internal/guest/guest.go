@@ -48,6 +48,7 @@ type Guest struct {
 	sstepSet bool
 	exited   bool
 	exitCode int
+	panicked bool // QEMU's run state said guest-panicked
 	lastPC   uint64
 	thread   string // the vCPU of the last stop reply ("p01.02")
 	live     map[uint64][]bool
@@ -198,6 +199,15 @@ func (g *Guest) Insert(ctx context.Context, kind rsp.BreakKind, addr uint64) err
 		return nil
 	}
 	if err := g.T.InsertBreakpoint(ctx, kind, addr, g.bpSize()); err != nil {
+		if kind == rsp.Hardware && errors.Is(err, rsp.ErrRefused) && len(g.bps) > 0 {
+			// KVM has as many hardware breakpoints as the CPU has
+			// debug registers (x86: 4); what the scenario needs at
+			// once is its choice, not a QEMU failure.
+			return &ScenarioError{Err: fmt.Errorf("guest %s (%s): a hardware breakpoint at %s was refused with %d already in place: "+
+				"the CPU has few debug registers (x86: 4), and the break of the sync point, each pending function injection (its entry, or the return it waits for) "+
+				"and any return breakpoint take one each; use fewer function injections, or inject at a sync point: %w",
+				g.Name(), g.Spec.Accel, g.Loc(addr), len(g.bps), err)}
+		}
 		return g.fail(ctx, fmt.Errorf("breakpoint at %s: %w", g.Loc(addr), err))
 	}
 	g.bps[addr] = kind
@@ -295,6 +305,42 @@ func (g *Guest) pcName() string {
 // Exited reports whether the guest has ended (a guest behaviour: QEMU
 // exited normally, not by a crash).
 func (g *Guest) Exited() bool { return g.exited }
+
+// Panicked reports whether a guest that has ended panicked: QEMU said so
+// (GUEST_PANICKED, a SHUTDOWN for guest-panic, or the run state
+// guest-panicked). On s390x that is a disabled-wait PSW other than QEMU's
+// quiesce address; QEMU still exits with status 0, so without this a
+// panic reads as a normal exit.
+func (g *Guest) Panicked() bool {
+	if !g.exited {
+		return false
+	}
+	if g.panicked {
+		return true
+	}
+	if g.M == nil {
+		return false
+	}
+	reason, panicked := g.M.Shutdown()
+	return panicked || reason == "guest-panic"
+}
+
+// Ended says how a guest that has ended ended, as QEMU reported it:
+// "panicked" (Panicked), "reset" (a guest reset, which -no-reboot turns
+// into QEMU's exit: a triple fault, a reboot, PSCI SYSTEM_RESET), else
+// "exited". QEMU's exit status is 0 for all three unless the guest chose
+// one (isa-debug-exit), so the status alone cannot tell them apart.
+func (g *Guest) Ended() string {
+	if g.Panicked() {
+		return "panicked"
+	}
+	if g.exited && g.M != nil {
+		if reason, _ := g.M.Shutdown(); reason == "guest-reset" {
+			return "reset"
+		}
+	}
+	return "exited"
+}
 
 // ExitStatus returns the guest's exit status as the process reports it,
 // falling back to the gdbstub's W code; nil while it runs.

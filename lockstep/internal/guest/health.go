@@ -80,8 +80,11 @@ func (g *Guest) Diagnose(ctx context.Context, cause error) *Fault {
 	if pe, ok := g.M.ExitStatus(); ok {
 		return g.diagnoseExit(f, pe)
 	}
-	state, failed := g.failed(ctx, f)
+	state, failed, lost := g.failed(ctx, f)
 	if failed {
+		if pe, ok := g.reaped(ctx, f, lost); ok {
+			return g.diagnoseExit(f, pe)
+		}
 		if cause != nil && !errors.Is(cause, errNotAnswering) {
 			f.What += fmt.Sprintf(" (gdbstub: %v)", cause)
 		}
@@ -107,7 +110,7 @@ func (g *Guest) diagnoseAttached(ctx context.Context, f *Fault, cause error) *Fa
 		g.exitCode = -1
 		return nil
 	}
-	state, failed := g.failed(ctx, f)
+	state, failed, _ := g.failed(ctx, f)
 	if failed {
 		f.What = "the attached " + f.What + fmt.Sprintf(" (gdbstub: %v)", cause)
 		return f
@@ -140,6 +143,8 @@ func (g *Guest) diagnoseExit(f *Fault, pe ProcessExit) *Fault {
 // have stopped the VM itself (an accelerator internal error) rather than
 // the guest taking an exception. It returns a *Fault when QEMU reports an
 // internal error, stopped answering, wrote a failure to stderr, or is gone.
+// A guest that panicked (run state guest-panicked) or whose QEMU exited by
+// itself is marked exited (Exited, Panicked) and gets nil.
 func (g *Guest) Healthy(ctx context.Context) *Fault {
 	if g.M == nil {
 		return nil
@@ -148,16 +153,56 @@ func (g *Guest) Healthy(ctx context.Context) *Fault {
 	if pe, ok := g.M.ExitStatus(); ok {
 		return g.diagnoseExit(f, pe)
 	}
-	if _, failed := g.failed(ctx, f); failed {
+	state, failed, lost := g.failed(ctx, f)
+	if failed {
+		if pe, ok := g.reaped(ctx, f, lost); ok {
+			return g.diagnoseExit(f, pe)
+		}
 		return f
+	}
+	if state == "guest-panicked" || state == "shutdown" {
+		// The guest panicked: QEMU stopped the VM and, under its default
+		// -action panic=shutdown, exits a moment later. Either way the
+		// guest has ended; that is the guest's doing, not QEMU failing.
+		g.panicked = g.panicked || state == "guest-panicked"
+		if pe, ok := g.reaped(ctx, f, true); ok {
+			return g.diagnoseExit(f, pe)
+		}
+		if g.panicked {
+			g.exited, g.exitCode = true, -1
+		}
 	}
 	return nil
 }
 
+// reaped waits, up to Timeouts.ExitWait, for the exit status of a process
+// that stopped answering QMP: a QEMU that shuts down by itself (a guest
+// panic on s390x, a power-off) closes its sockets a moment before it is
+// reaped, and that is the guest ending, not QEMU failing. It returns the
+// exit status once known, with f.Stderr refreshed and f.What cleared.
+func (g *Guest) reaped(ctx context.Context, f *Fault, lost bool) (ProcessExit, bool) {
+	if !lost {
+		return ProcessExit{}, false
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.Timeouts.ExitWait)
+	select {
+	case <-g.M.Exited():
+	case <-wctx.Done():
+	}
+	cancel()
+	pe, ok := g.M.ExitStatus()
+	if ok {
+		f.What = ""
+		f.Stderr = lastLines(strings.TrimSpace(g.M.Stderr()), stderrLines)
+	}
+	return pe, ok
+}
+
 // failed asks the running process for its run state and reads its
 // stderr. It says, in f, what failed: no answer within Timeouts.Health,
-// the internal-error run state, or a failure on stderr.
-func (g *Guest) failed(ctx context.Context, f *Fault) (state string, failed bool) {
+// the internal-error run state, or a failure on stderr; lost is set when
+// the QMP connection failed other than by timing out.
+func (g *Guest) failed(ctx context.Context, f *Fault) (state string, failed, lost bool) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.Timeouts.Health)
 	state, err := g.M.Status(hctx)
 	cancel()
@@ -165,6 +210,9 @@ func (g *Guest) failed(ctx context.Context, f *Fault) (state string, failed bool
 	switch {
 	case err != nil:
 		f.What = fmt.Sprintf("QEMU stopped answering: %v", err)
+		// A closed connection, not one that timed out (a frozen QEMU):
+		// the process may be exiting.
+		lost = !errors.Is(err, context.DeadlineExceeded)
 	case state == "internal-error":
 		f.What = "QEMU stopped the guest with an internal error (run state internal-error)"
 		if line != "" {
@@ -173,7 +221,7 @@ func (g *Guest) failed(ctx context.Context, f *Fault) (state string, failed bool
 	case line != "":
 		f.What = "QEMU reported a failure: " + line
 	default:
-		return state, false
+		return state, false, false
 	}
-	return state, true
+	return state, true, lost
 }

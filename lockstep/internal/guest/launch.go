@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
@@ -57,6 +58,9 @@ func Spec(g scenario.Guest, det scenario.Determinism) qemu.Spec {
 		Arch: g.Arch, Binary: g.QEMU, Machine: g.Machine, CPU: g.CPU, Accel: g.Accel,
 		Memory: g.Memory, SMP: g.SMP, Kernel: g.Kernel, Initrd: g.Initrd, Append: g.Append,
 		BIOS: g.BIOS, Args: g.Args, RTC: det.RTC,
+	}
+	if g.BIOS == scenario.BIOSNone {
+		spec.BIOS, _, _ = scenario.NoFirmware(g.Arch)
 	}
 	if g.Accel != scenario.AccelKVM {
 		spec.Icount = det.Icount
@@ -158,21 +162,27 @@ type qemuMachine struct {
 }
 
 func newQEMUMachine(inst *qemu.Instance) *qemuMachine {
-	m := &qemuMachine{inst: inst}
+	m := &qemuMachine{inst: inst, shutdownWatch: shutdownWatch{done: make(chan struct{})}}
 	go m.follow(inst.QMP.Events())
 	return m
 }
+
+// shutdownEventsWait bounds how long Shutdown waits for the QMP events of
+// a QEMU to be read to their end.
+const shutdownEventsWait = 250 * time.Millisecond
 
 // shutdownWatch follows a QEMU's QMP events for how the guest ended.
 type shutdownWatch struct {
 	mu       sync.Mutex
 	reason   string
 	panicked bool
+	done     chan struct{} // closed once the event stream has ended
 }
 
 // follow records SHUTDOWN reasons and guest panics until the QMP
 // connection ends.
 func (m *shutdownWatch) follow(events <-chan qemu.Event) {
+	defer close(m.done)
 	for ev := range events {
 		switch ev.Name {
 		case "SHUTDOWN":
@@ -211,6 +221,14 @@ func (m *qemuMachine) ExitStatus() (ProcessExit, bool) {
 }
 
 func (m *shutdownWatch) Shutdown() (string, bool) {
+	// The events of a QEMU that has ended are read a moment after its
+	// exit: wait for the stream's end, briefly (QEMU may still run).
+	t := time.NewTimer(shutdownEventsWait)
+	select {
+	case <-m.done:
+	case <-t.C:
+	}
+	t.Stop()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.reason, m.panicked

@@ -44,14 +44,7 @@ func (g *Guest) Stats(ctx context.Context, targets []string) (compare.Counters, 
 		if err := g.M.QMP(ctx, "query-stats-schemas", nil, &schemas); err != nil {
 			return nil, fmt.Errorf("guest %s: query-stats-schemas: %w (%w)", g.Name(), ErrNoStats, err)
 		}
-		g.cumulative = map[string]bool{}
-		for _, s := range schemas {
-			for _, st := range s.Stats {
-				if st.Type == "cumulative" {
-					g.cumulative[s.Target+"."+st.Name] = true
-				}
-			}
-		}
+		g.cumulative = cumulativeOf(schemas)
 	}
 	if len(g.cumulative) == 0 {
 		return nil, fmt.Errorf("guest %s (%s): %w", g.Name(), g.Spec.Accel, ErrNoStats)
@@ -69,7 +62,23 @@ func (g *Guest) Stats(ctx context.Context, targets []string) (compare.Counters, 
 	return out, nil
 }
 
+// cumulativeOf returns the cumulative counters of query-stats-schemas's
+// reply, as "target.counter".
+func cumulativeOf(schemas []statsSchema) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range schemas {
+		for _, st := range s.Stats {
+			if st.Type == "cumulative" && s.Target != "" && st.Name != "" {
+				out[s.Target+"."+st.Name] = true
+			}
+		}
+	}
+	return out
+}
+
 // addStats adds the cumulative counters of one query-stats reply to out.
+// A value that is not an unsigned integer, or a sum over the vCPUs past
+// 64 bits, is an error: a delta of it would be meaningless.
 func addStats(out compare.Counters, target string, res []statsResult, cumulative map[string]bool) error {
 	for _, r := range res {
 		for _, st := range r.Stats {
@@ -80,6 +89,9 @@ func addStats(out compare.Counters, target string, res []statsResult, cumulative
 			var v uint64
 			if err := json.Unmarshal(st.Value, &v); err != nil {
 				return fmt.Errorf("counter %s: value %.40s is not an unsigned integer", name, st.Value)
+			}
+			if out[name]+v < out[name] {
+				return fmt.Errorf("counter %s: the sum over the vCPUs overflows 64 bits", name)
 			}
 			out[name] += v
 		}

@@ -2,6 +2,7 @@ package guest
 
 import (
 	"encoding/json"
+	"math/big"
 	"os"
 	"testing"
 
@@ -61,19 +62,64 @@ func TestIRQContext(t *testing.T) {
 	}
 }
 
-// FuzzAddStats feeds arbitrary query-stats replies to addStats: it must
-// return counters or an error, never panic.
+// FuzzAddStats feeds arbitrary query-stats-schemas and query-stats
+// replies (odd types, missing targets and names, histograms, duplicates,
+// huge values) to cumulativeOf and addStats: they must return counters or
+// an error, never panic, and the counters must be exactly the cumulative
+// ones the schema names, each the full sum of its values.
 func FuzzAddStats(f *testing.F) {
-	if b, err := os.ReadFile("testdata/stats/query-stats-vcpu.json"); err == nil {
-		f.Add(b)
+	schema, err := os.ReadFile("testdata/stats/query-stats-schemas.json")
+	if err != nil {
+		f.Fatal(err)
 	}
-	f.Add([]byte(`[]`))
-	f.Add([]byte(`[{"stats":[{"name":"exits","value":1e30}]}]`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var res []statsResult
-		if json.Unmarshal(b, &res) != nil {
+	reply, err := os.ReadFile("testdata/stats/query-stats-vcpu.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(schema, reply)
+	f.Add([]byte(`[]`), []byte(`[]`))
+	f.Add(schema, []byte(`[{"stats":[{"name":"exits","value":1e30}]}]`))
+	f.Add(schema, []byte(`[{"stats":[{"name":"exits","value":18446744073709551615}]},{"stats":[{"name":"exits","value":1}]}]`))
+	f.Add(schema, []byte(`[{"stats":[{"name":"exits","value":[1,2]},{"name":"exits","value":null}]}]`))
+	f.Add([]byte(`[{"provider":"kvm","target":"vcpu","stats":[{"name":"exits","type":"cumulative"},{"name":"exits","type":"instant"}]},{"target":"","stats":[{"name":"","type":"cumulative"}]}]`),
+		[]byte(`[{"provider":"kvm","qom-path":"/machine/unattached/device[0]","stats":[{"name":"exits","value":3},{"name":"exits","value":4}]}]`))
+	f.Add([]byte(`[{"provider":"kvm","target":"vcpu","stats":null}]`), []byte(`[{"stats":null},{}]`))
+	f.Fuzz(func(t *testing.T, schemaJSON, replyJSON []byte) {
+		var schemas []statsSchema
+		if json.Unmarshal(schemaJSON, &schemas) != nil {
 			return
 		}
-		_ = addStats(compare.Counters{}, "vcpu", res, cumulativeVCPU)
+		var res []statsResult
+		if json.Unmarshal(replyJSON, &res) != nil {
+			return
+		}
+		cum := cumulativeOf(schemas)
+		out := compare.Counters{}
+		if err := addStats(out, "vcpu", res, cum); err != nil {
+			return
+		}
+		sums := map[string]*big.Int{}
+		for _, r := range res {
+			for _, st := range r.Stats {
+				name := "vcpu." + st.Name
+				if !cum[name] {
+					continue
+				}
+				var v uint64
+				json.Unmarshal(st.Value, &v)
+				if sums[name] == nil {
+					sums[name] = new(big.Int)
+				}
+				sums[name].Add(sums[name], new(big.Int).SetUint64(v))
+			}
+		}
+		for name, v := range out {
+			if !cum[name] {
+				t.Errorf("counter %s is not cumulative in the schema", name)
+			}
+			if s := sums[name]; s == nil || !s.IsUint64() || s.Uint64() != v {
+				t.Errorf("counter %s = %d, the values sum to %v", name, v, s)
+			}
+		}
 	})
 }

@@ -112,6 +112,13 @@ func (l *Localizer) writes(ctx context.Context, k int, md *compare.MemoryDiff, w
 	case err != nil:
 		return nil, err
 	}
+	for i, st := range stacks {
+		// The path is taken where the watchpoint stopped: after the
+		// store on x86_64 and s390x. Its innermost frame is the store's.
+		if n := len(st); n > 0 && pcs[i].Addr != 0 && st[n-1].Symbol == pcs[i].Symbol {
+			st[n-1].Location = pcs[i]
+		}
+	}
 	id.CallPath = stacks
 	d := e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Instruction: id,
 		Summary: fmt.Sprintf("write #%d to %s %s (localised by write watchpoint %s)", idx+1, target, why, engine.Between(k))})

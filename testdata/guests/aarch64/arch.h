@@ -11,8 +11,14 @@
 #define UART_FR (UART_BASE + 0x18)
 #define UART_FR_TXFF (1U << 5)
 
-/* PSCI SYSTEM_OFF, through HVC: QEMU provides PSCI when -kernel starts at EL1. */
+/*
+ * PSCI SYSTEM_OFF and SYSTEM_RESET, through HVC: QEMU provides PSCI when
+ * -kernel starts at EL1. QEMU exits with status 0 after either (a reset
+ * under -no-reboot); its SHUTDOWN event says which (guest-shutdown,
+ * guest-reset), and lockstep reports a reset as such.
+ */
 #define PSCI_SYSTEM_OFF 0x84000008UL
+#define PSCI_SYSTEM_RESET 0x84000009UL
 
 /*
  * arch_feature_word reads ID_AA64ISAR0_EL1 (instruction set attributes):

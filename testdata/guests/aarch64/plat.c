@@ -18,7 +18,11 @@ void serial_putc(char c)
 	*dr = (uint8_t)c;
 }
 
-/* qemu_exit powers the machine off with PSCI SYSTEM_OFF. */
+/*
+ * qemu_exit powers the machine off with PSCI SYSTEM_OFF, or, for a failure
+ * (value not 0), resets it with SYSTEM_RESET: PSCI has no exit status, and
+ * QEMU exits with 0 after both, but says which it was.
+ */
 void qemu_exit(uint32_t value)
 {
 	if (value) {
@@ -27,7 +31,7 @@ void qemu_exit(uint32_t value)
 		serial_putc('\n');
 	}
 	{
-		register uint64_t x0 __asm__("x0") = PSCI_SYSTEM_OFF;
+		register uint64_t x0 __asm__("x0") = value ? PSCI_SYSTEM_RESET : PSCI_SYSTEM_OFF;
 
 		__asm__ volatile("hvc #0" : "+r"(x0) : : "memory");
 	}
