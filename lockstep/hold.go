@@ -44,6 +44,9 @@ const (
 	HeldAtInstruction HoldPlace = "instruction"
 	// HeldAtSync: each side stopped at a sync point's breakpoint.
 	HeldAtSync HoldPlace = "sync"
+	// HeldAtICount: each side replayed to an instruction count asked for
+	// (`lockstep replay --at`).
+	HeldAtICount HoldPlace = "icount"
 )
 
 // Hold is a pair of guests kept stopped at a run's first divergence, with
@@ -53,8 +56,9 @@ const (
 //
 // The guests are a fresh pair replayed from boot to the sync point before
 // the divergence and single-stepped to it: the run's own guests went on
-// to the end of the scenario. A rewinder that can replay to an
-// instruction count (QEMU record/replay) can stand in for the stepping.
+// to the end of the scenario. When the run was recorded, the pair is
+// recorded afresh and held replaying the recording at the place's
+// instruction count, where gdb can also execute backwards (rrhold.go).
 type Hold struct {
 	// Reason, when not empty, says why nothing is held: the run found no
 	// divergence, or failed. Start then does nothing.
@@ -76,6 +80,14 @@ type Hold struct {
 	Notes []string
 	// Took is how long Start took to bring the guests there.
 	Took time.Duration
+	// Reverse is true when the pair is held replaying a recording (QEMU
+	// record/replay with a start snapshot): gdb's reverse-stepi and
+	// reverse-continue work. NoReverse says why not, when not.
+	Reverse   bool
+	NoReverse string
+	// ICount is each side's instruction count since boot where it is
+	// held, when Reverse.
+	ICount [2]uint64
 
 	r    *run
 	pair guest.Pair
@@ -90,6 +102,8 @@ type Hold struct {
 	// whether the trace engine applies to the pair.
 	cspec  scenario.CompareSpec
 	traced bool
+	// unchecked: there is no reported PC to check the place against.
+	unchecked bool
 }
 
 // HeldSide is one held guest and how to attach gdb to it.
@@ -264,15 +278,10 @@ func (h *Hold) Start(ctx context.Context) error {
 	pctx, cancel := context.WithTimeoutCause(ctx, r.sc.Timeout,
 		fmt.Errorf("hold: getting back to the divergence timed out after %s", r.sc.Timeout))
 	defer cancel()
-	deadline, _ := pctx.Deadline()
-	e := engine.New(engine.Config{
-		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
-		Timeouts: r.to, Launcher: r.launcher, Log: r.log, Recorder: h,
-		Trace: !r.opts.NoTraceEngine, TraceStopBefore: true,
-	})
+	e := h.engine(pctx)
 	place := h.place
 	if place == nil {
-		place = h.relaunchAndStep
+		place = h.placeRR
 	}
 	if err := place(ctx, pctx, e); err != nil {
 		return fmt.Errorf("hold: %w", err)
@@ -285,7 +294,7 @@ func (h *Hold) Start(ctx context.Context) error {
 		}
 		hs := &h.Sides[i]
 		hs.Name, hs.Socket, hs.PC, hs.Reported = g.Name(), g.Socket, g.Loc(pc), h.want[i]
-		hs.AtReported = pc == h.want[i].Addr
+		hs.AtReported = h.unchecked || pc == h.want[i].Addr
 		hs.Arch = g.T.Layout().Arch
 		hs.GDB = gdbFor(g.Arch.Name)
 		hs.Symbols = r.sc.Guests[i].Symbols
@@ -306,12 +315,23 @@ func (h *Hold) Start(ctx context.Context) error {
 	return nil
 }
 
+// engine is the engine that drives a hold's pairs, within ctx.
+func (h *Hold) engine(ctx context.Context) *engine.Engine {
+	r := h.r
+	deadline, _ := ctx.Deadline()
+	return engine.New(engine.Config{
+		Scenario: r.sc, Same: r.sc.SameBinary(), NoNoise: r.opts.NoNoise, Deadline: deadline,
+		Timeouts: r.to, Launcher: r.launcher, Log: r.log, Recorder: h,
+		Trace: !r.opts.NoTraceEngine, TraceStopBefore: true,
+	})
+}
+
 // A placer puts a fresh pair (h.pair, set as soon as it exists, so that
 // Close tears it down) at the place h planned. The pair lives as long as
 // life; getting there is bounded by ctx. relaunchAndStep is the placer
-// there is; one for QEMU record/replay would replay both recordings to
-// the instruction count of the divergence (replay_break) and leave the
-// pair replaying, where gdb can also step backwards.
+// there is without a recording; recordAndReplay records and replays both
+// guests to the instruction count of the place (replay_break) and leaves
+// the pair replaying, where gdb can also step backwards.
 type placer func(life, ctx context.Context, e *engine.Engine) error
 
 // relaunchAndStep launches a fresh pair, replays it from boot to sync
@@ -325,15 +345,8 @@ func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) erro
 		return err
 	}
 	h.pair = p
-	for _, g := range p {
-		if _, err := g.ApplySstep(ctx, r.sc.Determinism.Sstep); err != nil {
-			return err
-		}
-	}
-	for j := 0; j <= h.Sync; j++ {
-		if _, err := localize.Replay(ctx, e, p, j, [2]map[uint64]string{}); err != nil {
-			return err
-		}
+	if err := h.toSync(ctx, e, p); err != nil {
+		return err
 	}
 	if h.Steps == 0 && h.Sync >= 0 {
 		return nil
@@ -361,6 +374,22 @@ func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) erro
 	return nil
 }
 
+// toSync applies the scenario's single-step mask to a fresh pair p and
+// replays it from boot to sync point h.Sync (none: reset).
+func (h *Hold) toSync(ctx context.Context, e *engine.Engine, p guest.Pair) error {
+	for _, g := range p {
+		if _, err := g.ApplySstep(ctx, h.r.sc.Determinism.Sstep); err != nil {
+			return err
+		}
+	}
+	for j := 0; j <= h.Sync; j++ {
+		if _, err := localize.Replay(ctx, e, p, j, [2]map[uint64]string{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Note records a note of the replay (engine.Recorder).
 func (h *Hold) Note(msg string) {
 	if !slices.Contains(h.Notes, msg) {
@@ -376,6 +405,9 @@ func (h *Hold) Progress(engine.Phase, int) {}
 // it executes): "the localised instruction, step 42 after sync point 1
 // (probe_cpuid_all), before it executes".
 func (h *Hold) Where() string {
+	if h.Place == HeldAtICount {
+		return fmt.Sprintf("instruction count %d (a), %d (b)", h.ICount[0], h.ICount[1])
+	}
 	if h.Place == HeldAtInstruction {
 		return fmt.Sprintf("the localised instruction, step %d after %s, before it executes",
 			h.Steps+1, h.pointName(h.Sync))
@@ -418,6 +450,14 @@ func (h *Hold) Wait(ctx context.Context, timeout time.Duration) string {
 	case <-tc:
 		return fmt.Sprintf("hold timeout (%s) passed", timeout)
 	case <-both:
+		// Ctrl-C kills every QEMU (qemu.HandleSignals) just before it
+		// cancels ctx: QEMUs that end together with an interrupt are the
+		// interrupt's doing.
+		select {
+		case <-ctx.Done():
+			return "interrupted"
+		case <-time.After(time.Second):
+		}
 		return "both guests' QEMUs ended"
 	}
 }
@@ -425,13 +465,7 @@ func (h *Hold) Wait(ctx context.Context, timeout time.Duration) string {
 // Close tears the held guests down and removes the run directory unless
 // the run keeps it. It is safe to call more than once.
 func (h *Hold) Close(ctx context.Context) error {
-	var err error
-	if h.pair[0] != nil || h.pair[1] != nil {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.r.to.Teardown)
-		defer cancel()
-		err = h.pair.Close(tctx)
-		h.pair = guest.Pair{}
-	}
+	err := h.closePair(ctx)
 	h.removeDir()
 	return err
 }

@@ -58,7 +58,16 @@ type run struct {
 // OutcomeError.
 func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, error) {
 	r := newRun(sc, opts)
+	// A kept, recorded run keeps a recording of where it diverged for
+	// `lockstep replay` (rrhold.go).
+	keepRR := opts.Keep && (sc.Determinism.Record || sc.Localize.Method == scenario.MethodReplay)
+	if keepRR {
+		r.hold = &holdFinding{}
+	}
 	err := r.run(ctx)
+	if keepRR && ctx.Err() == nil {
+		r.keepRecordings(ctx, err)
+	}
 	return r.res, err
 }
 

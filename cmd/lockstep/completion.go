@@ -26,6 +26,8 @@ func addCompletions(c *cobra.Command) {
 		c.ValidArgsFunction = completeFiles(-1, yamlExts...)
 	case "report":
 		c.ValidArgsFunction = completeFiles(1, "json")
+	case "replay":
+		c.ValidArgsFunction = completeDirs
 	}
 	flags := map[string]cobra.CompletionFunc{
 		"format":        completeFormats,

@@ -35,22 +35,24 @@ func holdWanted(f runFlags, explicit bool) (bool, error) {
 // holdDivergence holds the run's first divergence for gdb: it says why
 // when there is nothing to hold, otherwise drives a pair there, prints how
 // to attach gdb, waits for Ctrl-C, SIGTERM or --hold-timeout, and tears
-// everything down. It writes to stderr only: stdout holds the report.
-func holdDivergence(ctx context.Context, s streams, h *lockstep.Hold, timeout time.Duration) {
+// everything down. It writes to stderr only: stdout holds the report. It
+// returns the error that kept it from holding, nil when it held (or had
+// nothing to hold, or was interrupted).
+func holdDivergence(ctx context.Context, s streams, h *lockstep.Hold, timeout time.Duration) error {
 	defer h.Close(ctx)
 	w := s.err
 	if h.Reason != "" {
 		fmt.Fprintf(w, "lockstep: not holding: %s\n", h.Reason)
-		return
+		return nil
 	}
 	fmt.Fprintf(w, "lockstep: hold: bringing both guests back to %s ...\n", h.Where())
 	if err := h.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(w, "lockstep: not holding: interrupted while bringing the guests back; both were stopped")
-			return
+			return nil
 		}
 		fmt.Fprintf(w, "lockstep: not holding: %v\n", err)
-		return
+		return err
 	}
 	fmt.Fprintf(w, "lockstep: held at %s (got there in %s); lockstep has detached, both gdbstubs are free\n",
 		h.Where(), h.Took.Round(10*time.Millisecond))
@@ -72,6 +74,12 @@ func holdDivergence(ctx context.Context, s streams, h *lockstep.Hold, timeout ti
 	}
 	fmt.Fprintf(w, "  both sides in one gdb (inferiors 1 and 2): %s -x %s\n", h.Sides[0].GDB, h.Script)
 	fmt.Fprintln(w, "  in gdb, `disconnect` leaves a guest held for the next gdb; `detach` or quitting gdb resumes it")
+	if h.Reverse {
+		fmt.Fprintf(w, "  reverse execution is available: both guests replay a recording (held at instruction count %d on a, %d on b); in gdb, reverse-stepi and reverse-continue go backwards\n",
+			h.ICount[0], h.ICount[1])
+	} else if h.NoReverse != "" {
+		fmt.Fprintf(w, "  reverse execution is not available: %s\n", h.NoReverse)
+	}
 	if timeout > 0 {
 		fmt.Fprintf(w, "  holding for %s, or until Ctrl-C (SIGINT) or SIGTERM\n", timeout)
 	} else {
@@ -79,4 +87,5 @@ func holdDivergence(ctx context.Context, s streams, h *lockstep.Hold, timeout ti
 	}
 	why := h.Wait(ctx, timeout)
 	fmt.Fprintf(w, "lockstep: released (%s); tearing both guests down\n", why)
+	return nil
 }

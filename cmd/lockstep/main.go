@@ -61,7 +61,7 @@ diverge: registers, memory and call paths.`,
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.AddCommand(newRunCommand(s), newValidateCommand(s), newReportCommand(s), newVersionCommand(s), newInitCommand(s))
-	root.AddCommand(newBisectCommand(s))
+	root.AddCommand(newBisectCommand(s), newReplayCommand(s))
 	root.AddCommand(newCalibrateCommand(s))
 	root.AddCommand(newSuiteCommand(s), newMergeCommand(s))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withCode(exitUsage, usageError(c, err)) })

@@ -240,6 +240,13 @@ func (s Spec) CommandSockets(dir, sockDir string) (bin string, args []string, er
 		a = append(a, "-drive", opt)
 	}
 	add("-icount", icount)
+	if s.RR.Mode != "" && !slices.ContainsFunc(s.Args, isNetOption) {
+		// No default NIC: a network card is not recorded (it needs
+		// filter-replay), its option ROM adds instructions to boot, and
+		// a replay that loads the start snapshot (rrsnapshot) hangs with
+		// it (QEMU 7.2 and 10.0).
+		a = append(a, "-net", "none")
+	}
 	add("-rtc", s.RTC)
 	if s.Trace != "" {
 		a = append(a, "-D", s.Trace, "-d", "cpu,nochain")
@@ -365,4 +372,13 @@ func PVHBoot(arch, kernel string) bool {
 		return false
 	}
 	return string(magic[:]) == "\x7fELF"
+}
+
+// isNetOption reports whether a QEMU argument configures networking.
+func isNetOption(arg string) bool {
+	switch arg {
+	case "-net", "-nic", "-netdev", "--net", "--nic", "--netdev":
+		return true
+	}
+	return false
 }
