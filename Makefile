@@ -5,7 +5,7 @@ GUESTS  := testdata/guests
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build guests deps test unit integration bench demo fuzz e2e-linux e2e-replay qemu10 clean
+.PHONY: all build guests deps test unit integration bench demo fuzz e2e-linux e2e-linux-replay e2e-replay qemu10 clean
 
 all: build guests
 
@@ -68,6 +68,11 @@ e2e-replay: deps guests
 # vmlinux (~600 MB, cached in ~/.cache/lockstep/linux) and runs them under TCG.
 e2e-linux: deps
 	E2E_GO_TEST=1 testdata/linux/e2e.sh
+
+# e2e-linux-replay is opt-in: one cached Debian kernel, qemu64 against
+# qemu64,+ssse3, localised by replay bisection (docs/linux.md; about a minute).
+e2e-linux-replay: deps
+	$(GO) test -tags e2e_linux -p 1 -count=1 -timeout 20m -run 'TestLinuxReplay$$' -v ./lockstep/
 
 # qemu10 is opt-in: it unpacks QEMU 10.0 from Debian bookworm-backports
 # (about 15 MB of .debs) into ~/.cache/lockstep/qemu10 (QEMU10_DIR) without installing it,

@@ -2,6 +2,8 @@ package qemu
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -68,10 +70,17 @@ type RecordReplay struct {
 
 // rrIcount returns the -icount value of a record/replay Spec: the Spec's
 // own icount options (shift=0 when it has none) with rr, rrfile and
-// rrsnapshot added. sleep=off is dropped: under QEMU 7.2 a recording with
-// sleep=off never gets the PVH option ROM past its first wait (the guest
-// spins in real mode), while sleep does not change the instructions a
-// replay executes, only how fast the recording ran.
+// rrsnapshot added. sleep=off stays when the Spec asks for it, except on a
+// PVH boot (an x86 ELF kernel, see PVHBoot), where it is dropped: under
+// QEMU 7.2 such a recording never gets the PVH option ROM past its first
+// wait (the guest spins in real mode). Without sleep=off an idle vCPU's
+// virtual clock follows the wall clock, so two recordings of guests that
+// halt part on the timer values they read, not on what the two sides
+// compare: two recordings of one Debian kernel read different ACPI PM
+// timer values in SeaBIOS 2.2 million instructions after reset. With
+// sleep=off, QEMU 7.2's default devices (VGA, NIC and their option ROMs)
+// keep a bzImage boot in the firmware: such guests need -nodefaults
+// (docs/linux.md).
 func (s Spec) rrIcount() (string, error) {
 	switch s.RR.Mode {
 	case RRRecord, RRReplay:
@@ -85,8 +94,12 @@ func (s Spec) rrIcount() (string, error) {
 	for _, o := range strings.Split(s.Icount, ",") {
 		k, _, _ := strings.Cut(o, "=")
 		switch k {
-		case "", "sleep":
+		case "":
 			continue
+		case "sleep":
+			if o != "sleep=off" || PVHBoot(s.Arch, s.Kernel) {
+				continue
+			}
 		case "rr", "rrfile", "rrsnapshot":
 			return "", fmt.Errorf("%w: icount %q already sets %s; use Spec.RR", ErrBadSpec, s.Icount, k)
 		}
@@ -339,6 +352,26 @@ func quoteArg(a string) string {
 		return a
 	}
 	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+}
+
+// PVHBoot reports whether QEMU boots kernel on arch through the PVH
+// option ROM: an x86 kernel that is an ELF file (a bzImage is not). A
+// record/replay of such a guest runs with icount's sleep on (see rrIcount),
+// so its virtual clock follows the wall clock while the vCPU is idle.
+func PVHBoot(arch, kernel string) bool {
+	if (arch != "x86_64" && arch != "i386") || kernel == "" {
+		return false
+	}
+	f, err := os.Open(kernel)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil {
+		return false
+	}
+	return string(magic[:]) == "\x7fELF"
 }
 
 // isNetOption reports whether a QEMU argument configures networking.

@@ -3,7 +3,9 @@ package qemu_test
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -50,10 +52,10 @@ func TestCommand(t *testing.T) {
 		},
 		{name: "icount with kvm", spec: qemu.Spec{Arch: "x86_64", Accel: "kvm", Icount: "shift=0"}},
 		{
-			name:    "record keeps shift, drops sleep",
+			name:    "record keeps shift and sleep=off",
 			spec:    qemu.Spec{Arch: "x86_64", Accel: "tcg", Icount: "shift=3,sleep=off,align=off", RR: qemu.RecordReplay{Mode: qemu.RRRecord, File: "/r/a,b.rr"}},
 			wantBin: "qemu-system-x86_64",
-			want:    join(head, []string{"-accel", "tcg", "-icount", "shift=3,align=off,rr=record,rrfile=/r/a,,b.rr", "-net", "none"}, tail),
+			want:    join(head, []string{"-accel", "tcg", "-icount", "shift=3,sleep=off,align=off,rr=record,rrfile=/r/a,,b.rr", "-net", "none"}, tail),
 		},
 		{
 			name:    "replay without icount gets shift=0",
@@ -193,5 +195,43 @@ func TestParseVersion(t *testing.T) {
 	v, err := qemu.ParseVersionOutput("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright\n")
 	if err != nil || v != "7.2.22" {
 		t.Errorf("ParseVersionOutput = %q, %v", v, err)
+	}
+}
+
+// TestRecordSleepPVH: a recording keeps icount sleep=off for a bzImage-like
+// kernel and drops it for an x86 ELF kernel (the PVH option ROM never gets
+// past its first wait with sleep=off under QEMU 7.2).
+func TestRecordSleepPVH(t *testing.T) {
+	dir := t.TempDir()
+	elf := filepath.Join(dir, "k.elf")
+	bz := filepath.Join(dir, "bzImage")
+	if err := os.WriteFile(elf, []byte("\x7fELF\x02\x01\x01"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bz, []byte("MZ\x00\x00HdrS"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		arch, kernel string
+		pvh          bool
+		icount       string
+	}{
+		{"x86_64", elf, true, "shift=0,rr=record,rrfile=a.rr"},
+		{"x86_64", bz, false, "shift=0,sleep=off,rr=record,rrfile=a.rr"},
+		{"aarch64", elf, false, "shift=0,sleep=off,rr=record,rrfile=a.rr"},
+		{"x86_64", filepath.Join(dir, "missing"), false, "shift=0,sleep=off,rr=record,rrfile=a.rr"},
+	} {
+		if got := qemu.PVHBoot(tc.arch, tc.kernel); got != tc.pvh {
+			t.Errorf("PVHBoot(%s, %s) = %v, want %v", tc.arch, filepath.Base(tc.kernel), got, tc.pvh)
+		}
+		spec := qemu.Spec{Arch: tc.arch, Accel: "tcg", Kernel: tc.kernel, Icount: "shift=0,sleep=off",
+			RR: qemu.RecordReplay{Mode: qemu.RRRecord, File: "a.rr"}}
+		_, args, err := spec.Command(filepath.Join(dir, "run"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.Index(args, "-icount"); i < 0 || args[i+1] != tc.icount {
+			t.Errorf("%s %s: args %q, want -icount %s", tc.arch, filepath.Base(tc.kernel), args, tc.icount)
+		}
 	}
 }
