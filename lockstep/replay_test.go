@@ -193,3 +193,53 @@ func TestReplayAuto(t *testing.T) {
 		t.Fatalf("localised %+v, want the cpuid (notes %q)", d, res.Notes)
 	}
 }
+
+// TestReplayMemoryProbe localises deep-stash's cpuid, whose ECX is
+// stored to deep_stash and cleared two instructions later, so the
+// registers agree again until deep_stash is folded into deep_state about
+// 10^5 instructions on. With deep_stash among sync point 2's compared
+// memory, the replay probes compare it too and the bisection finds the
+// cpuid; without it, they see registers only and name the later fold.
+func TestReplayMemoryProbe(t *testing.T) {
+	for _, withMem := range []bool{true, false} {
+		t.Run(map[bool]string{true: "memory", false: "registers"}[withMem], func(t *testing.T) {
+			sc := replayScenario(t, "deep-stash")
+			if withMem {
+				sc.Sync[1].Compare.Memory = []scenario.MemoryRange{{Symbol: "deep_stash", Length: 4, Space: scenario.SpaceVirtual}}
+			} else {
+				sc.Sync[1].Compare.Memory = nil
+			}
+			res, err := Run(context.Background(), sc, Options{Logger: testLogger(t)})
+			if err != nil {
+				t.Fatalf("run: %v (notes %q)", err, res.Notes)
+			}
+			if live := qemu.Live(); len(live) > 0 {
+				t.Errorf("QEMU processes left running: %v", live)
+			}
+			loc := res.Syncs[1].Localization
+			if loc == nil || loc.Method != scenario.MethodReplay {
+				t.Fatalf("localisation %+v, want method replay (notes %q)", loc, res.Notes)
+			}
+			d := firstInstruction(res)
+			if d == nil || d.Instruction == nil {
+				t.Fatalf("no instruction divergence; notes %q", res.Notes)
+			}
+			t.Logf("localised: %s at step %d; %+v", d.Summary, d.Step, *loc)
+			for i, dis := range d.Instruction.Disasm {
+				if got := strings.Contains(dis, "cpuid"); got != withMem {
+					t.Errorf("side %d: localised %q; want the cpuid: %v", i, dis, withMem)
+				}
+			}
+			// deep-stash: 10^5/19 iterations of 19 instructions, the
+			// cpuid, as many iterations again (shorter ones), then the
+			// load of deep_stash.
+			const depth = 100_000
+			if withMem && (d.Step < depth*99/100 || d.Step > depth*101/100) {
+				t.Errorf("localised %d instructions after deep_start, want about %d", d.Step, depth)
+			}
+			if !withMem && (d.Step < depth*3/2 || !strings.Contains(d.Instruction.Disasm[0], "deep_stash")) {
+				t.Errorf("registers only: localised %q %d instructions after deep_start, want the load of deep_stash after the second loop", d.Instruction.Disasm[0], d.Step)
+			}
+		})
+	}
+}

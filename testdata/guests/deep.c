@@ -19,6 +19,12 @@
  * layouts: only that immediate differs. deep_verify checks deep_state
  * against the good build's value: deep-good exits 0 (QEMU status 1),
  * deep-bad exits 1 (QEMU status 3).
+ *
+ * deep-stash (-DSTASH, x86_64) stores the cpuid's ECX to deep_stash and
+ * clears the cpuid's registers at once, so the two CPU models' registers
+ * agree again two instructions later; a second loop of about WORK
+ * instructions follows, and only then is deep_stash folded into
+ * deep_state: the registers differ again there, long after the store.
  */
 #include "lib.h"
 
@@ -49,6 +55,9 @@
 
 /* deep_state is the folded result; volatile so every iteration stores it. */
 volatile uint64_t deep_state;
+
+/* deep_stash keeps the cpuid's ECX (deep-stash) until after the second loop. */
+volatile uint32_t deep_stash;
 
 /* deep_start is the sync point before the loop. */
 NOINLINE void deep_start(void)
@@ -114,7 +123,17 @@ NOINLINE VERIFY_ALIGN void kmain(void)
 	for (i = 1; i <= DEEP_ITERS; i++)
 		deep_state = deep_mix(deep_state + (i == DEEP_K ? DEEP_PLANT : 0), i);
 #ifndef NO_CPUID
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(STASH)
+	/* Store ECX, then clear what cpuid set: only memory differs now. */
+	__asm__ volatile("mov $1, %%eax\n\txor %%ecx, %%ecx\n\tcpuid\n\t"
+			 "movl %%ecx, deep_stash(%%rip)\n\t"
+			 "xor %%eax, %%eax\n\txor %%ebx, %%ebx\n\t"
+			 "xor %%ecx, %%ecx\n\txor %%edx, %%edx"
+			 : : : "rax", "rbx", "rcx", "rdx", "memory");
+	for (i = 1; i <= DEEP_ITERS; i++)
+		deep_state = deep_mix(deep_state, i);
+	deep_state ^= deep_stash;
+#elif defined(__x86_64__)
 	{
 		uint32_t a = 1, b, c = 0, d;
 

@@ -296,6 +296,102 @@ type replayer struct {
 	// as when stepping, they are not what diverged.
 	before map[string]bool
 	probes int
+	// mem are the memory ranges sync point k compares that each probe
+	// compares too; memHit says a probe's memory decided the last pass.
+	mem    []memProbe
+	memHit bool
+}
+
+// memProbe is one memory range a probe compares, minus the bytes that
+// already differed at sync point k-1.
+type memProbe struct {
+	r    scenario.MemoryRange
+	name string
+	// stale marks the bytes that differed at sync point k-1 (nil: none).
+	stale []bool
+}
+
+// setupMemory picks the memory ranges of sync point k the probes compare
+// (ranges of BulkThreshold and more are left out: a probe reads with 'm'
+// packets) and marks the bytes that differ where the pair stands (k-1).
+func (rp *replayer) setupMemory(ctx context.Context) error {
+	for _, m := range rp.e.Scenario().Sync[rp.k].Compare.Memory {
+		if m.Length >= guest.BulkThreshold {
+			rp.e.Notef("localisation: replay probes do not compare memory %s (%d bytes, 1 MiB or more)", memName(m), m.Length)
+			continue
+		}
+		mp := memProbe{r: m, name: memName(m)}
+		mem, err := rp.read(ctx, m)
+		if err != nil {
+			return err
+		}
+		if mem[0].Err != nil || mem[1].Err != nil || len(mem[0].Data) != len(mem[1].Data) {
+			rp.e.Notef("localisation: replay probes do not compare memory %s (unreadable at %s: %v / %v)",
+				mp.name, engine.PointName(rp.k-1), mem[0].Err, mem[1].Err)
+			continue
+		}
+		for j := range mem[0].Data {
+			if mem[0].Data[j] != mem[1].Data[j] {
+				if mp.stale == nil {
+					mp.stale = make([]bool, len(mem[0].Data))
+				}
+				mp.stale[j] = true
+			}
+		}
+		rp.mem = append(rp.mem, mp)
+	}
+	return nil
+}
+
+// memName names a memory range for notes.
+func memName(m scenario.MemoryRange) string {
+	if m.HasAddress {
+		return fmt.Sprintf("%#x", m.Address+m.Offset)
+	}
+	if m.Offset > 0 {
+		return fmt.Sprintf("%s+%#x", m.Symbol, m.Offset)
+	}
+	return m.Symbol
+}
+
+// read reads one range on both sides where they stand.
+func (rp *replayer) read(ctx context.Context, m scenario.MemoryRange) ([2]guest.Memory, error) {
+	var mem [2]guest.Memory
+	err := rp.p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
+		mem[i] = g.ReadRange(ctx, m)
+		return nil
+	})
+	if err != nil {
+		return mem, fmt.Errorf("%w: %w", errFallback, err)
+	}
+	return mem, nil
+}
+
+// memDiffers reports whether a compared range differs where the pair
+// stands, in bytes that matched at sync point k-1.
+func (rp *replayer) memDiffers(ctx context.Context) (bool, error) {
+	for _, mp := range rp.mem {
+		mem, err := rp.read(ctx, mp.r)
+		if err != nil {
+			return false, err
+		}
+		if mem[0].Err != nil || mem[1].Err != nil {
+			if (mem[0].Err == nil) != (mem[1].Err == nil) {
+				return true, nil
+			}
+			continue
+		}
+		a, b := mem[0].Data, mem[1].Data
+		if len(a) != len(b) {
+			return true, nil
+		}
+		for j := range a {
+			if a[j] != b[j] && (mp.stale == nil || !mp.stale[j]) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // start relaunches the replaying pair and runs it to sync point k-1,
@@ -345,6 +441,9 @@ func (rp *replayer) start(ctx context.Context) error {
 		for _, d := range diffs {
 			rp.before[d.Name] = true
 		}
+		if err := rp.setupMemory(ctx); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -369,7 +468,8 @@ func (rp *replayer) compare(ctx context.Context) ([]compare.RegisterDiff, error)
 }
 
 // differs replays both sides to d instructions after sync point k-1 and
-// reports whether registers that matched there differ now.
+// reports whether registers that matched there differ now, or bytes of
+// the sync point's compared memory that matched there.
 func (rp *replayer) differs(ctx context.Context, d uint64) (bool, error) {
 	base := rp.r.rec.base
 	err := rp.p.Each(ctx, func(ctx context.Context, i int, g *guest.Guest) error {
@@ -385,10 +485,15 @@ func (rp *replayer) differs(ctx context.Context, d uint64) (bool, error) {
 	}
 	for _, df := range diffs {
 		if !rp.before[df.Name] && !rp.ropt.IsNoise(df) {
+			rp.memHit = false
 			return true, nil
 		}
 	}
-	return false, nil
+	// A value that passed through registers between two probes may
+	// live on in memory only.
+	hit, err := rp.memDiffers(ctx)
+	rp.memHit = hit
+	return hit, err
 }
 
 // bisect narrows the window between sync points k-1 and k where the
@@ -433,17 +538,22 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("%w: the registers agree at every probe up to sync point %d's instruction count (%d instructions after %s): the divergence is not in the compared registers",
+			return nil, fmt.Errorf("%w: the registers and compared memory agree at every probe up to sync point %d's instruction count (%d instructions after %s): the divergence is in neither",
 				errFallback, k+1, depth, engine.PointName(k-1))
 		}
-		e.Logf("replay: pass %d (%d sections) took %s: the registers first differ between %d and %d instructions after %s",
-			info.Passes, sections, time.Since(tp).Round(time.Millisecond), lo, hi, engine.PointName(k-1))
+		what := "the registers first differ"
+		if rp.memHit {
+			what = "the compared memory first differs"
+		}
+		e.Logf("replay: pass %d (%d sections) took %s: %s between %d and %d instructions after %s",
+			info.Passes, sections, time.Since(tp).Round(time.Millisecond), what, lo, hi, engine.PointName(k-1))
 		e.Notef("localisation: replay pass %d narrowed the window to instructions %d..%d after %s (%d probes so far)",
 			info.Passes, lo, hi, engine.PointName(k-1), rp.probes)
 		e.Window(k, lo, hi)
 		first = false
 	}
 	// The last window, instruction by instruction.
+	byMem := rp.memHit
 	if err := rp.start(ctx); err != nil {
 		return nil, err
 	}
@@ -460,6 +570,14 @@ func (r *Bisector) bisect(ctx context.Context, e *engine.Engine, k int, spec sce
 	st, err := e.LockstepSteps(ctx, rp.p, k, spec, int(hi-lo)+64, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stepping the last %d instructions: %w", errFallback, hi-lo, err)
+	}
+	if !st.Diverged && !st.Exited[0] && !st.Exited[1] && byMem {
+		// Memory differed at hi, but no register did on the way: the
+		// value came in without passing through a register (a device,
+		// a copy from memory that is not compared). The write
+		// watchpoint localiser finds its store.
+		return nil, fmt.Errorf("%w: the compared memory first differs between instructions %d and %d after %s, but no register differs on the way there (the store's source is not a register)",
+			errFallback, lo, hi, engine.PointName(k-1))
 	}
 	if !st.Diverged && !st.Exited[0] && !st.Exited[1] {
 		return nil, fmt.Errorf("%w: the replay said the registers differ by instruction %d after %s, but stepping from instruction %d found no difference in %d steps (the replay does not repeat the recording)",
