@@ -118,3 +118,12 @@ func OneSided(d *compare.CallPathDiff) []string {
 func (e *Engine) RegOptions(p guest.Pair, spec scenario.CompareSpec) compare.RegOptions {
 	return e.regOptions(p, spec)
 }
+
+// MemoryNoise is the scenario's learned memory noise, none when learned
+// noise is off.
+func (e *Engine) MemoryNoise() []scenario.NoiseMemory {
+	if e.cfg.NoNoise {
+		return nil
+	}
+	return e.sc.Noise.Memory
+}

@@ -307,13 +307,15 @@ type replayer struct {
 type memProbe struct {
 	r    scenario.MemoryRange
 	name string
-	// stale marks the bytes that differed at sync point k-1 (nil: none).
+	// stale marks the bytes that differed at sync point k-1 or are
+	// learned noise (nil: none).
 	stale []bool
 }
 
 // setupMemory picks the memory ranges of sync point k the probes compare
 // (ranges of BulkThreshold and more are left out: a probe reads with 'm'
-// packets) and marks the bytes that differ where the pair stands (k-1).
+// packets) and marks the bytes that differ where the pair stands (k-1),
+// and those of learned noise, as not compared.
 func (rp *replayer) setupMemory(ctx context.Context) error {
 	for _, m := range rp.e.Scenario().Sync[rp.k].Compare.Memory {
 		if m.Length >= guest.BulkThreshold {
@@ -321,9 +323,20 @@ func (rp *replayer) setupMemory(ctx context.Context) error {
 			continue
 		}
 		mp := memProbe{r: m, name: memName(m)}
+		noise, whole := memNoise(rp.e.MemoryNoise(), m)
+		if whole {
+			continue // learned noise as a whole
+		}
 		mem, err := rp.read(ctx, m)
 		if err != nil {
 			return err
+		}
+		if mem[0].Dump != "" || mem[1].Dump != "" {
+			// A symbol of 1 MiB or more (its size gives the length).
+			mem[0].Release()
+			mem[1].Release()
+			rp.e.Notef("localisation: replay probes do not compare memory %s (1 MiB or more)", mp.name)
+			continue
 		}
 		if mem[0].Err != nil || mem[1].Err != nil || len(mem[0].Data) != len(mem[1].Data) {
 			rp.e.Notef("localisation: replay probes do not compare memory %s (unreadable at %s: %v / %v)",
@@ -331,7 +344,7 @@ func (rp *replayer) setupMemory(ctx context.Context) error {
 			continue
 		}
 		for j := range mem[0].Data {
-			if mem[0].Data[j] != mem[1].Data[j] {
+			if mem[0].Data[j] != mem[1].Data[j] || noise[m.Offset+uint64(j)] {
 				if mp.stale == nil {
 					mp.stale = make([]bool, len(mem[0].Data))
 				}
@@ -341,6 +354,25 @@ func (rp *replayer) setupMemory(ctx context.Context) error {
 		rp.mem = append(rp.mem, mp)
 	}
 	return nil
+}
+
+// memNoise is the learned noise of range m: the noisy byte offsets
+// (from the symbol or address start), or whole when all of it is noise.
+func memNoise(noise []scenario.NoiseMemory, m scenario.MemoryRange) (offs map[uint64]bool, whole bool) {
+	for _, nm := range noise {
+		if nm.HasAddress != m.HasAddress || (m.HasAddress && nm.Address != m.Address) || (!m.HasAddress && nm.Symbol != m.Symbol) {
+			continue
+		}
+		if len(nm.Offsets) == 0 {
+			return nil, true
+		}
+		offs = map[uint64]bool{}
+		for _, o := range nm.Offsets {
+			offs[o] = true
+		}
+		return offs, false
+	}
+	return nil, false
 }
 
 // memName names a memory range for notes.
