@@ -80,6 +80,7 @@ syms cpu-probe kmain cpuid_result probe_cpuid probe_flags probe_values probe_don
 for g in deep-1e3 deep-1e5 deep-1e6 deep-1e7 deep-1e8 deep-1e9 deep-good deep-bad; do
 	syms $g kmain deep_start deep_mix deep_tail deep_verify deep_state
 done
+syms deep-stash kmain deep_start deep_mix deep_verify deep_state deep_stash
 for g in tsc tsc-bad; do
 	syms $g kmain tsc_compute tsc_done tsc_sample tsc_value
 done
@@ -104,7 +105,7 @@ expect alloc qemu64 1 "alloc: done"
 expect cpu-probe qemu64 1 "probe: done"
 expect cpu-probe max 1 "probe: done"
 differ cpu-probe "leaf=0x0000000000000001 "
-for g in deep-1e3 deep-1e5 deep-1e6 deep-1e7; do
+for g in deep-1e3 deep-1e5 deep-1e6 deep-1e7 deep-stash; do
 	expect $g qemu64 1 "deep: state=0x*"
 	expect $g max 1 "deep: state=0x*"
 	differ $g "deep: state="
