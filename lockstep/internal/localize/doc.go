@@ -7,6 +7,7 @@
 // builds), and by write watchpoint (the store that made memory differ).
 // Bisector localises one binary's divergence by QEMU record/replay
 // instead: it records both guests once, replays them to instruction
-// counts between the sync points, compares registers, narrows the window
-// and steps the last instructions.
+// counts between the sync points, compares registers (and the sync
+// point's compared memory under 1 MiB), narrows the window and steps the
+// last instructions.
 package localize

@@ -28,7 +28,7 @@ type Info struct {
 	// Depth is the instruction count between the two sync points (side a),
 	// when a recording measured it.
 	Depth uint64
-	// Probes counts the replay stops whose registers were compared;
+	// Probes counts the replay stops whose registers (and memory) were compared;
 	// Passes the replays (each from boot) the bisection took.
 	Probes, Passes int
 	// Record is the time spent recording; Replay the time spent replaying
@@ -61,8 +61,8 @@ const (
 // Bisector localises by record/replay bisection on the instruction count
 // (one binary, TCG on both sides): it records both guests from boot to
 // the divergent sync point k, then replays them to ever closer
-// instruction counts, comparing registers there, and single-steps the
-// last window. Each pass spreads Sections probes over the window the
+// instruction counts, comparing registers (and the sync point's compared
+// memory) there, and single-steps the last window. Each pass spreads Sections probes over the window the
 // previous pass left, from the nearest count known to match; a pass
 // replays from boot, so the total replayed is about depth × passes,
 // where passes is log_Sections(depth / Window) (3 for 10⁹).
