@@ -54,6 +54,9 @@ func QEMUsUnder(runDir string) []Proc {
 			continue
 		}
 		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if dying(pid) {
+			continue
+		}
 		if strings.HasPrefix(filepath.Base(argv[0]), "qemu-system") &&
 			strings.Contains(string(b), filepath.Clean(runDir)+"/") {
 			out = append(out, Proc{Pid: pid, Argv: argv})
@@ -86,9 +89,18 @@ func FindQEMU(runDir, side string) (Proc, bool) {
 // NoQEMUUnder fails the test if a QEMU of the run under runDir lives on.
 // It looks only at that run, so parallel tests do not see each other's
 // guests.
+//
+// A QEMU killed by the kernel's parent-death signal or by Release an
+// instant ago can still be tearing down its memory: it is given a few
+// seconds to go. A leaked QEMU lives on and is still reported.
 func NoQEMUUnder(t testing.TB, runDir string) {
 	t.Helper()
-	for _, p := range QEMUsUnder(runDir) {
+	left := QEMUsUnder(runDir)
+	for deadline := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		left = QEMUsUnder(runDir)
+	}
+	for _, p := range left {
 		t.Errorf("QEMU left running: pid %d: %s", p.Pid, strings.Join(p.Argv, " "))
 	}
 }
@@ -101,6 +113,50 @@ func Release(runDir string) {
 		syscall.Kill(p.Pid, syscall.SIGCONT)
 		syscall.Kill(p.Pid, syscall.SIGKILL)
 	}
+	// Wait for them to go, so that a check that follows sees the result.
+	for deadline := time.Now().Add(5 * time.Second); len(QEMUsUnder(runDir)) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dying reports whether process pid is a zombie, is exiting (the kernel's
+// PF_EXITING flag) or has a SIGKILL pending: it is going, whatever its
+// command line still says.
+func dying(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	// The command name in parentheses may hold spaces: fields follow the
+	// last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// f[0] is the state, f[6] the flags (field 9 of proc(5)).
+	if len(f) > 6 {
+		if f[0] == "Z" || f[0] == "X" || f[0] == "x" {
+			return true
+		}
+		if flags, err := strconv.ParseUint(f[6], 10, 64); err == nil && flags&0x4 != 0 { // PF_EXITING
+			return true
+		}
+	}
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "SigPnd" && k != "ShdPnd") {
+			continue
+		}
+		if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&(1<<(syscall.SIGKILL-1)) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // SignalWhenSerial sends sig to one side's QEMU of the run under runDir as
