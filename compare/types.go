@@ -255,4 +255,9 @@ type InstructionDiff struct {
 	Registers []RegisterDiff `json:"registers,omitempty"`
 	// CallPath is each side's call path at that point, outermost first.
 	CallPath [2][]Frame `json:"callpath,omitempty"`
+	// Entry, for a divergence by function entry, is which entry of its
+	// function each side's call is (1-based), counted from the sync
+	// point the calls were compared after: the hit count a breakpoint on
+	// the function needs to stop there. 0: that side made no such call.
+	Entry [2]int `json:"entry,omitzero"`
 }

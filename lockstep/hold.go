@@ -47,6 +47,10 @@ const (
 	// HeldAtICount: each side replayed to an instruction count asked for
 	// (`lockstep replay --at`).
 	HeldAtICount HoldPlace = "icount"
+	// HeldAtCall: between two builds, each side stopped at the entry of
+	// the call localisation found different, before its first
+	// instruction (its PC is the report's PC for that call).
+	HeldAtCall HoldPlace = "call"
 )
 
 // Hold is a pair of guests kept stopped at a run's first divergence, with
@@ -104,6 +108,9 @@ type Hold struct {
 	traced bool
 	// unchecked: there is no reported PC to check the place against.
 	unchecked bool
+	// entry is, with HeldAtCall, the hit of each side's function entry
+	// to stop at after sync point Sync.
+	entry [2]int
 }
 
 // HeldSide is one held guest and how to attach gdb to it.
@@ -145,8 +152,12 @@ func (r *run) holdInstruction(base int, divs []compare.Divergence) {
 		return
 	}
 	for _, d := range divs {
-		if !d.Noise && d.Kind == compare.KindInstruction && d.Step > 0 &&
-			d.Instruction != nil && d.Instruction.Granularity == compare.ByInstruction {
+		if d.Noise || d.Kind != compare.KindInstruction || d.Instruction == nil {
+			continue
+		}
+		in := d.Instruction
+		if d.Step > 0 && in.Granularity == compare.ByInstruction ||
+			in.Granularity == compare.ByFunction && in.Entry[0] > 0 && in.Entry[1] > 0 {
 			*r.hold = holdFinding{found: true, base: base, d: d}
 			return
 		}
@@ -222,6 +233,12 @@ func (r *run) holdPlan(runErr error) *Hold {
 			return h
 		}
 		h.at(ks-1, fmt.Sprintf("the guests did not both reach sync point %d; held at sync point %d, the last both reached", ks+1, ks))
+		return h
+	case c.found && c.d.Instruction.Granularity == compare.ByFunction && (c.base == ks-1 && pointDiv || c.base == ks && !pointDiv):
+		// Between two builds: each side's call, by the hit of its
+		// function's entry after the sync point.
+		h.Place, h.Sync, h.entry = HeldAtCall, c.base, c.d.Instruction.Entry
+		h.want, h.spec = c.d.PC, c.d.Sync
 		return h
 	case c.found && c.base == ks-1 && pointDiv && ks == 0 && !h.traced:
 		h.at(ks, "the divergence was localised from boot, and only the trace engine (off here) counts from boot the way the localisation did; held at the diverging sync point 1")
@@ -348,6 +365,9 @@ func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) erro
 	if err := h.toSync(ctx, e, p); err != nil {
 		return err
 	}
+	if h.Place == HeldAtCall {
+		return h.toCall(ctx, p)
+	}
 	if h.Steps == 0 && h.Sync >= 0 {
 		return nil
 	}
@@ -370,6 +390,41 @@ func (h *Hold) relaunchAndStep(life, ctx context.Context, e *engine.Engine) erro
 	if st.N != h.Steps || st.Exited[0] || st.Exited[1] {
 		h.Note(fmt.Sprintf("hold: stepping went %d of the %d instructions to the localised one (diverged %v, exited %v)",
 			st.N, h.Steps, st.Diverged, st.Exited))
+	}
+	return nil
+}
+
+// toCall takes each side of p, standing at sync point h.Sync, to hit
+// h.entry[i] of a breakpoint on the entry of the call localisation found
+// different (h.want[i]), and leaves it stopped there. A side that stops
+// anywhere else first (it exits, or faults) is not where the report says:
+// Start's PC check says so.
+func (h *Hold) toCall(ctx context.Context, p guest.Pair) error {
+	for i, g := range p {
+		addr := h.want[i].Addr
+		if err := g.RemoveAll(ctx); err != nil {
+			return err
+		}
+		if err := g.Insert(ctx, g.BPKind, addr); err != nil {
+			return fmt.Errorf("side %s: breakpoint at %s: %w", g.Name(), h.want[i], err)
+		}
+		for n := 0; n < h.entry[i]; n++ {
+			st, err := g.Cont(ctx)
+			if err != nil {
+				return fmt.Errorf("side %s: running to hit %d of %s: %w", g.Name(), h.entry[i], h.want[i], err)
+			}
+			pc, err := g.PC(ctx)
+			if err != nil {
+				return err
+			}
+			if pc != addr {
+				h.Note(fmt.Sprintf("hold: side %s stopped at %s (%s) before hit %d of %s", g.Name(), g.Loc(pc), st, h.entry[i], h.want[i]))
+				break
+			}
+		}
+		if err := g.Remove(ctx, addr); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -411,6 +466,10 @@ func (h *Hold) Where() string {
 	if h.Place == HeldAtInstruction {
 		return fmt.Sprintf("the localised instruction, step %d after %s, before it executes",
 			h.Steps+1, h.pointName(h.Sync))
+	}
+	if h.Place == HeldAtCall {
+		return fmt.Sprintf("the localised call's entry, hit %d (a) and %d (b) of its function after %s, before it executes",
+			h.entry[0], h.entry[1], h.pointName(h.Sync))
 	}
 	return h.pointName(h.Sync)
 }

@@ -29,6 +29,11 @@ func TestHoldPlan(t *testing.T) {
 		return compare.Divergence{Kind: compare.KindInstruction, Sync: k, Step: step, PC: [2]compare.Location{pcA, pcB},
 			Instruction: &compare.InstructionDiff{Granularity: g}}
 	}
+	entry := func(k, a, b int) compare.Divergence {
+		d := insn(k, 0, compare.ByFunction)
+		d.Instruction.Entry = [2]int{a, b}
+		return d
+	}
 	both := [2]bool{true, true}
 	tests := []struct {
 		name    string
@@ -86,6 +91,14 @@ func TestHoldPlan(t *testing.T) {
 		{name: "two builds", reached: [][2]bool{both, both},
 			divs:  []compare.Divergence{reg(1), insn(1, 3, compare.ByFunction)},
 			place: HeldAtSync, sync: 1, why: "by function entry", want: syncPC},
+		{name: "two builds, call found", reached: [][2]bool{both, both},
+			divs:  []compare.Divergence{reg(1), entry(1, 2, 3)},
+			found: &holdFinding{base: 0, d: entry(1, 2, 3)},
+			place: HeldAtCall, sync: 0, want: [2]compare.Location{pcA, pcB}},
+		{name: "two builds, call found at the point", reached: [][2]bool{both, both},
+			divs:  []compare.Divergence{entry(1, 1, 1)},
+			found: &holdFinding{base: 1, d: entry(1, 1, 1)},
+			place: HeldAtCall, sync: 1, want: [2]compare.Location{pcA, pcB}},
 		{name: "localisation off", same: true, noLocal: true, reached: [][2]bool{both, both},
 			divs:  []compare.Divergence{reg(1)},
 			place: HeldAtSync, sync: 1, why: "localisation is off", want: syncPC},

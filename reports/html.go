@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lockstep-dev/lockstep/compare"
@@ -348,6 +349,7 @@ func buildHTMLDiv(r *lockstep.Result, d *compare.Divergence, opt Options, anchor
 		for _, row := range [][3]string{
 			{"pc", sidePC(d, 0), sidePC(d, 1)},
 			{"bytes", in.Bytes[0], in.Bytes[1]},
+			{"hit", entryText(in.Entry[0]), entryText(in.Entry[1])},
 			{"instruction", in.Disasm[0], in.Disasm[1]},
 		} {
 			if row[1] != "" || row[2] != "" {
@@ -535,4 +537,12 @@ func htmlStateOf(r *lockstep.Result, sy lockstep.SyncResult) *htmlState {
 		hs.Summary += " · backtrace"
 	}
 	return hs
+}
+
+// entryText is the "hit" row of a call found by function entry.
+func entryText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }

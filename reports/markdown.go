@@ -273,7 +273,7 @@ func mdDivergence(b *bytes.Buffer, r *lockstep.Result, d *compare.Divergence, op
 		}
 		var rows [][]string
 		for i := 0; i < 2; i++ {
-			rows = append(rows, []string{[2]string{"a", "b"}[i], sidePC(d, i), in.Bytes[i], in.Disasm[i]})
+			rows = append(rows, []string{[2]string{"a", "b"}[i], sidePC(d, i), instrBytes(in, i), in.Disasm[i]})
 		}
 		writeFence(b, "", alignColumns(rows))
 		if len(in.Registers) > 0 {

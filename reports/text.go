@@ -485,7 +485,7 @@ func (t *textWriter) instruction(d *compare.Divergence, ind string) {
 		rows = append(rows, []cell{
 			{[2]string{"a", "b"}[i], st},
 			{sidePC(d, i), nil},
-			{in.Bytes[i], t.p.dim},
+			{instrBytes(in, i), t.p.dim},
 			{in.Disasm[i], st},
 		})
 	}

@@ -57,6 +57,17 @@ func countKind(d *compare.Divergence) compare.Kind {
 	return d.Kind
 }
 
+// instrBytes is the bytes column of side i of an instruction divergence:
+// the instruction's bytes, or for a call found by function entry which
+// hit of that function's breakpoint it is ("hit 3"), the count a sync
+// point on the function needs to stop there.
+func instrBytes(in *compare.InstructionDiff, i int) string {
+	if in.Bytes[i] == "" && in.Entry[i] > 0 {
+		return fmt.Sprintf("hit %d", in.Entry[i])
+	}
+	return in.Bytes[i]
+}
+
 // summary is what every human-readable renderer shows at the top.
 type summary struct {
 	Outcome string // IDENTICAL, DIVERGED or ERROR

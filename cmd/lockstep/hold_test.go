@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -190,7 +191,23 @@ func TestHoldAttachGDB(t *testing.T) {
 				t.Fatalf("the report localised no instruction before sync point 1")
 				return [2]compare.Location{}
 			}},
-		{"sync point", "demo.yaml", "demo-regression.json", "held at sync point 3 (leaf)",
+		{"two builds, at the localised call", "demo.yaml", "demo-regression.json", "held at the localised call's entry, hit 1 (a) and 1 (b) of its function after sync point 2 (checksum)",
+			func(t *testing.T, res *lockstep.Result) [2]compare.Location {
+				for _, d := range res.Divergences {
+					if in := d.Instruction; in != nil && in.Granularity == compare.ByFunction && d.Sync == 2 {
+						if in.Entry != [2]int{1, 1} {
+							t.Errorf("the call is hit %v, want [1 1]", in.Entry)
+						}
+						if d.PC[0].Symbol != "path_b" || d.PC[1].Symbol != "path_c" {
+							t.Errorf("the localised call is %s vs %s, want path_b vs path_c", d.PC[0], d.PC[1])
+						}
+						return d.PC
+					}
+				}
+				t.Fatalf("the report localised no call before sync point 3")
+				return [2]compare.Location{}
+			}},
+		{"sync point", demoNoLocalize(t), "demo-regression.json", "held at sync point 3 (leaf)",
 			func(t *testing.T, res *lockstep.Result) [2]compare.Location {
 				if res.Syncs[2].Status != lockstep.SyncDiverge {
 					t.Fatalf("sync point 3 is %s, want diverge", res.Syncs[2].Status)
@@ -201,9 +218,30 @@ func TestHoldAttachGDB(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// The gdbstub checks that do not depend on the place run once.
-			holdAndAttach(t, bin, gdb, tt.scenario, tt.report, tt.held, i == 0, tt.want)
+			scen := tt.scenario
+			if !filepath.IsAbs(scen) {
+				scen = scenarioPath(t, scen)
+			}
+			holdAndAttach(t, bin, gdb, scen, tt.report, tt.held, i == 0, tt.want)
 		})
 	}
+}
+
+// demoNoLocalize writes the demo scenario with localisation off into a
+// temporary directory and returns its path.
+func demoNoLocalize(t *testing.T) string {
+	root := qemutest.Root(t)
+	body, err := os.ReadFile(scenarioPath(t, "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = bytes.ReplaceAll(body, []byte("../guests/build/"), []byte(filepath.Join(root, "testdata", "guests", "build")+"/"))
+	body = append(body, "localize: {enabled: false}\n"...)
+	path := filepath.Join(t.TempDir(), "demo-nolocal.yaml")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // holdAndAttach runs scen with --hold and checks the held guests' PCs
@@ -213,7 +251,7 @@ func holdAndAttach(t *testing.T, bin, gdb, scen, report, held string, stub bool,
 	runDir := qemutest.ShortDir(t)
 	outDir := t.TempDir()
 	h := startHold(t, bin, runDir, "run", "--hold", "--run-dir", runDir, "-o", outDir, "--format", "json",
-		scenarioPath(t, scen))
+		scen)
 	h.waitFor(t, "lockstep: held at", 120*time.Second)
 	h.waitFor(t, "holding until Ctrl-C", 5*time.Second)
 	text := h.stderr.String()

@@ -60,6 +60,11 @@ func (e *Engine) CallDivergence(k, idx int, a, b []compare.Call, summary string)
 		if idx < len(cs) {
 			pcs[i] = cs[idx].Loc
 			id.Disasm[i] = "call " + CallText(cs[idx])
+			for _, c := range cs[:idx+1] {
+				if c.Loc.Addr == cs[idx].Loc.Addr {
+					id.Entry[i]++
+				}
+			}
 		}
 	}
 	return e.At(k, compare.Divergence{Kind: compare.KindInstruction, PC: pcs, Summary: summary, Instruction: id})
