@@ -10,7 +10,7 @@ import (
 )
 
 // traceArches are the cross architectures the trace engine reads.
-var traceArches = []string{"aarch64", "riscv64"}
+var traceArches = []string{"aarch64", "riscv64", "s390x"}
 
 func crossArchOf(t *testing.T, arch string) crossArch {
 	t.Helper()
@@ -47,7 +47,7 @@ func sameLocalisation(t *testing.T, byTrace, bySteps compare.Divergence) {
 }
 
 // TestCrossTraceMatchesStepping localises deep-1e3 on two CPU models of
-// aarch64 and riscv64 (one binary) with the trace engine and with gdbstub
+// aarch64, riscv64 and s390x (one binary) with the trace engine and with gdbstub
 // stepping: both must name the same instruction, the one reading the CPU
 // model, with the same registers.
 func TestCrossTraceMatchesStepping(t *testing.T) {
@@ -97,8 +97,8 @@ func TestCrossTraceStepWindow(t *testing.T) {
 	}
 }
 
-// TestCrossTraceLong localises deep-1e5 on two CPU models of aarch64 and
-// riscv64 with the trace engine: about 100,000 instructions compared from
+// TestCrossTraceLong localises deep-1e5 on two CPU models of aarch64,
+// riscv64 and s390x with the trace engine: about 100,000 instructions compared from
 // deep_start, too many to step through the gdbstub in a test, down to the
 // instruction reading the CPU model.
 func TestCrossTraceLong(t *testing.T) {
@@ -112,8 +112,10 @@ func TestCrossTraceLong(t *testing.T) {
 			}
 			d := localised(t, sc, lockstep.Options{})
 			checkFeatureRead(t, c, d)
-			if !strings.Contains(d.Summary, "by trace") || d.Step < 100_000 || d.Step > 110_000 {
-				t.Errorf("%s at step %d, want by trace at 100,000 to 110,000 (deep-1e3: about 1,050)", d.Summary, d.Step)
+			// deep-1e3's divergence is 891 (s390x) to 1,055 (riscv64)
+			// instructions deep: about 100 times that here.
+			if !strings.Contains(d.Summary, "by trace") || d.Step < 85_000 || d.Step > 110_000 {
+				t.Errorf("%s at step %d, want by trace at 85,000 to 110,000", d.Summary, d.Step)
 			}
 		})
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // TestLiveArchTrace runs testdata/frames.c of package guest under QEMU
-// (TCG) for aarch64 and riscv64 with "-d cpu" one instruction per block,
+// (TCG) for aarch64, riscv64 and s390x with "-d cpu" one instruction per block,
 // single-steps it through the gdbstub reading every core register, and
 // checks that the parsed log has, state by state, the same PC and
 // registers as the gdbstub showed before each step.
@@ -24,9 +24,13 @@ func TestLiveArchTrace(t *testing.T) {
 		arch, triple, text string
 		flags              []string
 		spec               qemu.Spec
+		regs               int // ArchRegNames compared with the gdbstub's
 	}{
-		{"aarch64", "aarch64-linux-gnu", "0x40080000", nil, qemu.Spec{Machine: "virt", CPU: "cortex-a57"}},
-		{"riscv64", "riscv64-linux-gnu", "0x80000000", []string{"-mcmodel=medany"}, qemu.Spec{Machine: "virt", BIOS: "none"}},
+		{"aarch64", "aarch64-linux-gnu", "0x40080000", nil, qemu.Spec{Machine: "virt", CPU: "cortex-a57"}, 32},
+		{"riscv64", "riscv64-linux-gnu", "0x80000000", []string{"-mcmodel=medany"}, qemu.Spec{Machine: "virt", BIOS: "none"}, 32},
+		// All of s390x's: r0-r15, the PSW mask (with the condition code
+		// the gdbstub computes as the log does) and cr0-cr15.
+		{"s390x", "s390x-linux-gnu", "0x20000", []string{"-mbackchain"}, qemu.Spec{Machine: "s390-ccw-virtio", CPU: "qemu"}, 33},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
 			t.Parallel()
@@ -62,10 +66,14 @@ func TestLiveArchTrace(t *testing.T) {
 				t.Fatal(err)
 			}
 			names := ArchRegNames(tc.arch)
+			pcName := "pc"
+			if tc.arch == "s390x" {
+				pcName = "pswa"
+			}
 			const steps = 60
 			var want []map[string]uint64
 			for range steps {
-				regs, err := c.ReadRegisterSet(ctx, append([]string{"pc"}, names[:32]...)...)
+				regs, err := c.ReadRegisterSet(ctx, append([]string{pcName}, names[:tc.regs]...)...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -97,10 +105,10 @@ func TestLiveArchTrace(t *testing.T) {
 				if err := p.Next(&s); err != nil {
 					t.Fatalf("state %d: %v", i, err)
 				}
-				if s.PC != w["pc"] {
-					t.Fatalf("state %d: pc %#x, gdbstub %#x", i, s.PC, w["pc"])
+				if s.PC != w[pcName] {
+					t.Fatalf("state %d: pc %#x, gdbstub %#x", i, s.PC, w[pcName])
 				}
-				for j, n := range names[:32] {
+				for j, n := range names[:tc.regs] {
 					if s.Regs[j] != w[n] {
 						t.Errorf("state %d at %#x: %s %#x, gdbstub %#x", i, s.PC, n, s.Regs[j], w[n])
 					}

@@ -9,7 +9,7 @@ import (
 )
 
 // ArchState is the CPU state QEMU logged before one instruction on a
-// non-x86 target (aarch64, riscv64).
+// non-x86 target (aarch64, riscv64, s390x).
 type ArchState struct {
 	// Seq is the 0-based index of this state in its log.
 	Seq uint64
@@ -31,7 +31,24 @@ type archFormat struct {
 	// gpr decodes a general-purpose register key ("X07", "x7/t2") without
 	// a map lookup: the parser's hot path.
 	gpr func(k []byte) (int, bool)
+	// compared, when not 0, is how many of the first names are compared
+	// by default (the rest of need is logged state read but compared
+	// only when asked: s390x's control registers).
+	compared int
+	// psw marks s390x's block-opening line, "PSW=mask M addr A cc C",
+	// which is not KEY=value pairs: fields turns it into the PC (pcKey)
+	// and pswKey.
+	psw bool
 }
+
+// s390x's keys for the two halves of its PSW line (byte slices: the
+// parser's hot path does not allocate).
+const (
+	pswLine = "PSW=mask "
+	pswKey  = "PSWM"
+)
+
+var pswLineB, pswPCB, pswKeyB = []byte(pswLine), []byte("PSW"), []byte(pswKey)
 
 // index returns the register index of dump key k, or false.
 func (f *archFormat) index(k []byte) (int, bool) {
@@ -114,6 +131,34 @@ func init() {
 		r.names = append(r.names, csr)
 	}
 	archFormats["riscv64"] = r
+
+	// s390x (target/s390x/helper.c, s390_cpu_dump_state); the mask holds
+	// the condition code, computed from TCG's lazy cc_op (the "cc" word
+	// names the cc_op and is not read):
+	//  PSW=mask 0000000180000000 addr 0000000000020000 cc 00
+	//  R00=... R01=... R02=... R03=...   (4 lines)
+	//  C00=... C01=... C02=... C03=...   (4 lines)
+	z := &archFormat{pcKey: "PSW", equals: true, psw: true, keys: map[string]int{}}
+	for i := range 16 {
+		z.names = append(z.names, fmt.Sprintf("r%d", i))
+		z.keys[fmt.Sprintf("R%02d", i)] = i
+	}
+	z.keys[pswKey] = len(z.names)
+	z.names = append(z.names, "pswm")
+	z.compared = len(z.names)
+	for i := range 16 {
+		z.keys[fmt.Sprintf("C%02d", i)] = len(z.names)
+		z.names = append(z.names, fmt.Sprintf("cr%d", i))
+	}
+	z.need = len(z.names)
+	z.gpr = func(k []byte) (int, bool) {
+		if len(k) != 3 || k[0] != 'R' {
+			return 0, false
+		}
+		n, ok := decimal(k[1:])
+		return n, ok && n < 16
+	}
+	archFormats["s390x"] = z
 }
 
 // ArchRegNames returns the register names of arch's ArchState.Regs (as
@@ -144,11 +189,11 @@ type ArchParser struct {
 	words, keys, vals [][]byte
 }
 
-// NewArchParser returns a parser for arch ("aarch64", "riscv64").
+// NewArchParser returns a parser for arch ("aarch64", "riscv64", "s390x").
 func NewArchParser(arch string, r io.Reader) (*ArchParser, error) {
 	f := archFormats[arch]
 	if f == nil {
-		return nil, fmt.Errorf("trace: no -d cpu parser for %q (have aarch64, riscv64 and x86_64)", arch)
+		return nil, fmt.Errorf("trace: no -d cpu parser for %q (have aarch64, riscv64, s390x and x86_64)", arch)
 	}
 	return &ArchParser{f: f, arch: arch, r: bufio.NewReaderSize(r, bufSize), seen: make([]bool, len(f.names))}, nil
 }
@@ -211,6 +256,20 @@ func (p *ArchParser) fields(line []byte) (keys, vals [][]byte) {
 		i = j
 	}
 	p.keys, p.vals = p.keys[:0], p.vals[:0]
+	if p.f.psw && bytes.HasPrefix(line, pswLineB) {
+		// PSW=mask M addr A cc C: words 1 and 3. A line cut short gives
+		// empty values, which handle rejects as bad hex.
+		var mask, addr []byte
+		if len(p.words) > 1 {
+			mask = p.words[1]
+		}
+		if len(p.words) > 3 && string(p.words[2]) == "addr" {
+			addr = p.words[3]
+		}
+		p.keys = append(p.keys, pswPCB, pswKeyB)
+		p.vals = append(p.vals, addr, mask)
+		return p.keys, p.vals
+	}
 	if p.f.equals {
 		for _, w := range p.words {
 			if eq := bytes.IndexByte(w, '='); eq >= 0 {
@@ -289,7 +348,7 @@ func (p *ArchParser) handle(line []byte, s *ArchState) (bool, error) {
 	}
 	if !done && p.nseen == p.f.need {
 		// The last line of the integer state (aarch64's PSTATE, riscv64's
-		// x28-x31) completes the block: hand it out now rather than at the
+		// x28-x31, s390x's C12-C15) completes the block: hand it out now rather than at the
 		// next block's first line, which a live log may not write for a
 		// long time (a halted CPU logs nothing). FPU lines that may follow
 		// are skipped.

@@ -10,8 +10,9 @@ import (
 )
 
 // TestArchParserLogs decodes the heads of real QEMU 7.2 "-d cpu" logs of
-// testdata/frames.c (package guest) on aarch64 and riscv64: the states'
-// PCs and a register each instruction changed.
+// testdata/frames.c (package guest) on aarch64 and riscv64, and of the
+// s390x demo guest: the states' PCs and a register each instruction
+// changed.
 func TestArchParserLogs(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -27,6 +28,11 @@ func TestArchParserLogs(t *testing.T) {
 		// QEMU's reset vector: auipc t0, 0 at 0x1000.
 		{"riscv64", "testdata/riscv64-cpu.log", []uint64{0x1000, 0x1004, 0x1008}, "t0", 1, 0x1000},
 		{"riscv64", "testdata/riscv64-cpu.log", nil, "mstatus", 0, 0xa00000000},
+		// s390x: larl %r1 at 0x20000 (demo-good.elf of testdata/guests/s390x),
+		// the PSW mask with the condition code, a control register.
+		{"s390x", "testdata/s390x-cpu.log", []uint64{0x20000, 0x20006, 0x2000c}, "r1", 1, 0x20690},
+		{"s390x", "testdata/s390x-cpu.log", nil, "pswm", 0, 0x180000000},
+		{"s390x", "testdata/s390x-cpu.log", nil, "cr14", 2, 0xc2000000},
 	}
 	for _, tc := range tests {
 		f, err := os.Open(tc.file)
@@ -86,6 +92,10 @@ func TestArchParserErrors(t *testing.T) {
 		{"cut short at EOF", "aarch64", a64, io.ErrUnexpectedEOF, "missing x2"},
 		{"cut short by the next", "aarch64", a64 + a64, ErrMalformed, "without x2"},
 		{"riscv cut short", "riscv64", " pc       0000000080000000\n x0/zero  0000000000000000 x1/ra    0000000000000000\n", io.ErrUnexpectedEOF, "missing sp"},
+		{"s390x cut short", "s390x", s390PSW + "R00=0000000000000000 R01=0000000000000000\n", io.ErrUnexpectedEOF, "missing r2"},
+		{"s390x no addr", "s390x", "PSW=mask 0000000180000000\n", ErrMalformed, `"PSW"`},
+		{"s390x bad mask", "s390x", "PSW=mask 00000001800000zz addr 0000000000020000 cc 00\n", ErrMalformed, `"PSWM"`},
+		{"s390x cc_op names", "s390x", s390PSW + s390PSW, ErrMalformed, "without r0"},
 	}
 	for _, tc := range tests {
 		p, err := NewArchParser(tc.arch, strings.NewReader(tc.in))
@@ -99,9 +109,45 @@ func TestArchParserErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want %v containing %q", tc.name, err, tc.want, tc.msg)
 		}
 	}
-	if _, err := NewArchParser("s390x", strings.NewReader("")); err == nil {
-		t.Error("NewArchParser(s390x) did not fail")
+	if _, err := NewArchParser("mips64", strings.NewReader("")); err == nil {
+		t.Error("NewArchParser(mips64) did not fail")
 	}
+}
+
+// s390PSW is an s390x dump's first line, with a lazy condition code.
+const s390PSW = "PSW=mask 0000100180000000 addr 0000000000020000 cc    CC_OP_ADD_64\n"
+
+// FuzzS390xParser checks that the s390x parser (whose PSW line is not
+// KEY=value pairs) never panics or loops, that every state has all its
+// registers, and that a log that parses compares equal with itself. Seeds are in testdata/fuzz/FuzzS390xParser.
+func FuzzS390xParser(f *testing.F) {
+	f.Add([]byte(s390PSW + "R00=0000000000000000 R01=1 R02=2 R03=3\n"))
+	if data, err := os.ReadFile("testdata/s390x-cpu.log"); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := NewArchParser("s390x", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i <= len(data); i++ {
+			var s ArchState
+			if err := p.Next(&s); err != nil {
+				return
+			}
+			if len(s.Regs) != len(ArchRegNames("s390x")) {
+				t.Fatalf("state with %d registers", len(s.Regs))
+			}
+			if i == 0 {
+				// A log that parses is the same as itself to its end.
+				d, err := Compare(t.Context(), mustSource(t, "s390x", string(data)), mustSource(t, "s390x", string(data)), Options{})
+				if err == nil && (d.Outcome != SameUntilEOF || d.Arch != "s390x") {
+					t.Fatalf("a log against itself: %s (%s)", d.String(), d.Arch)
+				}
+			}
+		}
+		t.Fatalf("more states than bytes")
+	})
 }
 
 // FuzzArchParser checks that the aarch64 and riscv64 parsers never panic
@@ -128,13 +174,14 @@ func FuzzArchParser(f *testing.F) {
 	})
 }
 
-// BenchmarkArchParser measures the aarch64 and riscv64 parsers on the
+// BenchmarkArchParser measures the aarch64, riscv64 and s390x parsers on the
 // recorded log heads, repeated; the x86 parser on its excerpt
 // (BenchmarkCompare) is the yardstick.
 func BenchmarkArchParser(b *testing.B) {
 	for _, tc := range []struct{ arch, file string }{
 		{"aarch64", "testdata/aarch64-cpu.log"},
 		{"riscv64", "testdata/riscv64-cpu.log"},
+		{"s390x", "testdata/s390x-cpu.log"},
 	} {
 		b.Run(tc.arch, func(b *testing.B) {
 			one, err := os.ReadFile(tc.file)

@@ -13,7 +13,8 @@ const MaxRegs = 64
 // of its indices (as QEMU's gdbstub target description names them), the
 // index of the logged PC and of the flags register whose bits
 // Options.FlagMask masks. The x86 set's indices are the constants RAX ...
-// GSBase; the aarch64 and riscv64 sets are ArchRegNames followed by "pc".
+// GSBase; the aarch64, riscv64 and s390x sets are ArchRegNames followed by
+// "pc" (s390x's pswa).
 type RegSet struct {
 	arch     string
 	names    []string
@@ -39,7 +40,11 @@ func init() {
 		if len(rs.names) > MaxRegs {
 			panic("trace: " + arch + " has more than MaxRegs registers")
 		}
-		for i := range f.need {
+		compared := f.need
+		if f.compared > 0 {
+			compared = f.compared
+		}
+		for i := range compared {
 			rs.defaults = append(rs.defaults, i)
 		}
 		rs.defaults = append(rs.defaults, rs.pc)
@@ -47,6 +52,9 @@ func init() {
 		case "aarch64":
 			rs.flags = slices.Index(rs.names, "cpsr")
 			rs.alias["pstate"] = rs.flags
+		case "s390x":
+			rs.flags = slices.Index(rs.names, "pswm")
+			rs.alias["pswa"] = rs.pc
 		case "riscv64":
 			rs.alias["s0"] = slices.Index(rs.names, "fp")
 			rs.volatile = []int{slices.Index(rs.names, "mip")}
@@ -59,7 +67,7 @@ func init() {
 }
 
 // ArchRegs returns the register set of arch ("x86_64", "aarch64",
-// "riscv64"), or nil when the trace has no parser for it.
+// "riscv64", "s390x"), or nil when the trace has no parser for it.
 func ArchRegs(arch string) *RegSet { return regSets[arch] }
 
 // Arch returns the architecture the set belongs to.

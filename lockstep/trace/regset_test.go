@@ -21,6 +21,7 @@ func TestRegSets(t *testing.T) {
 		{"x86_64", NumRegs, "rip", "rflags", "eflags", "rflags"},
 		{"aarch64", 34, "pc", "cpsr", "pstate", "cpsr"},
 		{"riscv64", 50, "pc", "", "s0", "fp"},
+		{"s390x", 34, "pc", "pswm", "pswa", "pc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.arch, func(t *testing.T) {
@@ -45,11 +46,16 @@ func TestRegSets(t *testing.T) {
 			}
 		})
 	}
-	if ArchRegs("s390x") != nil {
-		t.Error("s390x has no -d cpu parser yet, but a register set")
+	if ArchRegs("mips64") != nil {
+		t.Error("mips64 has no -d cpu parser, but a register set")
 	}
-	if _, err := NewSource("s390x", strings.NewReader("")); err == nil {
-		t.Error("NewSource(s390x) succeeded")
+	if _, err := NewSource("mips64", strings.NewReader("")); err == nil {
+		t.Error("NewSource(mips64) succeeded")
+	}
+	// s390x compares its general registers and PSW by default, not its
+	// control registers (logged, compared when a scenario asks).
+	if d := namesOf(ArchRegs("s390x"), ArchRegs("s390x").Default()); strings.Join(d, " ") != "r0 r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11 r12 r13 r14 r15 pswm pc" {
+		t.Errorf("s390x default registers %v", d)
 	}
 }
 
@@ -161,7 +167,7 @@ func mustSource(t testing.TB, arch, log string) Source {
 func BenchmarkCompareArch(b *testing.B) {
 	var x86Rate float64
 	for _, tc := range []struct{ arch, file string }{
-		{"x86_64", "pvh-32to64.log"}, {"aarch64", "aarch64-cpu.log"}, {"riscv64", "riscv64-cpu.log"},
+		{"x86_64", "pvh-32to64.log"}, {"aarch64", "aarch64-cpu.log"}, {"riscv64", "riscv64-cpu.log"}, {"s390x", "s390x-cpu.log"},
 	} {
 		b.Run(tc.arch, func(b *testing.B) {
 			one, err := os.ReadFile("testdata/" + tc.file)
@@ -230,6 +236,7 @@ func TestArchStateWithoutLookahead(t *testing.T) {
 	for _, tc := range []struct{ arch, file, end string }{
 		{"aarch64", "aarch64-cpu.log", "PSTATE=400003c5 -Z-- EL1h\n"},
 		{"riscv64", "riscv64-cpu.log", " x31/t6   0000000000000000\n"},
+		{"s390x", "s390x-cpu.log", "C15=0000000000000000\n"},
 	} {
 		t.Run(tc.arch, func(t *testing.T) {
 			t.Parallel()

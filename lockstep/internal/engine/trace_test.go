@@ -19,6 +19,21 @@ var a64Flags = map[string][]compare.FlagBit{
 	"cpsr": {{Name: "V", Shift: 28, Width: 1}, {Name: "N", Shift: 31, Width: 1}},
 }
 
+var s390Flags = map[string][]compare.FlagBit{
+	"pswm": {{Name: "CC", Shift: 44, Width: 2}, {Name: "PM", Shift: 40, Width: 4}},
+}
+
+// flagsOf returns the test's flag fields of arch.
+func flagsOf(arch string) map[string][]compare.FlagBit {
+	switch arch {
+	case "aarch64":
+		return a64Flags
+	case "s390x":
+		return s390Flags
+	}
+	return x86Flags
+}
+
 // archReg returns the index of name in arch's trace register set.
 func archReg(t *testing.T, arch, name string) int {
 	t.Helper()
@@ -45,6 +60,10 @@ func TestTraceIgnore(t *testing.T) {
 		{name: "aarch64 x86 rule", arch: "aarch64", rules: []string{"eflags.RF", "rax"}},
 		{name: "riscv64 aliases", arch: "riscv64", rules: []string{"s0", "x1", "mstatus.MIE"},
 			whole: []int{archReg(t, "riscv64", "fp"), archReg(t, "riscv64", "ra"), archReg(t, "riscv64", "mstatus")}},
+		{name: "s390x condition code", arch: "s390x", rules: []string{"pswm.cc", "pswa"},
+			mask: 3 << 44, whole: []int{archReg(t, "s390x", "pc")}},
+		{name: "s390x control register", arch: "s390x", rules: []string{"cr0", "r2"},
+			whole: []int{archReg(t, "s390x", "cr0"), archReg(t, "s390x", "r2")}},
 		{name: "rf bit", rules: []string{"eflags.RF"}, mask: 1 << 16},
 		{name: "two-bit field, case", rules: []string{" EFLAGS.iopl ", "eflags.rf"}, mask: 3<<12 | 1<<16},
 		{name: "whole registers", rules: []string{"rax", "fs_base", "eflags"}, whole: []int{trace.RAX, trace.FSBase, trace.RFL}},
@@ -55,12 +74,11 @@ func TestTraceIgnore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			arch, flags := tt.arch, x86Flags
+			arch := tt.arch
 			if arch == "" {
 				arch = "x86_64"
-			} else {
-				flags = a64Flags
 			}
+			flags := flagsOf(arch)
 			rs := trace.ArchRegs(arch)
 			whole, mask := TraceIgnore(rs, tt.rules, flags)
 			if mask != tt.mask {
@@ -81,22 +99,18 @@ func TestTraceIgnore(t *testing.T) {
 // FuzzTraceIgnore checks that any rule list maps to valid register
 // indices and flag bits that only cover named flags.
 func FuzzTraceIgnore(f *testing.F) {
-	for _, s := range []string{"cpsr.N,x0", "s0,mstatus", "eflags.RF", "rax,eflags.IOPL", "EFLAGS.cf, cr0.PG", "xmm0", ".", "eflags.", ""} {
+	for _, s := range []string{"cpsr.N,x0", "s0,mstatus", "eflags.RF", "rax,eflags.IOPL", "EFLAGS.cf, cr0.PG", "pswm.CC,pswa", "xmm0", ".", "eflags.", ""} {
 		f.Add(s)
 	}
-	var named uint64
-	for _, b := range x86Flags["eflags"] {
-		named |= (1<<b.Width - 1) << b.Shift
-	}
-	for _, b := range a64Flags["cpsr"] {
-		named |= (1<<b.Width - 1) << b.Shift
-	}
 	f.Fuzz(func(t *testing.T, list string) {
-		for _, arch := range []string{"x86_64", "aarch64", "riscv64"} {
+		for _, arch := range []string{"x86_64", "aarch64", "riscv64", "s390x"} {
 			rs := trace.ArchRegs(arch)
-			flags := x86Flags
-			if arch == "aarch64" {
-				flags = a64Flags
+			flags := flagsOf(arch)
+			var named uint64
+			for _, bits := range flags {
+				for _, b := range bits {
+					named |= (1<<b.Width - 1) << b.Shift
+				}
 			}
 			whole, mask := TraceIgnore(rs, strings.Split(list, ","), flags)
 			for i := range whole {
@@ -112,8 +126,8 @@ func FuzzTraceIgnore(f *testing.F) {
 }
 
 // TestTraceableArch checks which pairs the trace engine takes by
-// architecture: one binary under TCG on x86_64, aarch64 or riscv64, not
-// s390x (no -d cpu parser), KVM or two architectures.
+// architecture: one binary under TCG on x86_64, aarch64, riscv64 or s390x,
+// not i386 (no -d cpu parser of its own), KVM or two architectures.
 func TestTraceableArch(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -124,7 +138,8 @@ func TestTraceableArch(t *testing.T) {
 		{"x86_64", "x86_64", scenario.AccelTCG, true},
 		{"aarch64", "aarch64", scenario.AccelTCG, true},
 		{"riscv64", "riscv64", scenario.AccelTCG, true},
-		{"s390x", "s390x", scenario.AccelTCG, false},
+		{"s390x", "s390x", scenario.AccelTCG, true},
+		{"s390x", "aarch64", scenario.AccelTCG, false},
 		{"i386", "i386", scenario.AccelTCG, false},
 		{"aarch64", "riscv64", scenario.AccelTCG, false},
 		{"x86_64", "x86_64", scenario.AccelKVM, false},
