@@ -5,6 +5,7 @@ import (
 
 	"github.com/lockstep-dev/lockstep/lockstep/internal/engine"
 	"github.com/lockstep-dev/lockstep/lockstep/internal/guest"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/symbols"
 )
 
@@ -29,6 +30,12 @@ type Options struct {
 	// that use the same cache (a suite's scenarios): each file is read
 	// once while it does not change.
 	Symbols *symbols.Cache
+	// QEMUSlots, when set, is this run's share of a bound on the QEMU
+	// processes alive at once across runs (a suite's scenarios, lockstep
+	// suite --qemus; qemu.Budget.Admit): every QEMU the run starts,
+	// localisation pairs included, takes a slot, waiting when none is
+	// free.
+	QEMUSlots *qemu.Owner
 
 	// launcher replaces QEMU (tests run the engine on fake targets).
 	launcher guest.Launcher

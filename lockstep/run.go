@@ -187,7 +187,7 @@ func (r *run) prepare(ctx context.Context) (err error) {
 	r.launcher = r.opts.launcher
 	if r.launcher == nil {
 		r.launcher = &guest.QEMU{Dir: r.dir, Keep: r.opts.Keep, Logger: r.opts.Logger,
-			Determinism: r.sc.Determinism, Timeouts: r.to}
+			Determinism: r.sc.Determinism, Timeouts: r.to, Budget: r.opts.QEMUSlots}
 	}
 	deadline, _ := ctx.Deadline()
 	r.eng = engine.New(engine.Config{

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lockstep-dev/lockstep/lockstep"
+	"github.com/lockstep-dev/lockstep/lockstep/qemu"
 	"github.com/lockstep-dev/lockstep/lockstep/suite"
 	"github.com/lockstep-dev/lockstep/reports"
 )
@@ -18,6 +19,7 @@ import (
 // suiteFlags are the flags of `lockstep suite`.
 type suiteFlags struct {
 	jobs       int
+	qemus      int
 	outDir     string
 	formats    string
 	expand     string
@@ -57,6 +59,7 @@ even when failures known from the baseline remain.`,
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&f.jobs, "jobs", "j", suite.DefaultJobs(), "scenarios run at once (each starts two QEMUs)")
+	fl.IntVar(&f.qemus, "qemus", 0, "most QEMU processes alive at once across the suite, localisation pairs included (0: no bound beyond -j)")
 	fl.StringVarP(&f.outDir, "output", "o", "lockstep-out", "output directory: reports per scenario and index.json")
 	fl.StringVar(&f.formats, "format", "text,json,junit,md,html", "report formats written per scenario")
 	fl.StringVar(&f.expand, "expand", "", "write the matrix scenarios to this directory as NAME.yaml and exit")
@@ -79,6 +82,9 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 	}
 	if f.jobs < 1 {
 		return withCode(exitUsage, fmt.Errorf("-j %d: need at least 1", f.jobs))
+	}
+	if f.qemus != 0 && f.qemus < qemu.MinBudget {
+		return withCode(exitUsage, fmt.Errorf("--qemus %d: a scenario needs at least %d (one pair); 0 sets no bound", f.qemus, qemu.MinBudget))
 	}
 	plan, err := suite.Collect(args)
 	if err != nil {
@@ -116,7 +122,7 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 		return nil
 	}
 	opts := suite.Options{
-		Jobs: f.jobs, OutDir: f.outDir, Formats: formats, Verbose: f.verbose,
+		Jobs: f.jobs, QEMUs: f.qemus, OutDir: f.outDir, Formats: formats, Verbose: f.verbose,
 		RetryInfra: f.retryInfra, Shard: shard, Progress: s.err,
 		Run: lockstep.Options{Keep: f.keep, RunDir: f.runDir},
 	}
@@ -131,12 +137,19 @@ func runSuite(cmd *cobra.Command, s streams, f suiteFlags, args []string) error 
 		}
 		opts.Reporter = suite.NewLive(s.err, width, len(selected))
 	}
-	fmt.Fprintf(s.err, "suite %s: shard %s: %d of %d scenarios, -j %d\n", plan.Name, shard, len(selected), len(plan.Entries), f.jobs)
+	budget := ""
+	if f.qemus > 0 {
+		budget = fmt.Sprintf(", at most %d QEMUs", f.qemus)
+	}
+	fmt.Fprintf(s.err, "suite %s: shard %s: %d of %d scenarios, -j %d%s\n", plan.Name, shard, len(selected), len(plan.Entries), f.jobs, budget)
 	x, err := suite.Run(cmd.Context(), plan, selected, opts)
 	if err != nil {
 		return withCode(exitInfra, err)
 	}
 	fmt.Fprintf(s.out, "%s\nindex: %s\n", countsLine(x), f.outDir+"/"+suite.IndexFile)
+	if q := x.QEMUs; q != nil {
+		fmt.Fprintf(s.out, "QEMUs: at most %d alive at once (budget %d), %d starts waited, %d let over the budget to avoid a deadlock\n", q.Peak, q.Budget, q.Waits, q.Overdrafts)
+	}
 	if base != nil {
 		return compareBaseline(s, base, f.baseline, x, f.outDir)
 	}

@@ -276,6 +276,8 @@ func TestSuiteUsage(t *testing.T) {
 	}{
 		{"bad shard", []string{"suite", "--shard", "4/3", scenarioPath(t, "demo.yaml")}, exitUsage, "1 <= INDEX <= TOTAL"},
 		{"bad jobs", []string{"suite", "-j", "0", scenarioPath(t, "demo.yaml")}, exitUsage, "-j 0"},
+		{"qemu budget below a pair", []string{"suite", "--qemus", "1", scenarioPath(t, "demo.yaml")}, exitUsage, "--qemus 1: a scenario needs at least 2"},
+		{"negative qemu budget", []string{"suite", "--qemus", "-3", scenarioPath(t, "demo.yaml")}, exitUsage, "--qemus -3"},
 		{"no such file", []string{"suite", filepath.Join(tmp, "nope.yaml")}, exitUsage, "no such file"},
 		{"bad suite file", []string{"suite", bad}, exitUsage, "bad.yaml:3:1: unknown key \"matrx\""},
 		{"merge into a shard", []string{"merge", "-o", tmp, tmp}, exitUsage, "one of the shard directories"},

@@ -36,6 +36,10 @@ type Options struct {
 	Logger        *slog.Logger  // logs the quoted command line at Info; nil discards
 	QMPTranscript io.Writer     // optional: every QMP message sent and received
 	StartTimeout  time.Duration // bound on start-up; 0 is DefaultStartTimeout
+	// Budget, when set, is the run's share of a bound on the QEMUs alive
+	// at once: Start waits for a slot before it executes QEMU, and the
+	// slot is freed when the process has exited.
+	Budget *Owner
 }
 
 // Instance is a running QEMU process owned by this package.
@@ -51,12 +55,14 @@ type Instance struct {
 	// sockDir holds the sockets: Dir, or a short directory of its own
 	// when Dir is too long for a unix socket path.
 	sockDir string
-	name    string
-	keep    bool
-	log     *slog.Logger
-	cmd     *exec.Cmd
-	stderr  *capBuffer
-	errf    *os.File
+	// budget holds the slot this process takes (nil: none).
+	budget *Owner
+	name   string
+	keep   bool
+	log    *slog.Logger
+	cmd    *exec.Cmd
+	stderr *capBuffer
+	errf   *os.File
 
 	exited   chan struct{}
 	waitErr  error
@@ -161,9 +167,23 @@ func Start(ctx context.Context, spec Spec, opts Options) (inst *Instance, err er
 		closeDone:  make(chan struct{}),
 	}
 	i.CommandLine = Quote(i.Argv)
+	if o := opts.Budget; o != nil {
+		waited, err := o.acquire(ctx)
+		if err != nil {
+			removeDirs()
+			return nil, fmt.Errorf("qemu start: %w", err)
+		}
+		if waited {
+			i.log.Info("waited for a QEMU slot", "budget", o.b.Max())
+		}
+		i.budget = o
+	}
 	i.log.Info("starting qemu", "cmd", i.CommandLine, "dir", dir)
 
 	if err := i.launch(); err != nil {
+		if i.budget != nil {
+			i.budget.release()
+		}
 		if !opts.Keep {
 			removeDirs()
 		} else if sockDir != dir {
@@ -257,6 +277,9 @@ func (i *Instance) launch() error {
 		// Strays QEMU may have left in its group go with it.
 		syscall.Kill(-i.Pid, syscall.SIGKILL)
 		unregister(i)
+		if i.budget != nil {
+			i.budget.release()
+		}
 		close(i.exited)
 	}()
 	return nil

@@ -56,6 +56,23 @@ type Index struct {
 	// Notes are the merge's findings about the shards: one missing, an
 	// incomplete index, a scenario that ran twice.
 	Notes []string `json:"notes,omitempty"`
+	// QEMUs is the QEMU budget of the run (--qemus) and what it saw;
+	// absent without a budget and in merges.
+	QEMUs *QEMUUse `json:"qemus,omitempty"`
+}
+
+// QEMUUse is what a suite's QEMU budget saw.
+type QEMUUse struct {
+	// Budget is the most QEMU processes meant to be alive at once.
+	Budget int `json:"budget"`
+	// Peak is the most that were; above Budget only by Overdrafts.
+	Peak int `json:"peak"`
+	// Overdrafts counts QEMU starts let over the budget because every
+	// scenario holding QEMUs was waiting for another (a deadlock
+	// otherwise).
+	Overdrafts int `json:"overdrafts"`
+	// Waits counts QEMU starts that waited for a slot.
+	Waits int `json:"waits"`
 }
 
 // ScenarioResult is one scenario's line in the index.

@@ -26,6 +26,10 @@ type Options struct {
 	// Jobs is how many scenarios run at once (each starts two QEMUs);
 	// 0 is DefaultJobs().
 	Jobs int
+	// QEMUs, when not 0, bounds the QEMU processes alive at once across
+	// the suite (at least qemu.MinBudget): a scenario that localises
+	// starts more pairs than the two Jobs counts.
+	QEMUs int
 	// OutDir receives every scenario's reports and index.json.
 	OutDir string
 	// Formats are the report formats written per scenario.
@@ -75,6 +79,14 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 		o.Reporter = NewPlain(o.Progress)
 	}
 	defer o.Reporter.Close()
+	var budget *qemu.Budget
+	if o.QEMUs != 0 {
+		b, err := qemu.NewBudget(o.QEMUs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSuite, err)
+		}
+		budget = b
+	}
 	if o.Run.Symbols == nil {
 		// One vmlinux named by many scenarios is read once.
 		o.Run.Symbols = symbols.NewCache()
@@ -110,6 +122,15 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 		}
+		var slots *qemu.Owner
+		if budget != nil && ctx.Err() == nil {
+			// Wait for room for a pair here, outside the scenario's
+			// timeout.
+			var err error
+			if slots, err = budget.Admit(ctx, name); err != nil {
+				<-sem
+			}
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -118,7 +139,12 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := runOne(ctx, e, o)
+			oe := o
+			if slots != nil {
+				oe.Run.QEMUSlots = slots
+				defer slots.Done()
+			}
+			r := runOne(ctx, e, oe)
 			mu.Lock()
 			defer mu.Unlock()
 			done++
@@ -137,6 +163,10 @@ func Run(ctx context.Context, p *Plan, selected []string, o Options) (*Index, er
 	slices.SortStableFunc(x.Results, func(a, b ScenarioResult) int { return order[a.Name] - order[b.Name] })
 	x.Duration = time.Since(x.Started)
 	x.Complete = ctx.Err() == nil
+	if budget != nil {
+		peak, over, waits := budget.Stats()
+		x.QEMUs = &QEMUUse{Budget: budget.Max(), Peak: peak, Overdrafts: over, Waits: waits}
+	}
 	if err := WriteIndex(o.OutDir, x); err != nil {
 		return x, err
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockstep-dev/lockstep/lockstep"
 	"github.com/lockstep-dev/lockstep/lockstep/qemu/qemutest"
@@ -133,4 +135,59 @@ func TestOptionalSkipped(t *testing.T) {
 	if !only.Passed() {
 		t.Error("one passed and one optional skipped is a pass")
 	}
+}
+
+// TestSuiteQEMUBudget runs four scenarios that localise (each keeps its
+// pair while a second one, or a traced pair, localises: up to six QEMUs
+// each) with -j 3 under a budget of four QEMUs, on real QEMU: the QEMUs
+// seen alive under the run directory never exceed the budget plus the
+// overdrafts the index reports, nor one scenario's six; every scenario
+// still reaches its verdict, and nothing is left running. (Unbounded,
+// -j 3 had 12 alive at once here.)
+func TestSuiteQEMUBudget(t *testing.T) {
+	qemutest.Require(t, "x86_64", "tcg")
+	p, err := Collect([]string{filepath.Join(qemutest.Root(t), "testdata", "suites", "guests.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"demo-regression", "cpu-models", "deep", "rm16-regression"}
+	p.Entries = slices.DeleteFunc(p.Entries, func(e Entry) bool { return !slices.Contains(want, e.Name) })
+	if len(p.Entries) != len(want) {
+		t.Fatalf("suite entries %v, want %v", p.Names(), want)
+	}
+	for _, e := range p.Entries {
+		for _, g := range e.Scenario.Guests {
+			if _, err := os.Stat(g.Kernel); err != nil {
+				t.Skipf("%s: guest not built (make -C testdata/guests): %v", e.Name, err)
+			}
+		}
+	}
+	runDir := qemutest.ShortDir(t)
+	s := sample(runDir, 10*time.Millisecond)
+	x, err := Run(t.Context(), p, p.Names(), Options{Jobs: 3, QEMUs: 4, OutDir: t.TempDir(),
+		Formats: []reports.Format{reports.FormatJSON}, Run: lockstep.Options{RunDir: runDir}})
+	seen, _ := s.end()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range x.Results {
+		if r.Status != StatusPassed {
+			t.Errorf("%s: %s %s %s", r.Name, r.Status, r.Outcome, r.Error)
+		}
+	}
+	q := x.QEMUs
+	if q == nil || q.Budget != 4 {
+		t.Fatalf("index QEMUs %+v, want budget 4", q)
+	}
+	if seen > q.Budget+q.Overdrafts || q.Peak > q.Budget+q.Overdrafts || q.Peak < seen {
+		t.Errorf("seen %d alive, index %+v: want at most budget + overdrafts", seen, *q)
+	}
+	// A budget of four admits one scenario at a time (a pair and room
+	// for a localisation pair): more than one scenario's QEMUs were
+	// never alive at once, though -j 3 would allow three.
+	if seen > 6 {
+		t.Errorf("%d QEMUs alive at once: more than one scenario's", seen)
+	}
+	t.Logf("budget %d: peak %d (seen %d), %d waits, %d overdrafts", q.Budget, q.Peak, seen, q.Waits, q.Overdrafts)
+	qemutest.NoQEMUUnder(t, runDir)
 }

@@ -50,6 +50,9 @@ type QEMU struct {
 	Logger      *slog.Logger
 	Determinism scenario.Determinism
 	Timeouts    Timeouts
+	// Budget, when set, bounds the QEMUs alive at once across the runs
+	// sharing it (a suite): each Launch waits for a slot.
+	Budget *qemu.Owner
 }
 
 // Spec converts the scenario's guest into a launcher spec.
@@ -110,7 +113,7 @@ func (l *QEMU) Launch(ctx context.Context, cfg Config) (g *Guest, err error) {
 		qmpLog = f
 	}
 	inst, err := qemu.Start(ctx, spec, qemu.Options{
-		Dir: l.Dir, Name: name, Keep: l.Keep, Logger: l.Logger, QMPTranscript: qmpLog,
+		Dir: l.Dir, Name: name, Keep: l.Keep, Logger: l.Logger, QMPTranscript: qmpLog, Budget: l.Budget,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("guest %s: %w", label, err)
