@@ -111,9 +111,10 @@ func (b *Budget) stuck(o *Owner) bool {
 // pair to localise it while it keeps the first): four slots free, or
 // none in use at all; and no run that holds QEMUs waiting for one. It
 // then returns the run's Owner holding two slots in reserve: its first
-// two starts take them without waiting. A suite admits each scenario before running
-// it, so that a scenario's own time (its timeout) is not spent waiting
-// for its first pair. Done returns what the run did not use.
+// two starts take them without waiting. A suite admits each scenario
+// before running it, so that a scenario's own time (its timeout) is not
+// spent waiting for its first pair. Done returns what the run did not
+// use.
 func (b *Budget) Admit(ctx context.Context, name string) (*Owner, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
