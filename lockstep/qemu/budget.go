@@ -85,6 +85,20 @@ func (b *Budget) InUse() int {
 	return b.used
 }
 
+// wait releases b.mu until the next broadcast or the end of ctx, and
+// takes it again.
+func (b *Budget) wait(ctx context.Context) error {
+	ch := b.change
+	b.mu.Unlock()
+	defer b.mu.Lock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // broadcast wakes every waiter; b.mu is held.
 func (b *Budget) broadcast() {
 	close(b.change)
@@ -119,14 +133,8 @@ func (b *Budget) Admit(ctx context.Context, name string) (*Owner, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for b.used > 0 && (b.used+2*MinBudget > b.max || b.holderWaiting()) {
-		ch := b.change
-		b.mu.Unlock()
-		select {
-		case <-ch:
-			b.mu.Lock()
-		case <-ctx.Done():
-			b.mu.Lock()
-			return nil, ctx.Err()
+		if err := b.wait(ctx); err != nil {
+			return nil, err
 		}
 	}
 	b.seq++
@@ -179,6 +187,8 @@ func (o *Owner) acquire(ctx context.Context) (waited bool, err error) {
 	defer func() {
 		if b.waiting[o]--; b.waiting[o] == 0 {
 			delete(b.waiting, o)
+			// A holder that stops waiting may let a new run in.
+			b.broadcast()
 		}
 	}()
 	for {
@@ -196,16 +206,10 @@ func (o *Owner) acquire(ctx context.Context) (waited bool, err error) {
 				// Others may be stuck now that o waits too.
 				b.broadcast()
 			}
-			ch := b.change
-			b.mu.Unlock()
-			select {
-			case <-ch:
-				b.mu.Lock()
-				continue
-			case <-ctx.Done():
-				b.mu.Lock()
-				return waited, fmt.Errorf("waiting for a QEMU slot (budget %d, all in use): %w", b.max, ctx.Err())
+			if err := b.wait(ctx); err != nil {
+				return waited, fmt.Errorf("waiting for a QEMU slot (budget %d, all in use): %w", b.max, err)
 			}
+			continue
 		}
 		b.used++
 		b.holds[o]++
