@@ -139,10 +139,24 @@ func (b *Budget) Admit(ctx context.Context, name string) (*Owner, error) {
 	}
 	b.seq++
 	o := &Owner{b: b, seq: b.seq, name: name, reserved: MinBudget}
-	b.used += MinBudget
-	b.holds[o] += MinBudget
-	b.peak = max(b.peak, b.used)
+	b.take(o, MinBudget)
 	return o, nil
+}
+
+// take gives o n slots; b.mu is held.
+func (b *Budget) take(o *Owner, n int) {
+	b.used += n
+	b.holds[o] += n
+	b.peak = max(b.peak, b.used)
+}
+
+// give takes n slots back from o and wakes the waiters; b.mu is held.
+func (b *Budget) give(o *Owner, n int) {
+	b.used -= n
+	if b.holds[o] -= n; b.holds[o] <= 0 {
+		delete(b.holds, o)
+	}
+	b.broadcast()
 }
 
 // Done returns the slots o holds in reserve and has not started a QEMU
@@ -154,12 +168,8 @@ func (o *Owner) Done() {
 	if o.reserved == 0 {
 		return
 	}
-	b.used -= o.reserved
-	if b.holds[o] -= o.reserved; b.holds[o] <= 0 {
-		delete(b.holds, o)
-	}
+	b.give(o, o.reserved)
 	o.reserved = 0
-	b.broadcast()
 }
 
 // holderWaiting reports whether a run that holds slots waits for
@@ -211,9 +221,7 @@ func (o *Owner) acquire(ctx context.Context) (waited bool, err error) {
 			}
 			continue
 		}
-		b.used++
-		b.holds[o]++
-		b.peak = max(b.peak, b.used)
+		b.take(o, 1)
 		return waited, nil
 	}
 }
@@ -223,9 +231,5 @@ func (o *Owner) release() {
 	b := o.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.used--
-	if b.holds[o]--; b.holds[o] <= 0 {
-		delete(b.holds, o)
-	}
-	b.broadcast()
+	b.give(o, 1)
 }
